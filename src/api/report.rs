@@ -1,0 +1,157 @@
+//! ComplianceReport: one per workload, written by the operator only, owned by
+//! the workload so it is garbage-collected with it. Types only.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{baseline::PatchState, common::Severity};
+
+/// Whether one workload follows the standards, runs patched images and has an
+/// owner. Written by the plumbline operator; do not edit.
+#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "plumbline.dev",
+    version = "v1alpha1",
+    kind = "ComplianceReport",
+    doc = "A ComplianceReport holds the plumbline operator's verdict on one workload. Written by the operator only.",
+    plural = "compliancereports",
+    namespaced,
+    shortname = "crep",
+    shortname = "report",
+    category = "plumbline",
+    status = "ComplianceReportStatus",
+    derive = "PartialEq",
+    cel,
+    printcolumn(name = "Kind", type_ = "string", json_path = ".spec.workload.kind"),
+    printcolumn(name = "Workload", type_ = "string", json_path = ".spec.workload.name"),
+    printcolumn(name = "Compliant", type_ = "string", json_path = r#".status.conditions[?(@.type=="Compliant")].status"#),
+    printcolumn(name = "Deviations", type_ = "integer", json_path = ".status.deviationCount"),
+    printcolumn(name = "Patch", type_ = "string", json_path = ".status.patch.state"),
+    printcolumn(name = "Owner", type_ = "string", json_path = ".status.owner.team"),
+    printcolumn(name = "Reason", type_ = "string", priority = 1, json_path = r#".status.conditions[?(@.type=="Compliant")].reason"#),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ComplianceReportSpec {
+    /// The workload the report is about.
+    pub workload: ReportedWorkload,
+}
+
+/// The workload a report is about.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportedWorkload {
+    /// The workload's apiVersion, e.g. `apps/v1`.
+    #[schemars(length(min = 1, max = 64))]
+    pub api_version: String,
+    /// The workload's kind, e.g. `Deployment`.
+    #[schemars(length(min = 1, max = 63))]
+    pub kind: String,
+    /// The workload's name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// The workload's uid, so a report never describes a same-named successor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub uid: Option<String>,
+}
+
+/// The verdict on one workload.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ComplianceReportStatus {
+    /// `Compliant`, `PatchCurrent` and `Owned`, each with a reason and a message.
+    #[serde(default)]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+
+    /// The generation of the workload this report describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// How many deviations there are, covered by an exception or not.
+    #[serde(default)]
+    pub deviation_count: i32,
+
+    /// The deviations, most severe first (capped; see deviationCount).
+    #[serde(default)]
+    pub deviations: Vec<Deviation>,
+
+    /// The patch state of the workload's images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<PatchReport>,
+
+    /// The workload's owner, if a ServiceOwnership selects it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<OwnerSummary>,
+}
+
+/// One way the workload does not follow a standard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Deviation {
+    /// The InfrastructureStandard.
+    pub standard: String,
+    /// The rule's id.
+    pub rule: String,
+    /// The rule's severity.
+    pub severity: Severity,
+    /// What is wrong and how to fix it.
+    pub message: String,
+    /// The active StandardException that covers it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
+}
+
+/// The workload's patch state: the worst over its images and baselines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchReport {
+    /// The worst state of any image.
+    pub state: PatchState,
+    /// The earliest deadline of an image that is behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<Time>,
+    /// Per image and baseline.
+    #[serde(default)]
+    pub images: Vec<ImagePatch>,
+}
+
+/// One image against one baseline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImagePatch {
+    /// The container running the image.
+    pub container: String,
+    /// The image reference.
+    pub image: String,
+    /// The PatchBaseline.
+    pub baseline: String,
+    /// The ring the workload is in, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ring: Option<String>,
+    /// The least version required.
+    pub minimum_version: String,
+    /// The state.
+    pub state: PatchState,
+    /// When it is (or was) due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<Time>,
+    /// Why, for Unknown and Excepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Who owns the workload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerSummary {
+    /// The ServiceOwnership.
+    pub service_ownership: String,
+    /// The owning team.
+    pub team: String,
+    /// Whether that ownership is complete.
+    pub complete: bool,
+}

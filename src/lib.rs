@@ -1,0 +1,6 @@
+//! plumbline: a Kubernetes operator that holds workloads to a platform team's
+//! infrastructure standards, exceptions, patch baselines and service ownership.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod crdgen;

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Stops the local control plane started by up.sh and removes its data.
+# With --keep-logs, leaves the logs for a post-mortem.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+dir="${PLUMBLINE_CONTROLPLANE_DIR:-$repo/target/controlplane}"
+# shellcheck source=tests/controlplane/lib.sh
+source "$here/lib.sh"
+
+keep_logs=false
+[ "${1:-}" = "--keep-logs" ] && keep_logs=true
+
+if [ ! -d "$dir" ]; then
+  say "not running (nothing in $dir)"
+  exit 0
+fi
+
+stopped=()
+for name in "${PROGRAMS[@]}"; do
+  pidfile="$dir/$name.pid"
+  if pid_alive "$pidfile"; then
+    # setsid made each program a process-group leader: stop the whole group.
+    kill -TERM -- "-$(cat "$pidfile")" 2>/dev/null || kill -TERM "$(cat "$pidfile")" 2>/dev/null || true
+    stopped+=("$name")
+  fi
+done
+for name in "${stopped[@]}"; do
+  pidfile="$dir/$name.pid"
+  for _ in $(seq 1 100); do
+    pid_alive "$pidfile" || break
+    sleep 0.1
+  done
+  if pid_alive "$pidfile"; then
+    kill -KILL -- "-$(cat "$pidfile")" 2>/dev/null || kill -KILL "$(cat "$pidfile")" 2>/dev/null || true
+  fi
+done
+
+if $keep_logs; then
+  find "$dir" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
+else
+  rm -rf "$dir"
+fi
+if [ ${#stopped[@]} -eq 0 ]; then
+  say "not running (removed leftovers in $dir)"
+else
+  say "stopped ${stopped[*]}"
+fi
