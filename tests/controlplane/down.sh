@@ -9,6 +9,12 @@ dir="${PLUMBLINE_CONTROLPLANE_DIR:-$repo/target/controlplane}"
 # shellcheck source=tests/controlplane/lib.sh
 source "$here/lib.sh"
 
+mkdir -p "$(dirname "$dir")"
+exec 9>"$dir.lock"
+# up.sh holds the lock while it starts, and calls this script on failure
+# (already holding it): only wait for it when called from outside.
+[ "${PLUMBLINE_CONTROLPLANE_LOCKED:-}" = 1 ] || flock 9
+
 keep_logs=false
 [ "${1:-}" = "--keep-logs" ] && keep_logs=true
 

@@ -41,7 +41,7 @@ fail_start() { # dir, message
       tail -n 15 "$1/logs/$name.log" >&2
     fi
   done
-  "$(dirname "${BASH_SOURCE[0]}")/down.sh" --keep-logs >/dev/null 2>&1 || true
+  PLUMBLINE_CONTROLPLANE_LOCKED=1 "$(dirname "${BASH_SOURCE[0]}")/down.sh" --keep-logs >/dev/null 2>&1 || true
   exit 1
 }
 

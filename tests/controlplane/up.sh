@@ -21,13 +21,18 @@ timeout="${PLUMBLINE_READY_TIMEOUT:-120}"
 # shellcheck source=tests/controlplane/lib.sh
 source "$here/lib.sh"
 
+# Test binaries may start it concurrently: one at a time.
+mkdir -p "$(dirname "$dir")"
+exec 9>"$dir.lock"
+flock 9
+
 if all_running "$dir"; then
   say "already running (kubeconfig: $dir/kubeconfig); 'make controlplane-down' stops it"
   exit 0
 fi
 if any_running "$dir"; then
   say "found a partly running control plane in $dir: stopping it first"
-  "$here/down.sh" >/dev/null
+  PLUMBLINE_CONTROLPLANE_LOCKED=1 "$here/down.sh" >/dev/null
 fi
 rm -rf "$dir"
 

@@ -1,0 +1,120 @@
+//! Shared helpers for the integration tests: a client for the real local
+//! control plane (started by `tests/controlplane/up.sh`), CRD installation,
+//! and reading YAML fixtures.
+//!
+//! These tests never skip: when the control plane cannot be started or
+//! reached, they fail with the reason.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{
+    Api, Client, Config,
+    api::{Patch, PatchParams},
+    config::{KubeConfigOptions, Kubeconfig},
+    runtime::wait::{await_condition, conditions},
+};
+
+/// The field manager the tests apply with.
+pub const MANAGER: &str = "plumbline-tests";
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The control plane's state directory: `PLUMBLINE_CONTROLPLANE_DIR`, or the
+/// one `make test` uses.
+pub fn controlplane_dir() -> PathBuf {
+    std::env::var_os("PLUMBLINE_CONTROLPLANE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/controlplane-test"))
+}
+
+/// Makes sure the local control plane runs (starting it when it does not:
+/// the script is idempotent) and returns its kubeconfig path.
+pub fn ensure_controlplane() -> PathBuf {
+    let dir = controlplane_dir();
+    let status = Command::new("bash")
+        .arg(repo_root().join("tests/controlplane/up.sh"))
+        .env("PLUMBLINE_CONTROLPLANE_DIR", &dir)
+        .status()
+        .expect("cannot run tests/controlplane/up.sh: is bash installed?");
+    assert!(
+        status.success(),
+        "the local control plane did not start ({status}); see the messages above and {}/logs",
+        dir.display()
+    );
+    dir.join("kubeconfig")
+}
+
+/// A client for the local control plane, as its administrator.
+pub async fn client() -> Client {
+    let kubeconfig_path = ensure_controlplane();
+    let kubeconfig = Kubeconfig::read_from(&kubeconfig_path)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", kubeconfig_path.display()));
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("the control plane's kubeconfig is not usable");
+    Client::try_from(config).expect("cannot build a client for the control plane")
+}
+
+/// The kubectl built for the control plane, with its kubeconfig.
+pub fn kubectl() -> Command {
+    let dir = controlplane_dir();
+    let bin = std::fs::read_to_string(dir.join("bin"))
+        .unwrap_or_else(|err| panic!("{}/bin is missing ({err}): is the control plane up?", dir.display()));
+    let mut cmd = Command::new(Path::new(bin.trim()).join("kubectl"));
+    cmd.arg("--kubeconfig").arg(dir.join("kubeconfig"));
+    cmd
+}
+
+/// Applies every plumbline CRD with server-side apply and waits until each is Established.
+pub async fn install_crds(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let params = PatchParams::apply(MANAGER).force();
+    for (kind, crd) in plumbline::api::crds() {
+        let name = crd.metadata.name.clone().expect("generated CRDs are named");
+        crds.patch(&name, &params, &Patch::Apply(&crd))
+            .await
+            .unwrap_or_else(|err| panic!("the {kind} CRD was refused: {err}"));
+        let established = await_condition(crds.clone(), &name, conditions::is_crd_established());
+        tokio::time::timeout(Duration::from_secs(30), established)
+            .await
+            .unwrap_or_else(|_| panic!("the {kind} CRD was not Established within 30s"))
+            .unwrap_or_else(|err| panic!("watching the {kind} CRD failed: {err}"));
+    }
+}
+
+/// Every `.yaml` file below `dir`, sorted by path.
+pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|err| panic!("cannot read {}: {err}", dir.display())) {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The YAML documents of a file, as JSON values.
+pub fn documents(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
+    serde_saphyr::from_multiple::<serde_json::Value>(&text)
+        .unwrap_or_else(|err| panic!("{} is not valid YAML: {err}", path.display()))
+        .into_iter()
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
