@@ -10,7 +10,8 @@ use std::{
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
 /// The first line of every generated file.
-pub const HEADER: &str = "# Generated from src/api by `plumbline crd`. Do not edit: run `make crds`.\n";
+pub const HEADER: &str =
+    "# Generated from src/api by `plumbline crd`. Do not edit: run `make crds`.\n";
 
 /// Errors while rendering or writing CRDs.
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +46,12 @@ pub struct RenderedCrd {
 }
 
 /// Renders one CRD.
-pub fn render(kind: &'static str, crd: &CustomResourceDefinition) -> Result<RenderedCrd, CrdGenError> {
-    let body = serde_saphyr::to_string(crd).map_err(|source| CrdGenError::Render { kind, source })?;
+pub fn render(
+    kind: &'static str,
+    crd: &CustomResourceDefinition,
+) -> Result<RenderedCrd, CrdGenError> {
+    let body =
+        serde_saphyr::to_string(crd).map_err(|source| CrdGenError::Render { kind, source })?;
     let name = crd.metadata.name.as_deref().unwrap_or(kind);
     Ok(RenderedCrd {
         kind,
@@ -57,7 +62,10 @@ pub fn render(kind: &'static str, crd: &CustomResourceDefinition) -> Result<Rend
 
 /// Renders every CRD of the API.
 pub fn render_all() -> Result<Vec<RenderedCrd>, CrdGenError> {
-    crate::api::crds().iter().map(|(kind, crd)| render(kind, crd)).collect()
+    crate::api::crds()
+        .iter()
+        .map(|(kind, crd)| render(kind, crd))
+        .collect()
 }
 
 /// All CRDs as one multi-document YAML stream, as `plumbline crd` prints it.

@@ -3,4 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
+pub mod controller;
 pub mod crdgen;
+pub mod engine;

@@ -21,23 +21,32 @@ async fn apply(client: &Client, doc: &serde_json::Value) -> Result<DynamicObject
     let gvk = GroupVersionKind::try_from(&types).expect("a valid apiVersion");
     let (resource, caps) = discovery::pinned_kind(client, &gvk).await?;
     let api: Api<DynamicObject> = match caps.scope {
-        Scope::Namespaced => {
-            Api::namespaced_with(client.clone(), obj.namespace().as_deref().unwrap_or("default"), &resource)
-        }
+        Scope::Namespaced => Api::namespaced_with(
+            client.clone(),
+            obj.namespace().as_deref().unwrap_or("default"),
+            &resource,
+        ),
         Scope::Cluster => Api::all_with(client.clone(), &resource),
     };
-    let params = PatchParams::apply(common::MANAGER).force().validation_strict();
-    api.patch(&obj.name_any(), &params, &Patch::Apply(&obj)).await
+    let params = PatchParams::apply(common::MANAGER)
+        .force()
+        .validation_strict();
+    api.patch(&obj.name_any(), &params, &Patch::Apply(&obj))
+        .await
 }
 
 /// Applies a document, retrying while its namespace is still being set up
 /// (a new namespace's default ServiceAccount appears a moment after it).
-async fn apply_when_ready(client: &Client, doc: &serde_json::Value) -> Result<DynamicObject, kube::Error> {
+async fn apply_when_ready(
+    client: &Client,
+    doc: &serde_json::Value,
+) -> Result<DynamicObject, kube::Error> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         match apply(client, doc).await {
             Err(kube::Error::Api(status))
-                if status.message.contains("serviceaccount") && tokio::time::Instant::now() < deadline =>
+                if status.message.contains("serviceaccount")
+                    && tokio::time::Instant::now() < deadline =>
             {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -47,7 +56,8 @@ async fn apply_when_ready(client: &Client, doc: &serde_json::Value) -> Result<Dy
 }
 
 async fn ensure_namespace(client: &Client, name: &str) {
-    let doc = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    let doc =
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
     apply(client, &doc)
         .await
         .unwrap_or_else(|err| panic!("namespace {name}: {err}"));
@@ -98,7 +108,10 @@ async fn examples_apply_cleanly_and_are_listed_by_category() {
     for (file, doc) in &docs {
         match apply_when_ready(&client, doc).await {
             Ok(obj) => {
-                if doc["apiVersion"].as_str().is_some_and(|v| v.starts_with("plumbline.dev/")) {
+                if doc["apiVersion"]
+                    .as_str()
+                    .is_some_and(|v| v.starts_with("plumbline.dev/"))
+                {
                     plumbline_objects.push(format!(
                         "{}/{}",
                         doc["kind"].as_str().unwrap_or_default().to_lowercase(),
@@ -106,15 +119,29 @@ async fn examples_apply_cleanly_and_are_listed_by_category() {
                     ));
                 }
             }
-            Err(err) => failures.push(format!("{file}: {} {}: {err}", doc["kind"], doc["metadata"]["name"])),
+            Err(err) => failures.push(format!(
+                "{file}: {} {}: {err}",
+                doc["kind"], doc["metadata"]["name"]
+            )),
         }
     }
-    assert!(failures.is_empty(), "examples refused:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "examples refused:\n{}",
+        failures.join("\n")
+    );
 
     // Every kind appears in the examples except ComplianceReport, which only the operator writes.
-    for kind in ["infrastructurestandard", "standardexception", "patchbaseline", "serviceownership"] {
+    for kind in [
+        "infrastructurestandard",
+        "standardexception",
+        "patchbaseline",
+        "serviceownership",
+    ] {
         assert!(
-            plumbline_objects.iter().any(|o| o.starts_with(&format!("{kind}/"))),
+            plumbline_objects
+                .iter()
+                .any(|o| o.starts_with(&format!("{kind}/"))),
             "no {kind} among the examples"
         );
     }
@@ -164,13 +191,21 @@ async fn invalid_objects_are_refused_with_field_level_messages() {
     ensure_namespace(&client, "invalid-fixtures").await;
 
     let files = common::yaml_files(&common::repo_root().join("tests/fixtures/invalid"));
-    assert!(files.len() >= 20, "expected at least 20 invalid fixtures, found {}", files.len());
+    assert!(
+        files.len() >= 20,
+        "expected at least 20 invalid fixtures, found {}",
+        files.len()
+    );
 
     let mut kinds = std::collections::BTreeSet::new();
     let mut failures = Vec::new();
     for file in &files {
         let expected = expectations(file);
-        assert!(!expected.is_empty(), "{} has no `# expect:` line", file.display());
+        assert!(
+            !expected.is_empty(),
+            "{} has no `# expect:` line",
+            file.display()
+        );
         let docs = common::documents(file);
         assert_eq!(docs.len(), 1, "{} must hold one object", file.display());
         kinds.insert(docs[0]["kind"].as_str().unwrap_or_default().to_string());
@@ -183,16 +218,27 @@ async fn invalid_objects_are_refused_with_field_level_messages() {
             .expect("kubectl runs");
         let stderr = String::from_utf8_lossy(&output.stderr);
         if output.status.success() {
-            failures.push(format!("{}: accepted, but should be refused", file.display()));
+            failures.push(format!(
+                "{}: accepted, but should be refused",
+                file.display()
+            ));
             continue;
         }
-        let missing: Vec<_> = expected.iter().filter(|e| !stderr.contains(e.as_str())).collect();
+        let missing: Vec<_> = expected
+            .iter()
+            .filter(|e| !stderr.contains(e.as_str()))
+            .collect();
         if !missing.is_empty() {
-            failures.push(format!("{}: refused, but the message lacks {missing:?}: {stderr}", file.display()));
+            failures.push(format!(
+                "{}: refused, but the message lacks {missing:?}: {stderr}",
+                file.display()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let all: std::collections::BTreeSet<String> =
-        plumbline::api::crds().into_iter().map(|(kind, _)| kind.to_string()).collect();
+    let all: std::collections::BTreeSet<String> = plumbline::api::crds()
+        .into_iter()
+        .map(|(kind, _)| kind.to_string())
+        .collect();
     assert_eq!(kinds, all, "the invalid fixtures must cover every kind");
 }

@@ -12,8 +12,16 @@ fn committed_crds_match_the_types() {
         let path = dir.join(&crd.file_name);
         match std::fs::read_to_string(&path) {
             Ok(committed) if committed == crd.yaml => {}
-            Ok(_) => stale.push(format!("{} ({} differs from the types)", crd.kind, path.display())),
-            Err(err) => stale.push(format!("{} ({} cannot be read: {err})", crd.kind, path.display())),
+            Ok(_) => stale.push(format!(
+                "{} ({} differs from the types)",
+                crd.kind,
+                path.display()
+            )),
+            Err(err) => stale.push(format!(
+                "{} ({} cannot be read: {err})",
+                crd.kind,
+                path.display()
+            )),
         }
     }
     assert!(
@@ -25,11 +33,20 @@ fn committed_crds_match_the_types() {
     let expected: BTreeSet<String> = rendered.iter().map(|crd| crd.file_name.clone()).collect();
     let present: BTreeSet<String> = std::fs::read_dir(&dir)
         .expect("crds/ exists")
-        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter(|name| name.ends_with(".yaml"))
         .collect();
     let extra: Vec<_> = present.difference(&expected).collect();
-    assert!(extra.is_empty(), "crds/ holds files no kind generates: {extra:?}; remove them");
+    assert!(
+        extra.is_empty(),
+        "crds/ holds files no kind generates: {extra:?}; remove them"
+    );
 }
 
 #[test]
@@ -47,11 +64,17 @@ fn every_kind_is_in_the_plumbline_category_with_short_names_and_columns() {
         );
         let version = &crd.spec.versions[0];
         assert!(
-            version.subresources.as_ref().is_some_and(|s| s.status.is_some()),
+            version
+                .subresources
+                .as_ref()
+                .is_some_and(|s| s.status.is_some()),
             "{kind} has no status subresource"
         );
         assert!(
-            version.additional_printer_columns.as_ref().is_some_and(|c| c.len() >= 3),
+            version
+                .additional_printer_columns
+                .as_ref()
+                .is_some_and(|c| c.len() >= 3),
             "{kind} has too few printer columns"
         );
     }
@@ -66,8 +89,14 @@ fn every_field_has_a_description() {
             for (name, prop) in props {
                 let here = format!("{path}.{name}");
                 // apiVersion, kind and metadata are described by Kubernetes itself.
-                let standard = path.is_empty() && matches!(name.as_str(), "apiVersion" | "kind" | "metadata");
-                if !standard && prop.get("description").and_then(|d| d.as_str()).is_none_or(str::is_empty) {
+                let standard =
+                    path.is_empty() && matches!(name.as_str(), "apiVersion" | "kind" | "metadata");
+                if !standard
+                    && prop
+                        .get("description")
+                        .and_then(|d| d.as_str())
+                        .is_none_or(str::is_empty)
+                {
                     missing.push(format!("{kind}{here}"));
                 }
                 walk(kind, &here, prop, missing);
@@ -82,5 +111,8 @@ fn every_field_has_a_description() {
         let schema = serde_json::to_value(&crd.spec.versions[0].schema).expect("schema serialises");
         walk(kind, "", &schema["openAPIV3Schema"], &mut missing);
     }
-    assert!(missing.is_empty(), "fields without a description: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "fields without a description: {missing:#?}"
+    );
 }

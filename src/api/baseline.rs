@@ -2,10 +2,7 @@
 //! ring with deadlines. Types only.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
-use kube::{
-    CustomResource, KubeSchema,
-    core::Duration,
-};
+use kube::{CustomResource, KubeSchema, core::Duration};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -27,12 +24,37 @@ use super::common::{Sample, WorkloadMatch, WorkloadRef};
     derive = "PartialEq",
     cel,
     printcolumn(name = "Images", type_ = "integer", json_path = ".status.images"),
-    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
-    printcolumn(name = "Current", type_ = "integer", json_path = ".status.totals.current"),
-    printcolumn(name = "Behind", type_ = "integer", json_path = ".status.totals.behind"),
-    printcolumn(name = "Overdue", type_ = "integer", json_path = ".status.totals.overdue"),
-    printcolumn(name = "Unknown", type_ = "integer", priority = 1, json_path = ".status.totals.unknown"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+    ),
+    printcolumn(
+        name = "Current",
+        type_ = "integer",
+        json_path = ".status.totals.current"
+    ),
+    printcolumn(
+        name = "Behind",
+        type_ = "integer",
+        json_path = ".status.totals.behind"
+    ),
+    printcolumn(
+        name = "Overdue",
+        type_ = "integer",
+        json_path = ".status.totals.overdue"
+    ),
+    printcolumn(
+        name = "Unknown",
+        type_ = "integer",
+        priority = 1,
+        json_path = ".status.totals.unknown"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PatchBaselineSpec {
@@ -79,7 +101,10 @@ pub struct ImageBaseline {
 
     /// The least version, compared with the image tag as a version:
     /// `1.25.4`, `v1.25.4`, `1.25` (a tag suffix like `-alpine` is ignored).
-    #[schemars(length(min = 1, max = 128), pattern(r"^v?[0-9]+(\.[0-9]+){0,2}([-+][0-9A-Za-z.+-]+)?$"))]
+    #[schemars(
+        length(min = 1, max = 128),
+        pattern(r"^v?[0-9]+(\.[0-9]+){0,2}([-+][0-9A-Za-z.+-]+)?$")
+    )]
     pub minimum_version: String,
 
     /// When the minimum starts to apply (RFC 3339). Ring deadlines count from here.
@@ -111,7 +136,9 @@ pub struct Ring {
 }
 
 /// Where a workload stands against a patch baseline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub enum PatchState {
     /// Runs the least version or newer.
     Current,

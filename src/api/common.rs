@@ -52,7 +52,9 @@ impl FromStr for Severity {
         Self::ALL
             .into_iter()
             .find(|sev| sev.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown severity {s:?}: use one of Critical, High, Medium, Low"))
+            .ok_or_else(|| {
+                format!("unknown severity {s:?}: use one of Critical, High, Medium, Low")
+            })
     }
 }
 
@@ -143,7 +145,9 @@ pub struct WorkloadMatch {
 }
 
 /// One workload named by kind and name, in the namespace of the object that names it.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadName {
     /// The workload's kind.
@@ -154,7 +158,9 @@ pub struct WorkloadName {
 }
 
 /// A reference to a workload in any namespace, as shown in status samples.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadRef {
     /// The workload's kind.

@@ -26,14 +26,36 @@ use super::common::{Sample, WorkloadName, WorkloadRef};
     status = "StandardExceptionStatus",
     derive = "PartialEq",
     cel,
-    printcolumn(name = "Standard", type_ = "string", json_path = ".spec.target.standard"),
-    printcolumn(name = "Baseline", type_ = "string", json_path = ".spec.target.patchBaseline"),
+    printcolumn(
+        name = "Standard",
+        type_ = "string",
+        json_path = ".spec.target.standard"
+    ),
+    printcolumn(
+        name = "Baseline",
+        type_ = "string",
+        json_path = ".spec.target.patchBaseline"
+    ),
     printcolumn(name = "State", type_ = "string", json_path = ".status.state"),
     printcolumn(name = "Covered", type_ = "integer", json_path = ".status.covered"),
     printcolumn(name = "Expires", type_ = "string", json_path = ".spec.expiresAt"),
-    printcolumn(name = "Approved-By", type_ = "string", priority = 1, json_path = ".spec.approvedBy"),
-    printcolumn(name = "Ticket", type_ = "string", priority = 1, json_path = ".spec.ticket"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Approved-By",
+        type_ = "string",
+        priority = 1,
+        json_path = ".spec.approvedBy"
+    ),
+    printcolumn(
+        name = "Ticket",
+        type_ = "string",
+        priority = 1,
+        json_path = ".spec.ticket"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.approvedBy) || self.approvedBy.lowerAscii() != self.requestedBy.lowerAscii()")

@@ -1,6 +1,9 @@
 //! The plumbline API, group `plumbline.dev`, version `v1alpha1`: custom
 //! resource types and the CRDs they generate. Types only: no I/O, no evaluation.
 
+// `printcolumn(..)` and `shortname = ..` repeat keys by design of kube's derive.
+#![allow(clippy::duplicated_attributes)]
+
 pub mod baseline;
 pub mod common;
 pub mod exception;
@@ -13,10 +16,14 @@ use kube::CustomResourceExt;
 
 pub use baseline::{PatchBaseline, PatchBaselineSpec, PatchBaselineStatus, PatchState};
 pub use common::{Date, Severity, WorkloadKind, WorkloadMatch};
-pub use exception::{ExceptionState, StandardException, StandardExceptionSpec, StandardExceptionStatus};
+pub use exception::{
+    ExceptionState, StandardException, StandardExceptionSpec, StandardExceptionStatus,
+};
 pub use ownership::{ServiceOwnership, ServiceOwnershipSpec, ServiceOwnershipStatus};
 pub use report::{ComplianceReport, ComplianceReportSpec, ComplianceReportStatus};
-pub use standard::{InfrastructureStandard, InfrastructureStandardSpec, InfrastructureStandardStatus};
+pub use standard::{
+    InfrastructureStandard, InfrastructureStandardSpec, InfrastructureStandardStatus,
+};
 
 /// The API group.
 pub const GROUP: &str = "plumbline.dev";

@@ -28,9 +28,22 @@ use super::common::{Date, Sample, Severity, WorkloadRef};
     printcolumn(name = "Team", type_ = "string", json_path = ".spec.team"),
     printcolumn(name = "Stage", type_ = "string", json_path = ".spec.lifecycle.stage"),
     printcolumn(name = "Workloads", type_ = "integer", json_path = ".status.matched"),
-    printcolumn(name = "Complete", type_ = "string", json_path = r#".status.conditions[?(@.type=="Complete")].status"#),
-    printcolumn(name = "Conflicts", type_ = "integer", priority = 1, json_path = ".status.conflicts.omitted"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Complete",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Complete")].status"#
+    ),
+    printcolumn(
+        name = "Conflicts",
+        type_ = "integer",
+        priority = 1,
+        json_path = ".status.conflicts.omitted"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceOwnershipSpec {
@@ -114,7 +127,9 @@ pub struct Maintainer {
 }
 
 /// A line of support.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Tier {
     /// First line: takes the call, triages, applies the runbook.
     First,

@@ -26,12 +26,29 @@ use super::{baseline::PatchState, common::Severity};
     cel,
     printcolumn(name = "Kind", type_ = "string", json_path = ".spec.workload.kind"),
     printcolumn(name = "Workload", type_ = "string", json_path = ".spec.workload.name"),
-    printcolumn(name = "Compliant", type_ = "string", json_path = r#".status.conditions[?(@.type=="Compliant")].status"#),
-    printcolumn(name = "Deviations", type_ = "integer", json_path = ".status.deviationCount"),
+    printcolumn(
+        name = "Compliant",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Compliant")].status"#
+    ),
+    printcolumn(
+        name = "Deviations",
+        type_ = "integer",
+        json_path = ".status.deviationCount"
+    ),
     printcolumn(name = "Patch", type_ = "string", json_path = ".status.patch.state"),
     printcolumn(name = "Owner", type_ = "string", json_path = ".status.owner.team"),
-    printcolumn(name = "Reason", type_ = "string", priority = 1, json_path = r#".status.conditions[?(@.type=="Compliant")].reason"#),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        priority = 1,
+        json_path = r#".status.conditions[?(@.type=="Compliant")].reason"#
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ComplianceReportSpec {

@@ -2,10 +2,7 @@
 //! workloads must follow. Types only.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::{
-    CustomResource, KubeSchema,
-    core::Duration,
-};
+use kube::{CustomResource, KubeSchema, core::Duration};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -26,13 +23,29 @@ use super::common::{RequiredKey, Sample, Severity, WorkloadMatch, WorkloadRef};
     status = "InfrastructureStandardStatus",
     derive = "PartialEq",
     cel,
-    printcolumn(name = "Enforcement", type_ = "string", json_path = ".spec.enforcement"),
-    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
+    printcolumn(
+        name = "Enforcement",
+        type_ = "string",
+        json_path = ".spec.enforcement"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+    ),
     printcolumn(name = "Matched", type_ = "integer", json_path = ".status.matched"),
     printcolumn(name = "Deviating", type_ = "integer", json_path = ".status.deviating"),
     printcolumn(name = "Excepted", type_ = "integer", json_path = ".status.excepted"),
-    printcolumn(name = "Review", type_ = "string", json_path = r#".status.conditions[?(@.type=="ReviewRequired")].status"#),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Review",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="ReviewRequired")].status"#
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct InfrastructureStandardSpec {

@@ -67,8 +67,12 @@ pub async fn client() -> Client {
 /// The kubectl built for the control plane, with its kubeconfig.
 pub fn kubectl() -> Command {
     let dir = controlplane_dir();
-    let bin = std::fs::read_to_string(dir.join("bin"))
-        .unwrap_or_else(|err| panic!("{}/bin is missing ({err}): is the control plane up?", dir.display()));
+    let bin = std::fs::read_to_string(dir.join("bin")).unwrap_or_else(|err| {
+        panic!(
+            "{}/bin is missing ({err}): is the control plane up?",
+            dir.display()
+        )
+    });
     let mut cmd = Command::new(Path::new(bin.trim()).join("kubectl"));
     cmd.arg("--kubeconfig").arg(dir.join("kubeconfig"));
     cmd
@@ -96,11 +100,16 @@ pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|err| panic!("cannot read {}: {err}", dir.display())) {
+        for entry in std::fs::read_dir(&dir)
+            .unwrap_or_else(|err| panic!("cannot read {}: {err}", dir.display()))
+        {
             let path = entry.expect("directory entry").path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml") {
+            } else if path
+                .extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+            {
                 files.push(path);
             }
         }
@@ -111,7 +120,8 @@ pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 
 /// The YAML documents of a file, as JSON values.
 pub fn documents(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
     serde_saphyr::from_multiple::<serde_json::Value>(&text)
         .unwrap_or_else(|err| panic!("{} is not valid YAML: {err}", path.display()))
         .into_iter()
