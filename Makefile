@@ -27,12 +27,14 @@ lint: ## cargo fmt --check and clippy with warnings as errors.
 test: lint ## Lint, then every test: unit, CRD drift, and integration tests on a local API server.
 	$(CONTROLPLANE)/build.sh >/dev/null
 	PLUMBLINE_CONTROLPLANE_DIR=$(TEST_DIR) $(CONTROLPLANE)/up.sh
-	rc=0; PLUMBLINE_CONTROLPLANE_DIR=$(TEST_DIR) $(CARGO) test --locked --all-targets || rc=$$?; \
+	rc=0; PLUMBLINE_CONTROLPLANE_DIR=$(TEST_DIR) $(CARGO) test --locked --all-targets --no-fail-fast || rc=$$?; \
 	  PLUMBLINE_CONTROLPLANE_DIR=$(TEST_DIR) $(CONTROLPLANE)/down.sh; exit $$rc
 
 .PHONY: crds
-crds: ## Regenerate the CRD YAML under crds/ from src/api.
+crds: ## Regenerate crds/ from src/api, and the Helm chart's copies of crds/ and deploy/.
 	$(CARGO) run --locked --quiet -- crd --out-dir crds
+	$(CARGO) run --locked --quiet -- crd --out-dir charts/plumbline/crds
+	cp deploy/rbac.yaml deploy/user-roles.yaml deploy/admission/exception-approval.yaml charts/plumbline/files/
 
 .PHONY: controlplane
 controlplane: ## Start a local etcd, kube-apiserver and kube-controller-manager (kubeconfig: target/controlplane/kubeconfig).

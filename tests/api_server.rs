@@ -242,3 +242,67 @@ async fn invalid_objects_are_refused_with_field_level_messages() {
         .collect();
     assert_eq!(kinds, all, "the invalid fixtures must cover every kind");
 }
+
+#[tokio::test]
+async fn deploy_manifests_apply_cleanly() {
+    let client = common::client().await;
+    common::install_crds(&client).await;
+    common::kubectl_apply(&["deploy/namespace.yaml"]);
+    let output = common::kubectl()
+        .args([
+            "apply",
+            "--server-side",
+            "--field-manager",
+            common::MANAGER,
+            "-R",
+            "-f",
+        ])
+        .arg(common::repo_root().join("deploy"))
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        output.status.success(),
+        "deploy/ was refused: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The operator's service account may read workloads but never change them.
+    let can = |verb: &str, resource: &str| {
+        let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
+        let output = common::kubectl()
+            .args([
+                "auth",
+                "can-i",
+                verb,
+                resource,
+                "--all-namespaces",
+                "--subresource",
+                subresource,
+            ])
+            .args(["--as", "system:serviceaccount:plumbline-system:plumbline"])
+            .output()
+            .expect("kubectl runs");
+        String::from_utf8_lossy(&output.stdout).trim() == "yes"
+    };
+    for resource in [
+        "deployments.apps",
+        "statefulsets.apps",
+        "daemonsets.apps",
+        "cronjobs.batch",
+        "jobs.batch",
+        "pods",
+    ] {
+        assert!(can("list", resource), "the operator cannot list {resource}");
+        for verb in ["create", "update", "patch", "delete"] {
+            assert!(
+                !can(verb, resource),
+                "the operator may {verb} {resource}: workloads must stay read-only"
+            );
+        }
+    }
+    assert!(can("patch", "compliancereports.plumbline.dev"));
+    assert!(can("patch", "infrastructurestandards.plumbline.dev/status"));
+    assert!(
+        !can("patch", "infrastructurestandards.plumbline.dev"),
+        "the operator must not edit standards"
+    );
+}

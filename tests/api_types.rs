@@ -100,8 +100,8 @@ fn cel_rules_refuse_the_same_fixtures_client_side() {
             .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
         let message = text
             .lines()
-            .filter_map(|l| l.strip_prefix("# expect:"))
-            .last()
+            .rev()
+            .find_map(|l| l.strip_prefix("# expect:"))
             .expect("an expect line")
             .trim();
         let doc = common::documents(&path).remove(0);

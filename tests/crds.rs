@@ -5,7 +5,35 @@ use std::collections::BTreeSet;
 
 #[test]
 fn committed_crds_match_the_types() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    check_crd_dir(&root.join("crds"));
+    check_crd_dir(&root.join("charts/plumbline/crds"));
+}
+
+/// The Helm chart ships deploy/'s manifests unchanged.
+#[test]
+fn chart_files_match_deploy() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for source in [
+        "deploy/rbac.yaml",
+        "deploy/user-roles.yaml",
+        "deploy/admission/exception-approval.yaml",
+    ] {
+        let name = std::path::Path::new(source)
+            .file_name()
+            .expect("a file name");
+        let copy = root.join("charts/plumbline/files").join(name);
+        let want = std::fs::read_to_string(root.join(source)).expect("deploy/ file");
+        let have = std::fs::read_to_string(&copy).unwrap_or_default();
+        assert!(
+            want == have,
+            "{} differs from {source}: run `make crds` and commit the result",
+            copy.display()
+        );
+    }
+}
+
+fn check_crd_dir(dir: &std::path::Path) {
     let rendered = plumbline::crdgen::render_all().expect("CRDs render");
     let mut stale = Vec::new();
     for crd in &rendered {
@@ -26,13 +54,14 @@ fn committed_crds_match_the_types() {
     }
     assert!(
         stale.is_empty(),
-        "crds/ is out of date for: {}. Run `make crds` and commit the result.",
+        "{} is out of date for: {}. Run `make crds` and commit the result.",
+        dir.display(),
         stale.join(", ")
     );
 
     let expected: BTreeSet<String> = rendered.iter().map(|crd| crd.file_name.clone()).collect();
-    let present: BTreeSet<String> = std::fs::read_dir(&dir)
-        .expect("crds/ exists")
+    let present: BTreeSet<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", dir.display()))
         .map(|entry| {
             entry
                 .expect("entry")

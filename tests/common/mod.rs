@@ -64,6 +64,52 @@ pub async fn client() -> Client {
     Client::try_from(config).expect("cannot build a client for the control plane")
 }
 
+/// A client for the local control plane acting as one of the users of its
+/// token file (`alice`, `bob`, `carol`), who hold no rights until RBAC grants them.
+pub async fn client_as(user: &str) -> Client {
+    let dir = controlplane_dir();
+    let tokens = std::fs::read_to_string(dir.join("pki/tokens.csv"))
+        .expect("the control plane's token file");
+    let token = tokens
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<_> = line.split(',').collect();
+            (fields.get(1) == Some(&user)).then(|| fields[0].to_string())
+        })
+        .unwrap_or_else(|| panic!("no token for user {user}"));
+    let admin =
+        std::fs::read_to_string(dir.join("kubeconfig")).expect("the control plane's kubeconfig");
+    let text: String = admin
+        .lines()
+        .map(|line| match line.split_once("token: ") {
+            Some((indent, _)) => format!("{indent}token: {token}\n"),
+            None => format!("{line}\n"),
+        })
+        .collect();
+    let kubeconfig = Kubeconfig::from_yaml(&text).expect("a kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("a usable kubeconfig");
+    Client::try_from(config).expect("a client")
+}
+
+/// Applies every YAML file of `paths` (files or directories) as the
+/// administrator with `kubectl apply --server-side`, and panics with kubectl's
+/// message when anything is refused.
+pub fn kubectl_apply(paths: &[&str]) {
+    let mut cmd = kubectl();
+    cmd.args(["apply", "--server-side", "--field-manager", MANAGER]);
+    for path in paths {
+        cmd.arg("-f").arg(repo_root().join(path));
+    }
+    let output = cmd.output().expect("kubectl runs");
+    assert!(
+        output.status.success(),
+        "kubectl apply {paths:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// The kubectl built for the control plane, with its kubeconfig.
 pub fn kubectl() -> Command {
     let dir = controlplane_dir();

@@ -2,8 +2,9 @@
 # Starts a real local control plane for plumbline's tests and demo, with no
 # Docker: etcd, kube-apiserver (RBAC on, the admission plugins of a normal
 # cluster, an audit log) and kube-controller-manager running only the
-# garbage-collector, namespace and service-account controllers, all on free
-# loopback ports with temporary data under target/controlplane/.
+# garbage-collector, namespace, service-account and clusterrole-aggregation
+# controllers (no Pods are ever scheduled), on free loopback ports with
+# temporary data under target/controlplane/.
 #
 # Writes an admin kubeconfig to target/controlplane/kubeconfig and returns
 # once the server is ready. Running it again while it runs changes nothing.
@@ -75,7 +76,8 @@ POLICY
 
 start() { # name, then the program's arguments
   local name="$1"; shift
-  setsid "$bin/$name" "$@" </dev/null >"$dir/logs/$name.log" 2>&1 &
+  # 9>&-: the programs must not inherit (and so keep holding) the start-up lock.
+  setsid "$bin/$name" "$@" </dev/null >"$dir/logs/$name.log" 2>&1 9>&- &
   echo $! > "$dir/$name.pid"
 }
 
@@ -149,7 +151,7 @@ done
 
 start kube-controller-manager \
   --kubeconfig "$dir/kubeconfig" \
-  --controllers garbage-collector-controller,namespace-controller,serviceaccount-controller \
+  --controllers garbage-collector-controller,namespace-controller,serviceaccount-controller,clusterrole-aggregation-controller \
   --leader-elect=false \
   --secure-port 0 \
   --use-service-account-credentials=false
