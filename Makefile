@@ -45,9 +45,11 @@ controlplane-down: ## Stop the local control plane and remove its data.
 	PLUMBLINE_CONTROLPLANE_DIR=$(DEMO_DIR) $(CONTROLPLANE)/down.sh
 
 .PHONY: demo
-demo: controlplane ## Start the local API server, install the CRDs and examples, and show them.
+demo: controlplane ## Start the local API server, install the CRDs, deploy/ and the examples, and show them.
 	$(KUBECTL) apply --server-side -f crds/
 	$(KUBECTL) wait --for condition=Established --timeout 60s -f crds/
+	$(KUBECTL) apply --server-side -f deploy/namespace.yaml
+	$(KUBECTL) apply --server-side -R -f deploy/
 	$(KUBECTL) apply --server-side -f examples/00-namespaces.yaml
 	@# A new namespace's default ServiceAccount (needed by bare Pods) appears a moment later.
 	for ns in $$($(KUBECTL) get -f examples/00-namespaces.yaml -o name); do \

@@ -27,7 +27,7 @@ if [ ! -x "$out/controlplane" ]; then
   ldflags="-s -w -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
   ldflags="$ldflags -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   echo "controlplane: building Kubernetes $k8s_version and etcd (first time only; several minutes)" >&2
-  go build -trimpath -ldflags "$ldflags" -o "$out.tmp/controlplane" . >&2
+  go build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$out.tmp/controlplane" . >&2
   for name in etcd kube-apiserver kube-controller-manager kubectl; do
     ln -sf controlplane "$out.tmp/$name"
   done
