@@ -441,8 +441,10 @@ pub struct RuleCounts {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExceptionCounts {
-    /// Approved and not expired.
+    /// Approved, not expired, and covering a deviation.
     pub active: i32,
+    /// Approved and not expired, but what they cover complies without them.
+    pub stale: i32,
     /// Past `expiresAt`.
     pub expired: i32,
     /// Not approved yet.

@@ -1,0 +1,483 @@
+//! The built-in checks of a standard's rules: compiled once from the spec
+//! (patterns, selectors), then run against each workload. A check returns
+//! what is wrong, each finding saying what to fix. Pure.
+
+use regex::{Regex, RegexBuilder};
+
+use super::{
+    EngineError,
+    containers::{ContainerView, Role},
+    image::{ImageRef, normalise_prefix, under_prefix},
+    ownership::Owner,
+    workload::{DisruptionBudget, Workload},
+};
+use crate::api::{
+    WorkloadKind,
+    common::RequiredKey,
+    standard::{HostAccessCheck, ProbesCheck, SecurityContextCheck, StandardRule},
+};
+
+/// Regular expressions from specs are bounded so a hostile pattern cannot
+/// exhaust the operator's memory.
+const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+
+/// Compiles a user-written pattern; `at` names the field in errors.
+pub fn compile_pattern(pattern: &str, at: &str) -> Result<Regex, EngineError> {
+    RegexBuilder::new(pattern)
+        .size_limit(PATTERN_SIZE_LIMIT)
+        .build()
+        .map_err(|err| EngineError::InvalidPattern {
+            at: at.to_string(),
+            pattern: pattern.to_string(),
+            reason: err.to_string().lines().last().unwrap_or_default().trim().to_string(),
+        })
+}
+
+/// A rule's check, compiled.
+#[derive(Clone, Debug)]
+pub enum Check {
+    /// Labels or annotations that must be present (and match).
+    Keys {
+        /// "label" or "annotation".
+        noun: &'static str,
+        /// Key, optional value pattern (and its source).
+        keys: Vec<(String, Option<(Regex, String)>)>,
+    },
+    /// Requests and limits.
+    Resources {
+        /// Required requests.
+        requests: Vec<String>,
+        /// Required limits.
+        limits: Vec<String>,
+        /// Whether init containers are checked.
+        init: bool,
+    },
+    /// Image origin and reference.
+    Images {
+        /// Allowed registry prefixes, normalised.
+        allowed: Vec<String>,
+        /// Refuse `latest` or no tag.
+        forbid_latest: bool,
+        /// Require a digest.
+        require_digest: bool,
+        /// Forbidden reference patterns.
+        forbidden: Vec<Regex>,
+    },
+    /// Security context.
+    SecurityContext(SecurityContextCheck),
+    /// Probes.
+    Probes(ProbesCheck),
+    /// Least replicas.
+    Replicas(i32),
+    /// A PodDisruptionBudget must cover the workload.
+    DisruptionBudget {
+        /// Also refuse budgets that block every disruption.
+        forbid_blocking: bool,
+    },
+    /// Host access.
+    HostAccess(HostAccessCheck),
+    /// No automatic service account token.
+    ServiceAccountToken,
+    /// A (complete) owner.
+    Ownership {
+        /// Whether the ownership must be complete.
+        require_complete: bool,
+        /// Least maintainers of a complete ownership.
+        min_maintainers: usize,
+    },
+}
+
+/// Compiles the check of a rule; `at` is the rule's path, e.g. `spec.rules[2]`.
+pub fn compile(rule: &StandardRule, at: &str) -> Result<Check, EngineError> {
+    let keys = |noun: &'static str, field: &str, keys: &[RequiredKey]| -> Result<Check, EngineError> {
+        let keys = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let pattern = k
+                    .value_pattern
+                    .as_deref()
+                    .map(|p| compile_pattern(p, &format!("{at}.{field}[{i}].valuePattern")).map(|re| (re, p.to_string())))
+                    .transpose()?;
+                Ok((k.key.clone(), pattern))
+            })
+            .collect::<Result<_, EngineError>>()?;
+        Ok(Check::Keys { noun, keys })
+    };
+    let mut checks = Vec::new();
+    if let Some(k) = &rule.required_labels {
+        checks.push(keys("label", "requiredLabels", k)?);
+    }
+    if let Some(k) = &rule.required_annotations {
+        checks.push(keys("annotation", "requiredAnnotations", k)?);
+    }
+    if let Some(r) = &rule.resources {
+        if r.requests.is_empty() && r.limits.is_empty() {
+            return Err(EngineError::InvalidSpec {
+                at: format!("{at}.resources"),
+                reason: "name at least one resource in requests or limits".into(),
+            });
+        }
+        checks.push(Check::Resources {
+            requests: r.requests.clone(),
+            limits: r.limits.clone(),
+            init: r.include_init_containers,
+        });
+    }
+    if let Some(i) = &rule.images {
+        let forbidden = i
+            .forbidden
+            .iter()
+            .enumerate()
+            .map(|(n, p)| compile_pattern(p, &format!("{at}.images.forbidden[{n}]")))
+            .collect::<Result<_, _>>()?;
+        checks.push(Check::Images {
+            allowed: i.allowed_registries.iter().map(|p| normalise_prefix(p)).collect(),
+            forbid_latest: i.forbid_latest_tag,
+            require_digest: i.require_digest,
+            forbidden,
+        });
+    }
+    if let Some(s) = &rule.security_context {
+        checks.push(Check::SecurityContext(s.clone()));
+    }
+    if let Some(p) = &rule.probes {
+        checks.push(Check::Probes(p.clone()));
+    }
+    if let Some(r) = &rule.replicas {
+        checks.push(Check::Replicas(r.minimum));
+    }
+    if let Some(p) = &rule.pod_disruption_budget {
+        checks.push(Check::DisruptionBudget {
+            forbid_blocking: p.forbid_blocking_budget,
+        });
+    }
+    if let Some(h) = &rule.host_access {
+        checks.push(Check::HostAccess(h.clone()));
+    }
+    if let Some(t) = &rule.service_account_token {
+        if t.forbid_automount {
+            checks.push(Check::ServiceAccountToken);
+        } else {
+            return Err(EngineError::InvalidSpec {
+                at: format!("{at}.serviceAccountToken"),
+                reason: "forbidAutomount: false checks nothing; remove the rule or set it to true".into(),
+            });
+        }
+    }
+    if let Some(o) = &rule.ownership {
+        checks.push(Check::Ownership {
+            require_complete: o.require_complete,
+            min_maintainers: usize::try_from(o.min_maintainers.max(1)).unwrap_or(1),
+        });
+    }
+    match checks.len() {
+        1 => Ok(checks.remove(0)),
+        0 => Err(EngineError::InvalidSpec {
+            at: at.to_string(),
+            reason: "the rule has no check: set exactly one".into(),
+        }),
+        n => Err(EngineError::InvalidSpec {
+            at: at.to_string(),
+            reason: format!("the rule has {n} checks: split it into one rule per check"),
+        }),
+    }
+}
+
+/// What a check needs besides the workload.
+pub struct Context<'a> {
+    /// The workload's containers.
+    pub containers: &'a [ContainerView<'a>],
+    /// PodDisruptionBudgets of the workload's namespace.
+    pub budgets: &'a [&'a DisruptionBudget],
+    /// Who owns the workload.
+    pub owner: &'a Owner,
+}
+
+impl Check {
+    /// Runs the check; every string returned is one thing to fix.
+    pub fn run(&self, workload: &Workload, cx: &Context<'_>) -> Vec<String> {
+        let mut out = Vec::new();
+        match self {
+            Check::Keys { noun, keys } => {
+                let present = if *noun == "label" {
+                    &workload.labels
+                } else {
+                    &workload.annotations
+                };
+                for (key, pattern) in keys {
+                    match (present.get(key), pattern) {
+                        (None, _) => out.push(format!("the {noun} `{key}` is missing: add it to metadata.{noun}s")),
+                        (Some(value), Some((re, source))) if !re.is_match(value) => out.push(format!(
+                            "the {noun} `{key}` is `{value}`, which does not match `{source}`: correct its value"
+                        )),
+                        _ => {}
+                    }
+                }
+            }
+            Check::Resources { requests, limits, init } => {
+                for c in cx.containers {
+                    let applies = match c.role {
+                        Role::Regular | Role::Sidecar => true,
+                        Role::Init => *init,
+                        Role::Ephemeral => false,
+                    };
+                    if !applies {
+                        continue;
+                    }
+                    let res = c.resources;
+                    for (kind, names, field) in [("request", requests, "requests"), ("limit", limits, "limits")] {
+                        for name in names {
+                            let set = res
+                                .and_then(|r| if field == "requests" { r.requests.as_ref() } else { r.limits.as_ref() })
+                                .is_some_and(|m| m.contains_key(name));
+                            if !set {
+                                out.push(format!(
+                                    "{} has no {name} {kind}: set resources.{field}.{name}",
+                                    c.describe()
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            Check::Images {
+                allowed,
+                forbid_latest,
+                require_digest,
+                forbidden,
+            } => {
+                for c in cx.containers {
+                    let image = ImageRef::parse(c.image);
+                    let shown = c.image;
+                    if !allowed.is_empty() {
+                        let repo = image.repository();
+                        if !allowed.iter().any(|p| under_prefix(&repo, p)) {
+                            out.push(format!(
+                                "{} uses `{shown}` from a registry that is not allowed: pull it from {}",
+                                c.describe(),
+                                allowed.join(" or ")
+                            ));
+                        }
+                    }
+                    if *forbid_latest {
+                        match (&image.tag, &image.digest) {
+                            (Some(tag), _) if tag == "latest" => out.push(format!(
+                                "{} uses the `latest` tag (`{shown}`): pin a version tag",
+                                c.describe()
+                            )),
+                            (None, None) => out.push(format!(
+                                "{} uses `{shown}` without a tag, which means `latest`: pin a version tag",
+                                c.describe()
+                            )),
+                            _ => {}
+                        }
+                    }
+                    if *require_digest && image.digest.is_none() {
+                        out.push(format!(
+                            "{} uses `{shown}` without a digest: pin it as `{}@sha256:...`",
+                            c.describe(),
+                            shown
+                        ));
+                    }
+                    let full = image.to_string();
+                    if let Some(re) = forbidden.iter().find(|re| re.is_match(&full) || re.is_match(shown)) {
+                        out.push(format!(
+                            "{} uses `{shown}`, a forbidden image (matches `{}`): replace it",
+                            c.describe(),
+                            re.as_str()
+                        ));
+                    }
+                }
+            }
+            Check::SecurityContext(req) => security_context(req, workload, cx.containers, &mut out),
+            Check::Probes(req) => {
+                for c in cx.containers.iter().filter(|c| c.role.long_running()) {
+                    for (wanted, has, name, field) in [
+                        (req.liveness, c.liveness, "liveness", "livenessProbe"),
+                        (req.readiness, c.readiness, "readiness", "readinessProbe"),
+                        (req.startup, c.startup, "startup", "startupProbe"),
+                    ] {
+                        if wanted && !has {
+                            out.push(format!("{} has no {name} probe: add {field}", c.describe()));
+                        }
+                    }
+                }
+            }
+            Check::Replicas(min) => {
+                if let Some(replicas) = workload.replicas
+                    && replicas < *min
+                {
+                    out.push(format!(
+                        "runs {replicas} replica{}, fewer than {min}: set spec.replicas to at least {min}",
+                        if replicas == 1 { "" } else { "s" }
+                    ));
+                }
+            }
+            Check::DisruptionBudget { forbid_blocking } => {
+                // Only replicated workloads are protected by a budget: drains
+                // skip DaemonSet pods, and Jobs and bare Pods are not replicated.
+                if matches!(workload.kind, WorkloadKind::Deployment | WorkloadKind::StatefulSet) {
+                    let covering: Vec<_> = cx
+                        .budgets
+                        .iter()
+                        .filter(|b| b.selector.as_ref().is_some_and(|s| s.matches(&workload.pod_labels)))
+                        .collect();
+                    if covering.is_empty() {
+                        out.push(
+                            "no PodDisruptionBudget selects its pods: add one whose selector matches the pod template's labels"
+                                .into(),
+                        );
+                    } else if *forbid_blocking {
+                        let replicas = workload.replicas.unwrap_or(1);
+                        for b in covering.iter().filter(|b| b.blocks_disruption(replicas)) {
+                            out.push(format!(
+                                "the PodDisruptionBudget `{}` allows no voluntary disruption of {replicas} replica{}, which blocks node drains: raise maxUnavailable or lower minAvailable",
+                                b.name,
+                                if replicas == 1 { "" } else { "s" }
+                            ));
+                        }
+                    }
+                }
+            }
+            Check::HostAccess(req) => host_access(req, workload, cx.containers, &mut out),
+            Check::ServiceAccountToken => {
+                if workload.pod.automount_service_account_token != Some(false) {
+                    out.push(
+                        "the service account token is mounted automatically: set automountServiceAccountToken: false in the pod spec"
+                            .into(),
+                    );
+                }
+            }
+            Check::Ownership {
+                require_complete,
+                min_maintainers,
+            } => match cx.owner {
+                Owner::Orphan => out.push(
+                    "no ServiceOwnership selects it: create one in its namespace whose selector matches its labels".into(),
+                ),
+                Owner::Conflict(names) => out.push(format!(
+                    "several ServiceOwnerships select it ({}): narrow their selectors so exactly one does",
+                    names.join(", ")
+                )),
+                Owner::Owned(o) => {
+                    if *require_complete {
+                        for gap in o.gaps(*min_maintainers) {
+                            out.push(format!("its ServiceOwnership `{}` is incomplete: {gap}", o.name));
+                        }
+                    }
+                }
+            },
+        }
+        out
+    }
+}
+
+fn security_context(req: &SecurityContextCheck, workload: &Workload, containers: &[ContainerView<'_>], out: &mut Vec<String>) {
+    let pod = workload.pod.security_context.as_ref();
+    for c in containers {
+        let sc = c.security_context;
+        let what = c.describe();
+        if req.run_as_non_root {
+            let non_root = sc.and_then(|s| s.run_as_non_root).or(pod.and_then(|p| p.run_as_non_root));
+            let user = sc.and_then(|s| s.run_as_user).or(pod.and_then(|p| p.run_as_user));
+            match (non_root, user) {
+                (_, Some(0)) => out.push(format!(
+                    "{what} runs as root (runAsUser: 0): set a non-zero runAsUser and runAsNonRoot: true"
+                )),
+                (Some(true), _) | (_, Some(_)) => {}
+                _ => out.push(format!(
+                    "{what} may run as root: set securityContext.runAsNonRoot: true (or a non-zero runAsUser)"
+                )),
+            }
+        }
+        if req.read_only_root_filesystem && sc.and_then(|s| s.read_only_root_filesystem) != Some(true) {
+            out.push(format!(
+                "{what} has a writable root filesystem: set securityContext.readOnlyRootFilesystem: true"
+            ));
+        }
+        if req.disallow_privilege_escalation && sc.and_then(|s| s.allow_privilege_escalation) != Some(false) {
+            out.push(format!(
+                "{what} allows privilege escalation: set securityContext.allowPrivilegeEscalation: false"
+            ));
+        }
+        if req.disallow_privileged && sc.and_then(|s| s.privileged) == Some(true) {
+            out.push(format!("{what} is privileged: remove securityContext.privileged"));
+        }
+        if !req.drop_capabilities.is_empty() {
+            let dropped: Vec<&str> = sc
+                .and_then(|s| s.capabilities.as_ref())
+                .and_then(|c| c.drop.as_ref())
+                .map(|d| d.iter().map(String::as_str).collect())
+                .unwrap_or_default();
+            let drops_all = dropped.iter().any(|d| d.eq_ignore_ascii_case("ALL"));
+            let missing: Vec<&str> = req
+                .drop_capabilities
+                .iter()
+                .map(String::as_str)
+                .filter(|cap| {
+                    !drops_all && !dropped.iter().any(|d| normal_cap(d).eq_ignore_ascii_case(normal_cap(cap)))
+                })
+                .collect();
+            if !missing.is_empty() {
+                out.push(format!(
+                    "{what} does not drop {}: add {} to securityContext.capabilities.drop",
+                    missing.join(", "),
+                    if missing.len() == 1 { "it" } else { "them" }
+                ));
+            }
+        }
+        if req.require_seccomp_profile {
+            let profile = sc
+                .and_then(|s| s.seccomp_profile.as_ref())
+                .or(pod.and_then(|p| p.seccomp_profile.as_ref()))
+                .map(|p| p.type_.as_str());
+            if !matches!(profile, Some("RuntimeDefault" | "Localhost")) {
+                out.push(format!(
+                    "{what} runs without a seccomp profile{}: set securityContext.seccompProfile.type: RuntimeDefault",
+                    profile.map(|p| format!(" ({p})")).unwrap_or_default()
+                ));
+            }
+        }
+    }
+}
+
+/// `CAP_NET_RAW` and `NET_RAW` are the same capability.
+fn normal_cap(cap: &str) -> &str {
+    cap.strip_prefix("CAP_").or_else(|| cap.strip_prefix("cap_")).unwrap_or(cap)
+}
+
+fn host_access(req: &HostAccessCheck, workload: &Workload, containers: &[ContainerView<'_>], out: &mut Vec<String>) {
+    let pod = &workload.pod;
+    if req.forbid_host_namespaces {
+        for (on, field) in [
+            (pod.host_network, "hostNetwork"),
+            (pod.host_pid, "hostPID"),
+            (pod.host_ipc, "hostIPC"),
+        ] {
+            if on == Some(true) {
+                out.push(format!("the pod uses the host's namespace ({field}: true): remove {field}"));
+            }
+        }
+    }
+    if req.forbid_host_path {
+        for v in pod.volumes.iter().flatten().filter(|v| v.host_path.is_some()) {
+            let path = v.host_path.as_ref().map(|h| h.path.as_str()).unwrap_or_default();
+            out.push(format!(
+                "the volume `{}` mounts the host path `{path}`: use a persistentVolumeClaim, configMap or emptyDir instead",
+                v.name
+            ));
+        }
+    }
+    if req.forbid_host_ports {
+        for c in containers {
+            for p in c.ports.iter().filter(|p| p.host_port.is_some_and(|h| h != 0)) {
+                out.push(format!(
+                    "{} binds host port {}: remove hostPort and expose it through a Service",
+                    c.describe(),
+                    p.host_port.unwrap_or_default()
+                ));
+            }
+        }
+    }
+}

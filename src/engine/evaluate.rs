@@ -1,0 +1,549 @@
+//! The evaluation pass: compile every spec once, then walk the workloads
+//! once, then fold the per-workload results into per-object verdicts. Pure.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::{
+    Inputs,
+    checks::Context,
+    containers::{Role, containers},
+    exception::CompiledException,
+    image::ImageRef,
+    ownership::{CompiledOwnership, DEFAULT_MIN_MAINTAINERS, Owner},
+    patch::{CompiledBaseline, image_state, ring_of},
+    selector::Labels,
+    standard::CompiledStandard,
+    verdict::*,
+    workload::DisruptionBudget,
+};
+use crate::api::{
+    ExceptionState, PatchState,
+    baseline::{OverdueWorkload, PatchCounts, RingCounts},
+    ownership::OwnershipConflict,
+    standard::{DeviationSummary, RuleCounts},
+};
+
+/// The ring name under which workloads in no ring are counted.
+pub const NO_RING: &str = "none";
+
+/// Evaluates everything at `now`.
+pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
+    let standards: Vec<CompiledStandard> = inputs.standards.iter().map(CompiledStandard::new).collect();
+    let baselines: Vec<CompiledBaseline> = inputs.baselines.iter().map(CompiledBaseline::new).collect();
+    let exceptions: Vec<CompiledException> = inputs
+        .exceptions
+        .iter()
+        .map(|e| CompiledException::new(e, &standards, &baselines, now))
+        .collect();
+    let ownerships: Vec<CompiledOwnership> = inputs
+        .ownerships
+        .iter()
+        .map(|o| CompiledOwnership::new(o, now))
+        .collect();
+
+    let empty = Labels::new();
+    let namespace_labels: HashMap<&str, &Labels> = inputs
+        .namespaces
+        .iter()
+        .map(|n| (n.name.as_str(), &n.labels))
+        .collect();
+    let mut budgets: HashMap<&str, Vec<&DisruptionBudget>> = HashMap::new();
+    for b in &inputs.budgets {
+        budgets.entry(b.namespace.as_str()).or_default().push(b);
+    }
+    let mut ownerships_by_ns: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, o) in ownerships.iter().enumerate() {
+        if o.selector.is_ok() {
+            ownerships_by_ns.entry(o.info.namespace.as_str()).or_default().push(i);
+        }
+    }
+    // Exceptions that can take effect (valid, approved, not expired), by namespace.
+    let mut live_by_ns: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, e) in exceptions.iter().enumerate() {
+        if e.invalid.is_none() && e.approved && now < e.expires_at {
+            live_by_ns.entry(e.namespace.as_str()).or_default().push(i);
+        }
+    }
+
+    let mut exception_covers = vec![Vec::new(); exceptions.len()];
+    let mut exception_used = vec![false; exceptions.len()];
+    let mut ownership_matched = vec![0i32; ownerships.len()];
+    let mut conflicts: Vec<Vec<OwnershipConflict>> = vec![Vec::new(); ownerships.len()];
+    let mut std_acc: Vec<StandardAcc> = standards.iter().map(StandardAcc::new).collect();
+    let mut base_acc: Vec<BaselineAcc> = baselines.iter().map(BaselineAcc::new).collect();
+    let mut next_change: Option<Timestamp> = None;
+    let mut note = |t: Timestamp| {
+        if t > now {
+            next_change = Some(next_change.map_or(t, |n| n.min(t)));
+        }
+    };
+
+    let mut verdicts = Vec::with_capacity(inputs.workloads.len());
+    for w in &inputs.workloads {
+        let ns_labels = namespace_labels.get(w.namespace.as_str()).copied().unwrap_or(&empty);
+        let views = containers(&w.pod);
+        let live: &[usize] = live_by_ns.get(w.namespace.as_str()).map_or(&[], Vec::as_slice);
+        let selecting: Vec<usize> = live.iter().copied().filter(|&i| exceptions[i].selects(w)).collect();
+        for (i, e) in exceptions.iter().enumerate() {
+            if e.namespace == w.namespace && e.selects(w) {
+                exception_covers[i].push(w.reference());
+            }
+        }
+
+        // Ownership.
+        let owners: Vec<usize> = ownerships_by_ns
+            .get(w.namespace.as_str())
+            .map(|v| {
+                v.iter()
+                    .copied()
+                    .filter(|&i| ownerships[i].selector.as_ref().is_ok_and(|s| s.matches(&w.labels)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for &i in &owners {
+            ownership_matched[i] += 1;
+            if owners.len() > 1 {
+                conflicts[i].push(OwnershipConflict {
+                    workload: w.reference(),
+                    others: owners
+                        .iter()
+                        .filter(|&&j| j != i)
+                        .map(|&j| ownerships[j].info.name.clone())
+                        .collect(),
+                });
+            }
+        }
+        let owner = match owners.as_slice() {
+            [] => Owner::Orphan,
+            [one] => Owner::Owned(ownerships[*one].info.clone()),
+            many => Owner::Conflict(many.iter().map(|&i| ownerships[i].info.name.clone()).collect()),
+        };
+
+        // Standards.
+        let budgets_here: &[&DisruptionBudget] = budgets.get(w.namespace.as_str()).map_or(&[], Vec::as_slice);
+        let cx = Context {
+            containers: &views,
+            budgets: budgets_here,
+            owner: &owner,
+        };
+        let mut deviations = Vec::new();
+        let mut compliance = Vec::new();
+        for (si, (std, acc)) in standards.iter().zip(std_acc.iter_mut()).enumerate() {
+            let Ok((matcher, rules)) = &std.compiled else { continue };
+            if !matcher.matches(w, ns_labels) {
+                continue;
+            }
+            acc.matched += 1;
+            let mut open = 0;
+            let mut covered = 0;
+            for (ri, rule) in rules.iter().enumerate() {
+                let findings = rule.check.run(w, &cx);
+                if findings.is_empty() {
+                    continue;
+                }
+                let exception = selecting
+                    .iter()
+                    .copied()
+                    .find(|&i| exceptions[i].waives_rule(si, &rule.id));
+                if let Some(i) = exception {
+                    exception_used[i] = true;
+                    covered += 1;
+                    acc.rules[ri].excepted += 1;
+                } else {
+                    open += 1;
+                    acc.rules[ri].deviating += 1;
+                }
+                let message = findings.join("; ");
+                if exception.is_none() {
+                    acc.sample.push(DeviationSummary {
+                        workload: w.reference(),
+                        rule: rule.id.clone(),
+                        severity: rule.severity,
+                        message: message.clone(),
+                    });
+                }
+                deviations.push(Deviation {
+                    standard: std.name.clone(),
+                    rule: rule.id.clone(),
+                    severity: rule.severity,
+                    message,
+                    exception: exception.map(|i| exceptions[i].name.clone()),
+                });
+            }
+            let c = match (open, covered) {
+                (0, 0) => Compliance::Compliant,
+                (0, _) => Compliance::Excepted,
+                _ => Compliance::Deviating,
+            };
+            match c {
+                Compliance::Compliant => acc.compliant += 1,
+                Compliance::Excepted => acc.excepted += 1,
+                Compliance::Deviating => acc.deviating += 1,
+            }
+            compliance.push((si, c));
+        }
+        deviations.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.standard.cmp(&b.standard))
+                .then_with(|| a.rule.cmp(&b.rule))
+        });
+
+        // Patch baselines.
+        let mut patch = Vec::new();
+        let mut worst: Option<PatchState> = None;
+        let mut patch_due: Option<Timestamp> = None;
+        for (bi, (base, acc)) in baselines.iter().zip(base_acc.iter_mut()).enumerate() {
+            let Ok((matcher, entries, rings)) = &base.compiled else { continue };
+            if !matcher.matches(w, ns_labels) {
+                continue;
+            }
+            let ring = ring_of(rings, ns_labels);
+            let mut state_here: Option<(PatchState, Option<Timestamp>, String, String)> = None;
+            for c in views.iter().filter(|c| c.role != Role::Ephemeral) {
+                let image = ImageRef::parse(c.image);
+                let repository = image.repository();
+                for entry in entries.iter().filter(|e| e.names(&repository)) {
+                    if entry.effective_from > now {
+                        note(entry.effective_from);
+                        continue;
+                    }
+                    let (mut state, due, mut reason) = image_state(&image, entry, ring, now);
+                    if matches!(state, PatchState::Behind | PatchState::Overdue)
+                        && let Some(i) = selecting
+                            .iter()
+                            .copied()
+                            .find(|&i| exceptions[i].waives_image(bi, &repository))
+                    {
+                        exception_used[i] = true;
+                        state = PatchState::Excepted;
+                        reason = Some(format!("excepted by {}", exceptions[i].name));
+                    }
+                    if state == PatchState::Behind
+                        && let Some(due) = due
+                    {
+                        note(due);
+                        patch_due = Some(patch_due.map_or(due, |d| d.min(due)));
+                    }
+                    if state_here.as_ref().is_none_or(|(s, ..)| patch_rank(state) > patch_rank(*s)) {
+                        state_here = Some((state, due, c.image.to_string(), entry.minimum_text.clone()));
+                    }
+                    patch.push(ImagePatch {
+                        container: c.name.to_string(),
+                        image: c.image.to_string(),
+                        baseline: base.name.clone(),
+                        ring: ring.map(|r| r.name.clone()),
+                        minimum_version: entry.minimum_text.clone(),
+                        state,
+                        due,
+                        reason,
+                    });
+                }
+            }
+            if let Some((state, due, image, minimum)) = state_here {
+                acc.count(ring.map(|r| r.name.as_str()), state);
+                if state == PatchState::Overdue {
+                    acc.overdue.push(OverdueWorkload {
+                        workload: w.reference(),
+                        image,
+                        minimum_version: minimum,
+                        overdue_since: Time(due.unwrap_or(now)),
+                    });
+                }
+                if worst.is_none_or(|s| patch_rank(state) > patch_rank(s)) {
+                    worst = Some(state);
+                }
+            }
+        }
+
+        verdicts.push(WorkloadVerdict {
+            deviations,
+            standards: compliance,
+            patch,
+            patch_state: worst,
+            patch_due,
+            owner,
+        });
+    }
+
+    // Exceptions.
+    let exception_verdicts: Vec<ExceptionVerdict> = exceptions
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            if e.invalid.is_none() && now < e.expires_at {
+                note(e.expires_at);
+            }
+            let covered = std::mem::take(&mut exception_covers[i]);
+            let (state, reason, message) = exception_state(e, !covered.is_empty(), exception_used[i], now);
+            ExceptionVerdict {
+                namespace: e.namespace.clone(),
+                name: e.name.clone(),
+                state,
+                reason,
+                message,
+                covered,
+                expires_at: e.expires_at,
+            }
+        })
+        .collect();
+
+    // Standards.
+    let standard_verdicts = standards
+        .iter()
+        .zip(std_acc)
+        .zip(&inputs.standards)
+        .enumerate()
+        .map(|(si, ((std, acc), spec))| {
+            let mut v = acc.finish(std);
+            for (e, ev) in exceptions.iter().zip(&exception_verdicts) {
+                if matches!(e.target, Some(super::exception::Target::Standard { index, .. }) if index == si) {
+                    count_exception(&mut v.exceptions, ev.state);
+                }
+            }
+            v.review = review(spec, &v);
+            v
+        })
+        .collect();
+
+    // Ownerships.
+    let ownership_verdicts = ownerships
+        .iter()
+        .zip(ownership_matched)
+        .zip(conflicts)
+        .map(|((o, matched), conflicts)| {
+            if let Some(t) = o.info.next_change() {
+                note(t);
+            }
+            OwnershipVerdict {
+                namespace: o.info.namespace.clone(),
+                name: o.info.name.clone(),
+                error: o.selector.as_ref().err().map(ToString::to_string),
+                matched,
+                conflicts: sample(conflicts),
+                findings: o.info.findings(DEFAULT_MIN_MAINTAINERS),
+            }
+        })
+        .collect();
+
+    let baseline_verdicts = baselines.iter().zip(base_acc).map(|(b, acc)| acc.finish(b)).collect();
+
+    Evaluation {
+        at: now,
+        workloads: verdicts,
+        standards: standard_verdicts,
+        exceptions: exception_verdicts,
+        baselines: baseline_verdicts,
+        ownerships: ownership_verdicts,
+        next_change,
+    }
+}
+
+/// The state of an exception, given whether it selects any workload and
+/// whether it covered a real deviation.
+fn exception_state(
+    e: &CompiledException,
+    selects_any: bool,
+    used: bool,
+    now: Timestamp,
+) -> (ExceptionState, &'static str, String) {
+    if let Some((reason, message)) = &e.invalid {
+        return (ExceptionState::Invalid, reason, message.clone());
+    }
+    if now >= e.expires_at {
+        return (
+            ExceptionState::Expired,
+            "Expired",
+            format!(
+                "expired at {}: the workloads must comply, or a new exception must be approved",
+                e.expires_at
+            ),
+        );
+    }
+    if !selects_any {
+        return (
+            ExceptionState::Invalid,
+            "SelectsNothing",
+            format!(
+                "it selects no workload of namespace {}: correct spec.workloads",
+                e.namespace
+            ),
+        );
+    }
+    if !e.approved {
+        return (
+            ExceptionState::Pending,
+            "AwaitingApproval",
+            "not approved yet, so it has no effect: an approver must set spec.approvedBy".into(),
+        );
+    }
+    if !used {
+        return (
+            ExceptionState::Stale,
+            "NothingToExcept",
+            "the workloads it covers comply without it: delete it".into(),
+        );
+    }
+    (
+        ExceptionState::Active,
+        "Approved",
+        format!("in effect until {}", e.expires_at),
+    )
+}
+
+fn count_exception(counts: &mut crate::api::standard::ExceptionCounts, state: ExceptionState) {
+    match state {
+        ExceptionState::Active => counts.active += 1,
+        ExceptionState::Stale => counts.stale += 1,
+        ExceptionState::Expired => counts.expired += 1,
+        ExceptionState::Pending => counts.pending += 1,
+        ExceptionState::Invalid => counts.invalid += 1,
+    }
+}
+
+/// Whether exceptions to a standard pile up past its review thresholds.
+fn review(spec: &crate::api::InfrastructureStandard, v: &StandardVerdict) -> Option<Review> {
+    let policy = spec.spec.review.as_ref()?;
+    if v.error.is_some() {
+        return None;
+    }
+    if let Some(max) = policy.max_active_exceptions
+        && v.exceptions.active >= max
+    {
+        return Some(Review {
+            reason: "ActiveExceptionsAtThreshold",
+            message: format!(
+                "{} active exceptions, at or above the review threshold of {max}: review whether the standard still fits",
+                v.exceptions.active
+            ),
+        });
+    }
+    if let Some(pct) = policy.max_excepted_percent
+        && v.matched > 0
+        && i64::from(v.excepted) * 100 >= i64::from(pct) * i64::from(v.matched)
+    {
+        return Some(Review {
+            reason: "ExceptedShareAtThreshold",
+            message: format!(
+                "{} of {} matched workloads are excepted, at or above the review threshold of {pct}%: review whether the standard still fits",
+                v.excepted, v.matched
+            ),
+        });
+    }
+    None
+}
+
+struct StandardAcc {
+    matched: i32,
+    compliant: i32,
+    deviating: i32,
+    excepted: i32,
+    rules: Vec<RuleCounts>,
+    sample: Vec<DeviationSummary>,
+}
+
+impl StandardAcc {
+    fn new(s: &CompiledStandard) -> Self {
+        Self {
+            matched: 0,
+            compliant: 0,
+            deviating: 0,
+            excepted: 0,
+            rules: s
+                .rule_ids
+                .iter()
+                .map(|id| RuleCounts {
+                    id: id.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            sample: Vec::new(),
+        }
+    }
+
+    fn finish(mut self, s: &CompiledStandard) -> StandardVerdict {
+        self.sample.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.workload.cmp(&b.workload))
+                .then_with(|| a.rule.cmp(&b.rule))
+        });
+        StandardVerdict {
+            name: s.name.clone(),
+            error: s.compiled.as_ref().err().cloned(),
+            matched: self.matched,
+            compliant: self.compliant,
+            deviating: self.deviating,
+            excepted: self.excepted,
+            rules: self.rules,
+            exceptions: Default::default(),
+            review: None,
+            deviations: sample(self.sample),
+        }
+    }
+}
+
+struct BaselineAcc {
+    rings: Vec<RingCounts>,
+    totals: PatchCounts,
+    overdue: Vec<OverdueWorkload>,
+}
+
+impl BaselineAcc {
+    fn new(b: &CompiledBaseline) -> Self {
+        let rings = b
+            .ring_names
+            .iter()
+            .map(String::as_str)
+            .chain([NO_RING])
+            .map(|name| RingCounts {
+                name: name.to_string(),
+                counts: PatchCounts::default(),
+            })
+            .collect();
+        Self {
+            rings,
+            totals: PatchCounts::default(),
+            overdue: Vec::new(),
+        }
+    }
+
+    fn count(&mut self, ring: Option<&str>, state: PatchState) {
+        let name = ring.unwrap_or(NO_RING);
+        let bump = |c: &mut PatchCounts| match state {
+            PatchState::Current => c.current += 1,
+            PatchState::Behind => c.behind += 1,
+            PatchState::Overdue => c.overdue += 1,
+            PatchState::Excepted => c.excepted += 1,
+            PatchState::Unknown => c.unknown += 1,
+        };
+        bump(&mut self.totals);
+        if let Some(r) = self.rings.iter_mut().find(|r| r.name == name) {
+            bump(&mut r.counts);
+        }
+    }
+
+    fn finish(mut self, b: &CompiledBaseline) -> BaselineVerdict {
+        self.overdue.sort_by(|a, b| {
+            a.overdue_since
+                .cmp(&b.overdue_since)
+                .then_with(|| a.workload.cmp(&b.workload))
+        });
+        // `none` is listed only when some workload is in no ring.
+        if let Some(last) = self.rings.last()
+            && last.counts == PatchCounts::default()
+        {
+            self.rings.pop();
+        }
+        BaselineVerdict {
+            name: b.name.clone(),
+            error: b.compiled.as_ref().err().cloned(),
+            totals: self.totals,
+            rings: self.rings,
+            overdue: sample(self.overdue),
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! InfrastructureStandards compiled once: their match, their rules' checks,
+//! and every problem that makes a spec invalid, each naming its field. Pure.
+
+use super::{
+    checks::{self, Check},
+    matcher::Matcher,
+};
+use crate::api::{InfrastructureStandard, Severity, standard::ExceptionPolicy};
+
+/// One rule, compiled.
+#[derive(Clone, Debug)]
+pub struct CompiledRule {
+    /// Its id.
+    pub id: String,
+    /// Its severity.
+    pub severity: Severity,
+    /// Its check.
+    pub check: Check,
+}
+
+/// A standard, compiled. `error` set means it is invalid and evaluates nothing.
+#[derive(Clone, Debug)]
+pub struct CompiledStandard {
+    /// Its name.
+    pub name: String,
+    /// Its rules' ids, in spec order (known even when the spec is invalid).
+    pub rule_ids: Vec<String>,
+    /// Its exception policy.
+    pub exception_policy: ExceptionPolicy,
+    /// Its match and rules, or every problem found.
+    pub compiled: Result<(Matcher, Vec<CompiledRule>), String>,
+}
+
+impl CompiledStandard {
+    /// Compiles a standard. Problems in one rule never hide problems in another.
+    pub fn new(s: &InfrastructureStandard) -> Self {
+        let mut errors = Vec::new();
+        let matcher = Matcher::compile(&s.spec.match_).map_err(|e| errors.push(e.to_string())).ok();
+        let mut rules = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, rule) in s.spec.rules.iter().enumerate() {
+            if !seen.insert(rule.id.as_str()) {
+                errors.push(format!("spec.rules[{i}].id: the id `{}` is used twice; rule ids must be unique", rule.id));
+            }
+            match checks::compile(rule, &format!("spec.rules[{i}] ({})", rule.id)) {
+                Ok(check) => rules.push(CompiledRule {
+                    id: rule.id.clone(),
+                    severity: rule.severity,
+                    check,
+                }),
+                Err(err) => errors.push(err.to_string()),
+            }
+        }
+        if s.spec.rules.is_empty() {
+            errors.push("spec.rules: the standard has no rules: add at least one".into());
+        }
+        Self {
+            name: s.metadata.name.clone().unwrap_or_default(),
+            rule_ids: s.spec.rules.iter().map(|r| r.id.clone()).collect(),
+            exception_policy: s.spec.exception_policy.clone(),
+            compiled: match (matcher, errors.is_empty()) {
+                (Some(m), true) => Ok((m, rules)),
+                _ => Err(errors.join("; ")),
+            },
+        }
+    }
+}

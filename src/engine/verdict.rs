@@ -1,0 +1,215 @@
+//! What the engine concludes: per workload, standard, exception, baseline
+//! and ownership. Plain data, shared by the controller and the audit.
+
+use jiff::Timestamp;
+
+use super::ownership::{Finding, Owner};
+use crate::api::{
+    ExceptionState, PatchState, Severity,
+    baseline::{OverdueWorkload, PatchCounts, RingCounts},
+    common::{Sample, WorkloadRef},
+    ownership::OwnershipConflict,
+    standard::{DeviationSummary, ExceptionCounts, RuleCounts},
+};
+
+/// How many items a status sample holds.
+pub const SAMPLE_CAP: usize = 20;
+
+/// Everything the engine concludes at one instant.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    /// The time it was evaluated at.
+    pub at: Timestamp,
+    /// One per input workload, in input order.
+    pub workloads: Vec<WorkloadVerdict>,
+    /// One per input standard, in input order.
+    pub standards: Vec<StandardVerdict>,
+    /// One per input exception, in input order.
+    pub exceptions: Vec<ExceptionVerdict>,
+    /// One per input baseline, in input order.
+    pub baselines: Vec<BaselineVerdict>,
+    /// One per input ownership, in input order.
+    pub ownerships: Vec<OwnershipVerdict>,
+    /// The next instant after `at` at which a verdict changes by itself
+    /// (an exception expires, a deadline or an effective date passes, an end of
+    /// support is reached). Evaluate again then.
+    pub next_change: Option<Timestamp>,
+}
+
+/// Whether a workload follows one standard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compliance {
+    /// No deviation.
+    Compliant,
+    /// Every deviation is covered by an active exception.
+    Excepted,
+    /// At least one deviation is not covered.
+    Deviating,
+}
+
+/// One way a workload does not follow a standard.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Deviation {
+    /// The standard.
+    pub standard: String,
+    /// The rule id.
+    pub rule: String,
+    /// The rule's severity.
+    pub severity: Severity,
+    /// What is wrong and how to fix it.
+    pub message: String,
+    /// The active exception that covers it (`namespace/name` is implied: its own namespace).
+    pub exception: Option<String>,
+}
+
+/// One container image against one baseline image entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImagePatch {
+    /// The container.
+    pub container: String,
+    /// The image reference as written.
+    pub image: String,
+    /// The baseline.
+    pub baseline: String,
+    /// The ring the workload is in.
+    pub ring: Option<String>,
+    /// The least version.
+    pub minimum_version: String,
+    /// The state.
+    pub state: PatchState,
+    /// When it is or was due (Behind, Overdue, Excepted).
+    pub due: Option<Timestamp>,
+    /// Why, for Unknown; the exception, for Excepted.
+    pub reason: Option<String>,
+}
+
+/// The verdict on one workload.
+#[derive(Clone, Debug)]
+pub struct WorkloadVerdict {
+    /// Every deviation, most severe first, then by standard and rule.
+    pub deviations: Vec<Deviation>,
+    /// The standards that match it (by index into the inputs) and its compliance with each.
+    pub standards: Vec<(usize, Compliance)>,
+    /// Per image and baseline entry that applies.
+    pub patch: Vec<ImagePatch>,
+    /// The worst patch state, if any baseline applies.
+    pub patch_state: Option<PatchState>,
+    /// The earliest due date of an image that is Behind.
+    pub patch_due: Option<Timestamp>,
+    /// Who owns it.
+    pub owner: Owner,
+}
+
+impl WorkloadVerdict {
+    /// Deviations not covered by an exception.
+    pub fn open_deviations(&self) -> impl Iterator<Item = &Deviation> {
+        self.deviations.iter().filter(|d| d.exception.is_none())
+    }
+}
+
+/// Why a standard needs review.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Review {
+    /// A CamelCase reason.
+    pub reason: &'static str,
+    /// The count and the threshold, in words.
+    pub message: String,
+}
+
+/// The verdict on one standard.
+#[derive(Clone, Debug, Default)]
+pub struct StandardVerdict {
+    /// Its name.
+    pub name: String,
+    /// Why its spec is invalid (every problem, each naming its field), if it is.
+    pub error: Option<String>,
+    /// Matched workloads.
+    pub matched: i32,
+    /// Matched workloads without deviation.
+    pub compliant: i32,
+    /// Matched workloads with an uncovered deviation.
+    pub deviating: i32,
+    /// Matched workloads whose deviations are all covered.
+    pub excepted: i32,
+    /// Per rule, in spec order.
+    pub rules: Vec<RuleCounts>,
+    /// Exceptions targeting it, by state.
+    pub exceptions: ExceptionCounts,
+    /// Why it needs review, if it does.
+    pub review: Option<Review>,
+    /// A capped sample of uncovered deviations.
+    pub deviations: Sample<DeviationSummary>,
+}
+
+/// The verdict on one exception.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExceptionVerdict {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Its state.
+    pub state: ExceptionState,
+    /// A CamelCase reason for the state.
+    pub reason: &'static str,
+    /// The state in words, saying what to do when something is wrong.
+    pub message: String,
+    /// The workloads it selects.
+    pub covered: Vec<WorkloadRef>,
+    /// When it expires.
+    pub expires_at: Timestamp,
+}
+
+/// The verdict on one patch baseline.
+#[derive(Clone, Debug, Default)]
+pub struct BaselineVerdict {
+    /// Its name.
+    pub name: String,
+    /// Why its spec is invalid, if it is.
+    pub error: Option<String>,
+    /// Workloads by state.
+    pub totals: PatchCounts,
+    /// Workloads by state, per ring in spec order, then `none`.
+    pub rings: Vec<RingCounts>,
+    /// Most overdue first, capped.
+    pub overdue: Sample<OverdueWorkload>,
+}
+
+/// The verdict on one service ownership.
+#[derive(Clone, Debug, Default)]
+pub struct OwnershipVerdict {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Why its spec is invalid, if it is.
+    pub error: Option<String>,
+    /// Workloads it selects.
+    pub matched: i32,
+    /// Workloads another ownership selects too.
+    pub conflicts: Sample<OwnershipConflict>,
+    /// Completeness findings (empty: complete).
+    pub findings: Vec<Finding>,
+}
+
+/// Builds a capped sample from items already in order.
+pub fn sample<T>(items: Vec<T>) -> Sample<T> {
+    let omitted = items.len().saturating_sub(SAMPLE_CAP);
+    let mut items = items;
+    items.truncate(SAMPLE_CAP);
+    Sample {
+        items,
+        omitted: i32::try_from(omitted).unwrap_or(i32::MAX),
+    }
+}
+
+/// How bad a patch state is, for "the worst state" of several images.
+pub fn patch_rank(state: PatchState) -> u8 {
+    match state {
+        PatchState::Current => 0,
+        PatchState::Excepted => 1,
+        PatchState::Unknown => 2,
+        PatchState::Behind => 3,
+        PatchState::Overdue => 4,
+    }
+}
