@@ -15,6 +15,34 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Evaluate manifests offline, as the operator would in the cluster.
+    ///
+    /// Reads workloads and plumbline resources (standards, exceptions,
+    /// baselines, ownerships) from files, directories (recursively: .yaml,
+    /// .yml, .json) and standard input (`-`). Exit codes: 0 nothing at or
+    /// above --fail-on; 1 an open deviation at or above it; 2 usage errors,
+    /// unreadable input or malformed documents (the rest is still reported).
+    Audit {
+        /// Files, directories or `-` for standard input.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Also take plumbline resources (not workloads) from here; repeatable.
+        #[arg(long, value_name = "PATH")]
+        standards: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: plumbline::audit::Format,
+        /// Evaluate at this time (RFC 3339, e.g. 2027-01-31T00:00:00Z) instead of now.
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<jiff::Timestamp>,
+        /// Exit 1 when an open deviation is at or above this severity
+        /// (critical, high, medium, low).
+        #[arg(long, value_name = "SEVERITY")]
+        fail_on: Option<plumbline::api::Severity>,
+        /// Colour the text output: auto (on a terminal, unless NO_COLOR is set), always, never.
+        #[arg(long, value_enum, default_value = "auto")]
+        color: Color,
+    },
     /// Print the CustomResourceDefinitions of every plumbline kind as YAML.
     Crd {
         /// Write one file per kind into this directory instead of printing.
@@ -23,10 +51,41 @@ enum Command {
     },
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd { out_dir } => crd(out_dir),
+        Command::Audit {
+            paths,
+            standards,
+            format,
+            at,
+            fail_on,
+            color,
+        } => {
+            use std::io::IsTerminal;
+            let color = match color {
+                Color::Always => true,
+                Color::Never => false,
+                Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            };
+            let options = plumbline::audit::Options {
+                paths,
+                standards,
+                format,
+                at: at.unwrap_or_else(jiff::Timestamp::now),
+                fail_on,
+                color,
+            };
+            ExitCode::from(plumbline::audit::run(&options) as u8)
+        }
     }
 }
 

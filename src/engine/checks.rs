@@ -361,10 +361,9 @@ impl Check {
                     names.join(", ")
                 )),
                 Owner::Owned(o) => {
-                    if *require_complete {
-                        for gap in o.gaps(*min_maintainers) {
-                            out.push(format!("its ServiceOwnership `{}` is incomplete: {gap}", o.name));
-                        }
+                    let gaps = o.gaps(*min_maintainers);
+                    if *require_complete && !gaps.is_empty() {
+                        out.push(format!("its ServiceOwnership `{}` is incomplete: {}", o.name, gaps.join("; ")));
                     }
                 }
             },

@@ -1,0 +1,545 @@
+//! The audit's report: one serialisable shape built from the engine's
+//! verdicts, rendered as JSON directly and as text, SARIF and JUnit by the
+//! other modules. Pure. The JSON shape is documented in docs/audit.md and
+//! versioned by `schemaVersion`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::load::{Loaded, object_key};
+use crate::{
+    api::{ExceptionState, PatchState, Severity},
+    engine::{Compliance, Evaluation, Owner},
+};
+
+/// The version of the JSON shape.
+pub const SCHEMA_VERSION: &str = "plumbline.dev/audit/v1";
+
+/// The whole report.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// The version of this shape.
+    pub schema_version: &'static str,
+    /// When the evaluation applies (RFC 3339).
+    pub evaluated_at: String,
+    /// Totals.
+    pub summary: Summary,
+    /// One entry per workload, in input order.
+    pub workloads: Vec<WorkloadEntry>,
+    /// One entry per standard.
+    pub standards: Vec<StandardEntry>,
+    /// One entry per exception.
+    pub exceptions: Vec<ExceptionEntry>,
+    /// One entry per patch baseline.
+    pub baselines: Vec<BaselineEntry>,
+    /// One entry per service ownership.
+    pub ownerships: Vec<OwnershipEntry>,
+    /// Documents that could not be read or are invalid.
+    pub errors: Vec<ErrorEntry>,
+}
+
+/// Totals.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Files read.
+    pub files: usize,
+    /// Workloads evaluated.
+    pub workloads: usize,
+    /// Workloads with no open deviation (excepted ones included).
+    pub compliant: usize,
+    /// Workloads with at least one open deviation.
+    pub deviating: usize,
+    /// Workloads whose deviations are all covered by exceptions.
+    pub excepted: usize,
+    /// Open deviations by severity.
+    pub open_deviations: BTreeMap<Severity, usize>,
+    /// Deviations covered by an active exception.
+    pub excepted_deviations: usize,
+    /// Workloads by patch state (those a baseline applies to).
+    pub patch: BTreeMap<PatchState, usize>,
+    /// Workloads no ServiceOwnership selects.
+    pub orphans: usize,
+    /// Workloads several ServiceOwnerships select.
+    pub ownership_conflicts: usize,
+    /// Standards, baselines and ownerships whose spec is invalid.
+    pub invalid_specs: usize,
+    /// Documents skipped because plumbline does not evaluate their kind, by `apiVersion/kind`.
+    pub skipped_kinds: BTreeMap<String, usize>,
+    /// Documents read but not evaluated (ComplianceReports, Pods of controllers, Jobs of CronJobs).
+    pub ignored: usize,
+    /// Malformed or invalid documents.
+    pub errors: usize,
+}
+
+/// Where something was read.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    /// The file (`-` for standard input).
+    pub file: String,
+    /// The document's index in the file, from 1.
+    pub document: usize,
+    /// The line the document starts on, from 1.
+    pub line: usize,
+}
+
+/// One workload.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadEntry {
+    /// Its kind.
+    pub kind: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Where it was read.
+    pub source: Source,
+    /// No open deviation.
+    pub compliant: bool,
+    /// The standards that apply to it, and its compliance with each
+    /// (`Compliant`, `Excepted` or `Deviating`).
+    pub standards: BTreeMap<String, &'static str>,
+    /// Every deviation, most severe first.
+    pub deviations: Vec<DeviationEntry>,
+    /// Its patch state, when a baseline applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<PatchEntry>,
+    /// Its owner.
+    pub owner: OwnerEntry,
+}
+
+/// One deviation.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviationEntry {
+    /// The standard.
+    pub standard: String,
+    /// The rule.
+    pub rule: String,
+    /// Its severity.
+    pub severity: Severity,
+    /// What to fix.
+    pub message: String,
+    /// The exception covering it, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
+}
+
+/// A workload's patch state.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchEntry {
+    /// The worst state.
+    pub state: PatchState,
+    /// The earliest deadline of an image that is behind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due: Option<String>,
+    /// Per image and baseline.
+    pub images: Vec<ImageEntry>,
+}
+
+/// One image against one baseline.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageEntry {
+    /// The container.
+    pub container: String,
+    /// The image.
+    pub image: String,
+    /// The baseline.
+    pub baseline: String,
+    /// The ring.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ring: Option<String>,
+    /// The least version.
+    pub minimum_version: String,
+    /// The state.
+    pub state: PatchState,
+    /// When it is or was due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due: Option<String>,
+    /// Why (Unknown, Behind, Overdue, Excepted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Who owns a workload.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerEntry {
+    /// `Owned`, `Orphan` or `Conflict`.
+    pub state: &'static str,
+    /// The ServiceOwnership(s).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub service_ownerships: Vec<String>,
+    /// The owning team.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// Whether the ownership is complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub complete: Option<bool>,
+}
+
+/// One standard.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StandardEntry {
+    /// Its name.
+    pub name: String,
+    /// Where it was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// Why its spec is invalid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Matched workloads.
+    pub matched: i32,
+    /// Compliant workloads.
+    pub compliant: i32,
+    /// Deviating workloads.
+    pub deviating: i32,
+    /// Excepted workloads.
+    pub excepted: i32,
+    /// Exceptions by state.
+    pub exceptions: crate::api::standard::ExceptionCounts,
+    /// Its rules.
+    pub rules: Vec<RuleEntry>,
+    /// Why it needs review.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review_required: Option<String>,
+}
+
+/// One rule of a standard.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleEntry {
+    /// Its id.
+    pub id: String,
+    /// Its severity.
+    pub severity: Severity,
+    /// What it asks for.
+    pub description: String,
+    /// Workloads deviating from it without an exception.
+    pub deviating: i32,
+    /// Workloads deviating from it with an exception.
+    pub excepted: i32,
+}
+
+/// One exception.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExceptionEntry {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Where it was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// Its state.
+    pub state: ExceptionState,
+    /// Why.
+    pub reason: &'static str,
+    /// In words.
+    pub message: String,
+    /// Workloads it selects.
+    pub covered: usize,
+    /// When it expires.
+    pub expires_at: String,
+}
+
+/// One baseline.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BaselineEntry {
+    /// Its name.
+    pub name: String,
+    /// Where it was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// Why its spec is invalid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Totals.
+    pub totals: crate::api::baseline::PatchCounts,
+    /// Per ring.
+    pub rings: Vec<crate::api::baseline::RingCounts>,
+}
+
+/// One ownership.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnershipEntry {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Where it was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// Why its spec is invalid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Workloads it selects.
+    pub matched: i32,
+    /// Completeness findings.
+    pub findings: Vec<FindingEntry>,
+}
+
+/// One ownership finding.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingEntry {
+    /// Why.
+    pub reason: &'static str,
+    /// What to do.
+    pub message: String,
+}
+
+/// A document that could not be read.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorEntry {
+    /// Where.
+    pub source: Source,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn source(l: &super::manifest::Location) -> Source {
+    Source {
+        file: l.file.clone(),
+        document: l.index + 1,
+        line: l.line,
+    }
+}
+
+impl Report {
+    /// Builds the report from what was read and what the engine concluded.
+    pub fn new(loaded: &Loaded, eval: &Evaluation) -> Self {
+        let inputs = &loaded.inputs;
+        let mut summary = Summary {
+            files: loaded.files,
+            workloads: inputs.workloads.len(),
+            skipped_kinds: loaded.unknown_kinds.clone(),
+            ignored: loaded.ignored,
+            errors: loaded.malformed.len(),
+            ..Default::default()
+        };
+        let located = |kind: &str, ns: Option<&str>, name: &str| {
+            loaded.object_locations.get(&object_key(kind, ns, name)).map(source)
+        };
+        let ts = |t: jiff::Timestamp| t.to_string();
+
+        let workloads = inputs
+            .workloads
+            .iter()
+            .zip(&eval.workloads)
+            .zip(&loaded.workload_locations)
+            .map(|((w, v), loc)| {
+                let open = v.open_deviations().count();
+                for d in v.open_deviations() {
+                    *summary.open_deviations.entry(d.severity).or_default() += 1;
+                }
+                summary.excepted_deviations += v.deviations.len() - open;
+                if open > 0 {
+                    summary.deviating += 1;
+                } else {
+                    summary.compliant += 1;
+                    if v.standards.iter().any(|(_, c)| *c == Compliance::Excepted) {
+                        summary.excepted += 1;
+                    }
+                }
+                if let Some(state) = v.patch_state {
+                    *summary.patch.entry(state).or_default() += 1;
+                }
+                let owner = match &v.owner {
+                    Owner::Owned(o) => OwnerEntry {
+                        state: "Owned",
+                        service_ownerships: vec![o.name.clone()],
+                        team: Some(o.team.clone()),
+                        complete: Some(o.findings(crate::engine::ownership::DEFAULT_MIN_MAINTAINERS).is_empty()),
+                    },
+                    Owner::Orphan => {
+                        summary.orphans += 1;
+                        OwnerEntry {
+                            state: "Orphan",
+                            service_ownerships: vec![],
+                            team: None,
+                            complete: None,
+                        }
+                    }
+                    Owner::Conflict(names) => {
+                        summary.ownership_conflicts += 1;
+                        OwnerEntry {
+                            state: "Conflict",
+                            service_ownerships: names.clone(),
+                            team: None,
+                            complete: None,
+                        }
+                    }
+                };
+                WorkloadEntry {
+                    kind: w.kind.to_string(),
+                    namespace: w.namespace.clone(),
+                    name: w.name.clone(),
+                    source: source(loc),
+                    compliant: open == 0,
+                    standards: v
+                        .standards
+                        .iter()
+                        .map(|(i, c)| {
+                            let c = match c {
+                                Compliance::Compliant => "Compliant",
+                                Compliance::Excepted => "Excepted",
+                                Compliance::Deviating => "Deviating",
+                            };
+                            (eval.standards[*i].name.clone(), c)
+                        })
+                        .collect(),
+                    deviations: v
+                        .deviations
+                        .iter()
+                        .map(|d| DeviationEntry {
+                            standard: d.standard.clone(),
+                            rule: d.rule.clone(),
+                            severity: d.severity,
+                            message: d.message.clone(),
+                            exception: d.exception.clone(),
+                        })
+                        .collect(),
+                    patch: v.patch_state.map(|state| PatchEntry {
+                        state,
+                        due: v.patch_due.map(ts),
+                        images: v
+                            .patch
+                            .iter()
+                            .map(|p| ImageEntry {
+                                container: p.container.clone(),
+                                image: p.image.clone(),
+                                baseline: p.baseline.clone(),
+                                ring: p.ring.clone(),
+                                minimum_version: p.minimum_version.clone(),
+                                state: p.state,
+                                due: p.due.map(ts),
+                                reason: p.reason.clone(),
+                            })
+                            .collect(),
+                    }),
+                    owner,
+                }
+            })
+            .collect();
+
+        let standards = eval
+            .standards
+            .iter()
+            .zip(&inputs.standards)
+            .map(|(s, spec)| {
+                summary.invalid_specs += usize::from(s.error.is_some());
+                StandardEntry {
+                    name: s.name.clone(),
+                    source: located("InfrastructureStandard", None, &s.name),
+                    error: s.error.clone(),
+                    matched: s.matched,
+                    compliant: s.compliant,
+                    deviating: s.deviating,
+                    excepted: s.excepted,
+                    exceptions: s.exceptions.clone(),
+                    rules: spec
+                        .spec
+                        .rules
+                        .iter()
+                        .zip(&s.rules)
+                        .map(|(r, c)| RuleEntry {
+                            id: r.id.clone(),
+                            severity: r.severity,
+                            description: r.description.clone(),
+                            deviating: c.deviating,
+                            excepted: c.excepted,
+                        })
+                        .collect(),
+                    review_required: s.review.as_ref().map(|r| r.message.clone()),
+                }
+            })
+            .collect();
+        let exceptions = eval
+            .exceptions
+            .iter()
+            .map(|e| ExceptionEntry {
+                namespace: e.namespace.clone(),
+                name: e.name.clone(),
+                source: located("StandardException", Some(&e.namespace), &e.name),
+                state: e.state,
+                reason: e.reason,
+                message: e.message.clone(),
+                covered: e.covered.len(),
+                expires_at: ts(e.expires_at),
+            })
+            .collect();
+        let baselines = eval
+            .baselines
+            .iter()
+            .map(|b| {
+                summary.invalid_specs += usize::from(b.error.is_some());
+                BaselineEntry {
+                    name: b.name.clone(),
+                    source: located("PatchBaseline", None, &b.name),
+                    error: b.error.clone(),
+                    totals: b.totals.clone(),
+                    rings: b.rings.clone(),
+                }
+            })
+            .collect();
+        let ownerships = eval
+            .ownerships
+            .iter()
+            .map(|o| {
+                summary.invalid_specs += usize::from(o.error.is_some());
+                OwnershipEntry {
+                    namespace: o.namespace.clone(),
+                    name: o.name.clone(),
+                    source: located("ServiceOwnership", Some(&o.namespace), &o.name),
+                    error: o.error.clone(),
+                    matched: o.matched,
+                    findings: o
+                        .findings
+                        .iter()
+                        .map(|f| FindingEntry {
+                            reason: f.reason,
+                            message: f.message.clone(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let errors = loaded
+            .malformed
+            .iter()
+            .map(|m| ErrorEntry {
+                source: source(&m.location),
+                message: m.message.clone(),
+            })
+            .collect();
+        Self {
+            schema_version: SCHEMA_VERSION,
+            evaluated_at: ts(eval.at),
+            summary,
+            workloads,
+            standards,
+            exceptions,
+            baselines,
+            ownerships,
+            errors,
+        }
+    }
+
+    /// Whether an open deviation is at or above `severity`.
+    pub fn fails_at(&self, severity: Severity) -> bool {
+        self.summary.open_deviations.iter().any(|(s, n)| *s >= severity && *n > 0)
+    }
+}
