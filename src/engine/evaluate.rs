@@ -547,3 +547,87 @@ impl BaselineAcc {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{InfrastructureStandard, StandardException};
+
+    fn standard() -> InfrastructureStandard {
+        serde_saphyr::from_str(
+            r#"
+apiVersion: plumbline.dev/v1alpha1
+kind: InfrastructureStandard
+metadata: {name: s}
+spec:
+  rules: [{id: replicas, severity: High, description: d, replicas: {minimum: 2}}]
+"#,
+        )
+        .unwrap()
+    }
+
+    fn exception(approver: &str) -> StandardException {
+        serde_saphyr::from_str(&format!(
+            r#"
+apiVersion: plumbline.dev/v1alpha1
+kind: StandardException
+metadata: {{name: e, namespace: ns}}
+spec:
+  target: {{standard: s}}
+  workloads: {{names: [{{kind: Deployment, name: w}}]}}
+  justification: long enough text
+  requestedBy: alice
+  approvedBy: {approver}
+  expiresAt: "2027-01-01T00:00:00Z"
+"#
+        ))
+        .unwrap()
+    }
+
+    fn inputs(e: StandardException) -> Inputs {
+        let w: k8s_openapi::api::apps::v1::Deployment = serde_saphyr::from_str(
+            "metadata: {name: w, namespace: ns}\nspec: {replicas: 1, selector: {}, template: {spec: {containers: [{name: c, image: 'a:1'}]}}}",
+        )
+        .unwrap();
+        Inputs {
+            workloads: vec![super::super::Workload::from_deployment(w)],
+            standards: vec![standard()],
+            exceptions: vec![e],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn expiry_takes_effect_at_the_exact_instant_and_is_the_next_change() {
+        let inputs = inputs(exception("bob"));
+        let before: Timestamp = "2026-12-31T23:59:59.999Z".parse().unwrap();
+        let eval = evaluate(&inputs, before);
+        assert_eq!(eval.exceptions[0].state, ExceptionState::Active);
+        assert_eq!(eval.workloads[0].deviations[0].exception.as_deref(), Some("e"));
+        assert_eq!(eval.next_change, Some("2027-01-01T00:00:00Z".parse().unwrap()));
+
+        let at: Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
+        let eval = evaluate(&inputs, at);
+        assert_eq!(eval.exceptions[0].state, ExceptionState::Expired);
+        assert_eq!(eval.workloads[0].deviations[0].exception, None);
+        assert_eq!(eval.standards[0].deviating, 1);
+        assert_eq!(eval.next_change, None);
+    }
+
+    #[test]
+    fn self_approval_is_invalid_even_when_the_schema_was_bypassed() {
+        let eval = evaluate(&inputs(exception("ALICE")), "2026-11-24T00:00:00Z".parse().unwrap());
+        assert_eq!(eval.exceptions[0].state, ExceptionState::Invalid);
+        assert_eq!(eval.exceptions[0].reason, "SelfApproved");
+        assert_eq!(eval.workloads[0].deviations[0].exception, None, "an invalid exception covers nothing");
+    }
+
+    #[test]
+    fn the_same_inputs_give_the_same_verdict() {
+        let inputs = inputs(exception("bob"));
+        let now: Timestamp = "2026-11-24T00:00:00Z".parse().unwrap();
+        let a = format!("{:?}", evaluate(&inputs, now));
+        let b = format!("{:?}", evaluate(&inputs, now));
+        assert_eq!(a, b);
+    }
+}

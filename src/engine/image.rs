@@ -115,8 +115,9 @@ pub fn under_prefix(repository: &str, prefix: &str) -> bool {
 }
 
 /// A version read from a tag: up to four numeric components; missing ones are
-/// zero, and a suffix (`-alpine`, `-slim-bookworm`) is ignored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// zero, and a suffix (`-alpine`, `-slim-bookworm`) is ignored. Equality and
+/// order compare the numbers only, so `v1.25` equals `1.25.0-alpine`.
+#[derive(Clone, Debug)]
 pub struct Version {
     parts: [u64; 4],
     text: String,
@@ -149,6 +150,14 @@ impl Version {
         })
     }
 }
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts == other.parts
+    }
+}
+
+impl Eq for Version {}
 
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {

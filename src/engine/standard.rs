@@ -42,13 +42,13 @@ impl CompiledStandard {
             if !seen.insert(rule.id.as_str()) {
                 errors.push(format!("spec.rules[{i}].id: the id `{}` is used twice; rule ids must be unique", rule.id));
             }
-            match checks::compile(rule, &format!("spec.rules[{i}] ({})", rule.id)) {
+            match checks::compile(rule, &format!("spec.rules[{i}]")) {
                 Ok(check) => rules.push(CompiledRule {
                     id: rule.id.clone(),
                     severity: rule.severity,
                     check,
                 }),
-                Err(err) => errors.push(err.to_string()),
+                Err(err) => errors.push(format!("rule {}: {err}", rule.id)),
             }
         }
         if s.spec.rules.is_empty() {
