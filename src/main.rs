@@ -74,7 +74,9 @@ fn main() -> ExitCode {
             let color = match color {
                 Color::Always => true,
                 Color::Never => false,
-                Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+                Color::Auto => {
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
             };
             let options = plumbline::audit::Options {
                 paths,

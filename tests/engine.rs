@@ -12,8 +12,14 @@ use plumbline::{
 
 const P: &str = "test.plumbline.dev/";
 
-fn annotation<'a>(meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, key: &str) -> Option<&'a str> {
-    meta.annotations.as_ref()?.get(&format!("{P}{key}")).map(String::as_str)
+fn annotation<'a>(
+    meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    key: &str,
+) -> Option<&'a str> {
+    meta.annotations
+        .as_ref()?
+        .get(&format!("{P}{key}"))
+        .map(String::as_str)
 }
 
 fn check_file(path: &std::path::Path) -> Vec<String> {
@@ -65,15 +71,25 @@ fn check_file(path: &std::path::Path) -> Vec<String> {
             if got != want {
                 problems.push(format!(
                     "{who}: deviates from {got:?}, expected {want:?}; messages: {:#?}",
-                    v.deviations.iter().map(|d| format!("{}: {}", d.rule, d.message)).collect::<Vec<_>>()
+                    v.deviations
+                        .iter()
+                        .map(|d| format!("{}: {}", d.rule, d.message))
+                        .collect::<Vec<_>>()
                 ));
             }
             for (rule, text) in &wanted {
-                let found = v.deviations.iter().any(|d| &d.rule == rule && d.message.contains(text.as_str()));
+                let found = v
+                    .deviations
+                    .iter()
+                    .any(|d| &d.rule == rule && d.message.contains(text.as_str()));
                 if !found && got == want {
                     problems.push(format!(
                         "{who}: no `{rule}` message contains {text:?}; messages: {:#?}",
-                        v.deviations.iter().filter(|d| &d.rule == rule).map(|d| &d.message).collect::<Vec<_>>()
+                        v.deviations
+                            .iter()
+                            .filter(|d| &d.rule == rule)
+                            .map(|d| &d.message)
+                            .collect::<Vec<_>>()
                     ));
                 }
             }
@@ -88,13 +104,20 @@ fn check_file(path: &std::path::Path) -> Vec<String> {
             .map(|s| s.split(',').map(str::trim).collect())
             .unwrap_or_default();
         if excepted != want_excepted {
-            problems.push(format!("{who}: excepted rules {excepted:?}, expected {want_excepted:?}"));
+            problems.push(format!(
+                "{who}: excepted rules {excepted:?}, expected {want_excepted:?}"
+            ));
         }
         if let Some(expect) = get("expect-patch") {
             expectations += 1;
-            let got = v.patch_state.map_or("none".to_string(), |s| format!("{s:?}"));
+            let got = v
+                .patch_state
+                .map_or("none".to_string(), |s| format!("{s:?}"));
             if got != expect {
-                problems.push(format!("{who}: patch state {got}, expected {expect}; images: {:#?}", v.patch));
+                problems.push(format!(
+                    "{who}: patch state {got}, expected {expect}; images: {:#?}",
+                    v.patch
+                ));
             }
         }
         if let Some(expect) = get("expect-owner") {
@@ -128,7 +151,10 @@ fn check_file(path: &std::path::Path) -> Vec<String> {
             expectations += 1;
             let got = v.review.as_ref().map_or("none", |r| r.reason);
             if got != expect {
-                problems.push(format!("standard {}: review {got}, expected {expect}", v.name));
+                problems.push(format!(
+                    "standard {}: review {got}, expected {expect}",
+                    v.name
+                ));
             }
         }
         if let Some(expect) = annotation(&s.metadata, "expect-error") {
@@ -136,7 +162,10 @@ fn check_file(path: &std::path::Path) -> Vec<String> {
             match (&v.error, expect) {
                 (None, "none") => {}
                 (Some(err), want) if want != "none" && err.contains(want) => {}
-                (got, _) => problems.push(format!("standard {}: error {got:?}, expected {expect}", v.name)),
+                (got, _) => problems.push(format!(
+                    "standard {}: error {got:?}, expected {expect}",
+                    v.name
+                )),
             }
         }
         if let Some(expect) = annotation(&s.metadata, "expect-counts") {
@@ -157,7 +186,10 @@ fn check_file(path: &std::path::Path) -> Vec<String> {
             match (&v.error, expect) {
                 (None, "none") => {}
                 (Some(err), want) if want != "none" && err.contains(want) => {}
-                (got, _) => problems.push(format!("baseline {}: error {got:?}, expected {expect}", v.name)),
+                (got, _) => problems.push(format!(
+                    "baseline {}: error {got:?}, expected {expect}",
+                    v.name
+                )),
             }
         }
     }
@@ -166,16 +198,26 @@ fn check_file(path: &std::path::Path) -> Vec<String> {
         if let Some(expect) = annotation(&o.metadata, "expect-findings") {
             expectations += 1;
             let got: Vec<&str> = v.findings.iter().map(|f| f.reason).collect();
-            let want: Vec<&str> = if expect == "none" { vec![] } else { expect.split(',').map(str::trim).collect() };
+            let want: Vec<&str> = if expect == "none" {
+                vec![]
+            } else {
+                expect.split(',').map(str::trim).collect()
+            };
             if got != want {
-                problems.push(format!("ownership {}/{}: findings {got:?}, expected {want:?}", v.namespace, v.name));
+                problems.push(format!(
+                    "ownership {}/{}: findings {got:?}, expected {want:?}",
+                    v.namespace, v.name
+                ));
             }
         }
     }
     if expectations == 0 {
         problems.push("no expectations: annotate the objects".into());
     }
-    problems.into_iter().map(|p| format!("{}: {p}", path.display())).collect()
+    problems
+        .into_iter()
+        .map(|p| format!("{}: {p}", path.display()))
+        .collect()
 }
 
 #[test]
@@ -187,7 +229,10 @@ fn fixtures_evaluate_as_annotated() {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 8, "expected the engine fixtures, found {files:?}");
+    assert!(
+        files.len() >= 8,
+        "expected the engine fixtures, found {files:?}"
+    );
     let problems: Vec<String> = files.iter().flat_map(|f| check_file(f)).collect();
     assert!(problems.is_empty(), "\n{}", problems.join("\n\n"));
 }

@@ -68,7 +68,11 @@ fn suite(out: &mut String, name: &str, cases: &[Case]) {
             );
         }
         if let Some(message) = &c.error {
-            let _ = writeln!(out, "      <error message=\"{}\" type=\"malformed\"/>", esc(message));
+            let _ = writeln!(
+                out,
+                "      <error message=\"{}\" type=\"malformed\"/>",
+                esc(message)
+            );
         }
         if let Some(text) = &c.output {
             let _ = writeln!(out, "      <system-out>{}</system-out>", esc(text));
@@ -83,8 +87,16 @@ pub fn render(report: &Report) -> String {
     let mut suites: Vec<(String, Vec<Case>)> = Vec::new();
     for s in &report.standards {
         let mut cases = Vec::new();
-        for w in report.workloads.iter().filter(|w| w.standards.contains_key(&s.name)) {
-            let mine: Vec<_> = w.deviations.iter().filter(|d| d.standard == s.name).collect();
+        for w in report
+            .workloads
+            .iter()
+            .filter(|w| w.standards.contains_key(&s.name))
+        {
+            let mine: Vec<_> = w
+                .deviations
+                .iter()
+                .filter(|d| d.standard == s.name)
+                .collect();
             let open: Vec<_> = mine.iter().filter(|d| d.exception.is_none()).collect();
             let excepted: Vec<_> = mine.iter().filter(|d| d.exception.is_some()).collect();
             let worst = open.iter().map(|d| d.severity).max();
@@ -126,7 +138,11 @@ pub fn render(report: &Report) -> String {
         let mut cases = Vec::new();
         for w in &report.workloads {
             let Some(patch) = &w.patch else { continue };
-            let images: Vec<_> = patch.images.iter().filter(|i| i.baseline == b.name).collect();
+            let images: Vec<_> = patch
+                .images
+                .iter()
+                .filter(|i| i.baseline == b.name)
+                .collect();
             if images.is_empty() {
                 continue;
             }
@@ -137,12 +153,24 @@ pub fn render(report: &Report) -> String {
                     i.image,
                     i.state,
                     i.minimum_version,
-                    i.due.as_ref().map(|d| format!(", due {d}")).unwrap_or_default(),
-                    i.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+                    i.due
+                        .as_ref()
+                        .map(|d| format!(", due {d}"))
+                        .unwrap_or_default(),
+                    i.reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
                 )
             };
-            let overdue: Vec<_> = images.iter().filter(|i| i.state == PatchState::Overdue).collect();
-            let other: Vec<_> = images.iter().filter(|i| i.state != PatchState::Overdue).collect();
+            let overdue: Vec<_> = images
+                .iter()
+                .filter(|i| i.state == PatchState::Overdue)
+                .collect();
+            let other: Vec<_> = images
+                .iter()
+                .filter(|i| i.state != PatchState::Overdue)
+                .collect();
             cases.push(Case {
                 name: format!("{} {}/{}", w.kind, w.namespace, w.name),
                 file: w.source.file.clone(),
@@ -151,11 +179,21 @@ pub fn render(report: &Report) -> String {
                     (
                         format!("{} image(s) overdue against {}", overdue.len(), b.name),
                         "Overdue".to_string(),
-                        overdue.iter().map(|i| describe(i)).collect::<Vec<_>>().join("\n"),
+                        overdue
+                            .iter()
+                            .map(|i| describe(i))
+                            .collect::<Vec<_>>()
+                            .join("\n"),
                     )
                 }),
                 error: None,
-                output: (!other.is_empty()).then(|| other.iter().map(|i| describe(i)).collect::<Vec<_>>().join("\n")),
+                output: (!other.is_empty()).then(|| {
+                    other
+                        .iter()
+                        .map(|i| describe(i))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                }),
             });
         }
         suites.push((format!("patch {}", b.name), cases));
@@ -174,7 +212,10 @@ pub fn render(report: &Report) -> String {
                     String::new(),
                 )),
                 "Conflict" => Some((
-                    format!("several ServiceOwnerships select it: {}", w.owner.service_ownerships.join(", ")),
+                    format!(
+                        "several ServiceOwnerships select it: {}",
+                        w.owner.service_ownerships.join(", ")
+                    ),
                     "Conflict".to_string(),
                     String::new(),
                 )),
@@ -182,7 +223,10 @@ pub fn render(report: &Report) -> String {
             },
             error: None,
             output: (w.owner.complete == Some(false)).then(|| {
-                format!("owned by {}, which is incomplete", w.owner.service_ownerships.join(", "))
+                format!(
+                    "owned by {}, which is incomplete",
+                    w.owner.service_ownerships.join(", ")
+                )
             }),
         })
         .collect();
@@ -204,8 +248,16 @@ pub fn render(report: &Report) -> String {
     }
 
     let tests: usize = suites.iter().map(|(_, c)| c.len()).sum();
-    let failures: usize = suites.iter().flat_map(|(_, c)| c).filter(|c| c.failure.is_some()).count();
-    let errors: usize = suites.iter().flat_map(|(_, c)| c).filter(|c| c.error.is_some()).count();
+    let failures: usize = suites
+        .iter()
+        .flat_map(|(_, c)| c)
+        .filter(|c| c.failure.is_some())
+        .count();
+    let errors: usize = suites
+        .iter()
+        .flat_map(|(_, c)| c)
+        .filter(|c| c.error.is_some())
+        .count();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,

@@ -58,10 +58,12 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>, LoadError> {
     for path in paths {
         if path.as_os_str() == "-" {
             let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).map_err(|source| LoadError::Read {
-                path: "-".into(),
-                source,
-            })?;
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|source| LoadError::Read {
+                    path: "-".into(),
+                    source,
+                })?;
             let json = text.trim_start().starts_with(['{', '[']);
             sources.push(Source {
                 name: "-".into(),
@@ -74,7 +76,11 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>, LoadError> {
             path: path.display().to_string(),
             source,
         })?;
-        let files = if meta.is_dir() { walk(path)? } else { vec![path.clone()] };
+        let files = if meta.is_dir() {
+            walk(path)?
+        } else {
+            vec![path.clone()]
+        };
         for file in files {
             let text = std::fs::read_to_string(&file).map_err(|source| LoadError::Read {
                 path: file.display().to_string(),
@@ -146,7 +152,9 @@ impl Loaded {
                     self.inputs.workloads.push(*w);
                     self.workload_locations.push(location);
                 }
-                Ok(Object::Workload(_)) | Ok(Object::Budget(_)) if take == Take::PlumblineOnly => self.ignored += 1,
+                Ok(Object::Workload(_)) | Ok(Object::Budget(_)) if take == Take::PlumblineOnly => {
+                    self.ignored += 1
+                }
                 Ok(Object::Workload(_)) => unreachable!("handled above"),
                 Ok(Object::Namespace(n)) => {
                     // The last definition of a namespace wins, as with kubectl apply.
@@ -155,12 +163,26 @@ impl Loaded {
                 }
                 Ok(Object::Budget(b)) => self.inputs.budgets.push(b),
                 Ok(Object::Standard(s)) => {
-                    self.remember("InfrastructureStandard", None, s.metadata.name.as_deref(), location);
+                    self.remember(
+                        "InfrastructureStandard",
+                        None,
+                        s.metadata.name.as_deref(),
+                        location,
+                    );
                     self.inputs.standards.push(*s);
                 }
                 Ok(Object::Exception(e)) => {
-                    let ns = e.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-                    self.remember("StandardException", Some(&ns), e.metadata.name.as_deref(), location);
+                    let ns = e
+                        .metadata
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| "default".into());
+                    self.remember(
+                        "StandardException",
+                        Some(&ns),
+                        e.metadata.name.as_deref(),
+                        location,
+                    );
                     let mut e = *e;
                     e.metadata.namespace = Some(ns);
                     self.inputs.exceptions.push(e);
@@ -170,8 +192,17 @@ impl Loaded {
                     self.inputs.baselines.push(*b);
                 }
                 Ok(Object::Ownership(o)) => {
-                    let ns = o.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-                    self.remember("ServiceOwnership", Some(&ns), o.metadata.name.as_deref(), location);
+                    let ns = o
+                        .metadata
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| "default".into());
+                    self.remember(
+                        "ServiceOwnership",
+                        Some(&ns),
+                        o.metadata.name.as_deref(),
+                        location,
+                    );
                     let mut o = *o;
                     o.metadata.namespace = Some(ns);
                     self.inputs.ownerships.push(o);
@@ -182,7 +213,13 @@ impl Loaded {
         }
     }
 
-    fn remember(&mut self, kind: &str, namespace: Option<&str>, name: Option<&str>, location: Location) {
+    fn remember(
+        &mut self,
+        kind: &str,
+        namespace: Option<&str>,
+        name: Option<&str>,
+        location: Location,
+    ) {
         let key = object_key(kind, namespace, name.unwrap_or_default());
         self.object_locations.insert(key, location);
     }

@@ -6,7 +6,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::{
-    api::{ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership, StandardException},
+    api::{
+        ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership,
+        StandardException,
+    },
     engine::{DisruptionBudget, Namespace, Workload},
 };
 
@@ -32,7 +35,13 @@ pub struct Location {
 
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{} (document {})", self.file, self.line, self.index + 1)
+        write!(
+            f,
+            "{}:{} (document {})",
+            self.file,
+            self.line,
+            self.index + 1
+        )
     }
 }
 
@@ -87,7 +96,11 @@ fn is_blank(chunk: &str) -> bool {
 pub fn parse(file: &str, text: &str, json: bool) -> (Vec<Document>, Vec<Malformed>) {
     let mut docs = Vec::new();
     let mut bad = Vec::new();
-    let chunks = if json { vec![(1, text.to_string())] } else { split_yaml(text) };
+    let chunks = if json {
+        vec![(1, text.to_string())]
+    } else {
+        split_yaml(text)
+    };
     let mut index = 0;
     for (line, chunk) in chunks {
         if is_blank(&chunk) {
@@ -109,10 +122,17 @@ pub fn parse(file: &str, text: &str, json: bool) -> (Vec<Document>, Vec<Malforme
             Ok(value) => expand(value, &location, &mut docs, &mut bad),
             Err((err_line, message)) => bad.push(Malformed {
                 location: Location {
-                    line: if err_line > 0 { line + err_line - 1 } else { location.line },
+                    line: if err_line > 0 {
+                        line + err_line - 1
+                    } else {
+                        location.line
+                    },
                     ..location
                 },
-                message: format!("not valid {}: {message}", if json { "JSON" } else { "YAML" }),
+                message: format!(
+                    "not valid {}: {message}",
+                    if json { "JSON" } else { "YAML" }
+                ),
             }),
         }
     }
@@ -144,7 +164,8 @@ fn expand(value: Value, location: &Location, docs: &mut Vec<Document>, bad: &mut
         } else {
             bad.push(Malformed {
                 location: location.clone(),
-                message: "not a Kubernetes object: expected a mapping with apiVersion and kind".into(),
+                message: "not a Kubernetes object: expected a mapping with apiVersion and kind"
+                    .into(),
             });
         }
         return;
@@ -194,7 +215,11 @@ fn typed<T: DeserializeOwned>(value: Value) -> Result<T, String> {
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner().to_string();
-        if path == "." { inner } else { format!("{path}: {inner}") }
+        if path == "." {
+            inner
+        } else {
+            format!("{path}: {inner}")
+        }
     })
 }
 
@@ -212,37 +237,60 @@ where
 
 /// Classifies a document; an error says what is wrong with it.
 pub fn classify(value: Value) -> Result<Object, String> {
-    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
-    let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let kind = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if api_version.is_empty() || kind.is_empty() {
         return Err("apiVersion and kind are required".into());
     }
     let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
     let cel = |e: kube::core::cel::ValidationErrors| e.to_string();
     Ok(match (group, kind.as_str()) {
-        ("apps", "Deployment") => Object::Workload(Box::new(Workload::from_deployment(typed(value)?))),
-        ("apps", "StatefulSet") => Object::Workload(Box::new(Workload::from_stateful_set(typed(value)?))),
-        ("apps", "DaemonSet") => Object::Workload(Box::new(Workload::from_daemon_set(typed(value)?))),
-        ("batch", "CronJob") => Object::Workload(Box::new(Workload::from_cron_job(typed(value)?))),
-        ("batch", "Job") => Workload::from_job(typed(value)?).map_or(Object::Ignored, |w| Object::Workload(Box::new(w))),
-        ("", "Pod") => Workload::from_pod(typed(value)?).map_or(Object::Ignored, |w| Object::Workload(Box::new(w))),
-        ("", "Namespace") => Object::Namespace(Namespace::from_object(typed(value)?)),
-        ("policy", "PodDisruptionBudget") => Object::Budget(DisruptionBudget::from_object(typed(value)?)),
-        ("plumbline.dev", "InfrastructureStandard") => Object::Standard(Box::new(plumbline(
-            value,
-            |o: &InfrastructureStandard| o.validate_cel().map_err(cel),
-        )?)),
-        ("plumbline.dev", "StandardException") => Object::Exception(Box::new(plumbline(
-            value,
-            |o: &StandardException| o.validate_cel().map_err(cel),
-        )?)),
-        ("plumbline.dev", "PatchBaseline") => {
-            Object::Baseline(Box::new(plumbline(value, |o: &PatchBaseline| o.validate_cel().map_err(cel))?))
+        ("apps", "Deployment") => {
+            Object::Workload(Box::new(Workload::from_deployment(typed(value)?)))
         }
-        ("plumbline.dev", "ServiceOwnership") => Object::Ownership(Box::new(plumbline(
-            value,
-            |o: &ServiceOwnership| o.validate_cel().map_err(cel),
-        )?)),
+        ("apps", "StatefulSet") => {
+            Object::Workload(Box::new(Workload::from_stateful_set(typed(value)?)))
+        }
+        ("apps", "DaemonSet") => {
+            Object::Workload(Box::new(Workload::from_daemon_set(typed(value)?)))
+        }
+        ("batch", "CronJob") => Object::Workload(Box::new(Workload::from_cron_job(typed(value)?))),
+        ("batch", "Job") => Workload::from_job(typed(value)?)
+            .map_or(Object::Ignored, |w| Object::Workload(Box::new(w))),
+        ("", "Pod") => Workload::from_pod(typed(value)?)
+            .map_or(Object::Ignored, |w| Object::Workload(Box::new(w))),
+        ("", "Namespace") => Object::Namespace(Namespace::from_object(typed(value)?)),
+        ("policy", "PodDisruptionBudget") => {
+            Object::Budget(DisruptionBudget::from_object(typed(value)?))
+        }
+        ("plumbline.dev", "InfrastructureStandard") => {
+            Object::Standard(Box::new(plumbline(value, |o: &InfrastructureStandard| {
+                o.validate_cel().map_err(cel)
+            })?))
+        }
+        ("plumbline.dev", "StandardException") => {
+            Object::Exception(Box::new(plumbline(value, |o: &StandardException| {
+                o.validate_cel().map_err(cel)
+            })?))
+        }
+        ("plumbline.dev", "PatchBaseline") => {
+            Object::Baseline(Box::new(plumbline(value, |o: &PatchBaseline| {
+                o.validate_cel().map_err(cel)
+            })?))
+        }
+        ("plumbline.dev", "ServiceOwnership") => {
+            Object::Ownership(Box::new(plumbline(value, |o: &ServiceOwnership| {
+                o.validate_cel().map_err(cel)
+            })?))
+        }
         ("plumbline.dev", "ComplianceReport") => {
             let _: ComplianceReport = typed(value)?;
             Object::Ignored
@@ -260,7 +308,10 @@ mod tests {
         let text = "# a comment\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n---\n# only a comment\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: b}}\n- {apiVersion: v1, kind: Namespace, metadata: {name: c}}\n";
         let (docs, bad) = parse("f.yaml", text, false);
         assert!(bad.is_empty(), "{bad:?}");
-        let names: Vec<_> = docs.iter().map(|d| d.value["metadata"]["name"].as_str().unwrap()).collect();
+        let names: Vec<_> = docs
+            .iter()
+            .map(|d| d.value["metadata"]["name"].as_str().unwrap())
+            .collect();
         assert_eq!(names, ["a", "b", "c"]);
         assert_eq!(docs[0].location.line, 3);
         assert_eq!(docs[0].location.index, 0);
@@ -276,12 +327,20 @@ mod tests {
         assert_eq!(bad.len(), 1);
         assert_eq!(bad[0].location.index, 1);
         assert_eq!(bad[0].location.line, 5);
-        assert!(bad[0].message.starts_with("not valid YAML"), "{}", bad[0].message);
+        assert!(
+            bad[0].message.starts_with("not valid YAML"),
+            "{}",
+            bad[0].message
+        );
     }
 
     #[test]
     fn json_errors_carry_their_line() {
-        let (_, bad) = parse("f.json", "{\n \"apiVersion\": \"v1\",\n \"kind\": }\n", true);
+        let (_, bad) = parse(
+            "f.json",
+            "{\n \"apiVersion\": \"v1\",\n \"kind\": }\n",
+            true,
+        );
         assert_eq!(bad[0].location.line, 3);
     }
 
@@ -293,7 +352,10 @@ mod tests {
             "spec": {"rules": [{"id": "a", "severity": "Urgent", "description": "d", "probes": {"liveness": true}}]}
         }))
         .unwrap_err();
-        assert!(err.starts_with("spec.rules[0].severity: unknown variant `Urgent`"), "{err}");
+        assert!(
+            err.starts_with("spec.rules[0].severity: unknown variant `Urgent`"),
+            "{err}"
+        );
         let err = classify(serde_json::json!({
             "apiVersion": "plumbline.dev/v1alpha1", "kind": "InfrastructureStandard",
             "metadata": {"name": "s"},
@@ -305,7 +367,10 @@ mod tests {
 
     #[test]
     fn unknown_kinds_and_managed_pods_are_told_apart() {
-        let svc = classify(serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}})).unwrap();
+        let svc = classify(
+            serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}}),
+        )
+        .unwrap();
         assert!(matches!(svc, Object::Unknown(k) if k == "v1/Service"));
         let pod = classify(serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p",
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "r", "uid": "u", "controller": true}]},

@@ -331,7 +331,10 @@ impl Report {
             ..Default::default()
         };
         let located = |kind: &str, ns: Option<&str>, name: &str| {
-            loaded.object_locations.get(&object_key(kind, ns, name)).map(source)
+            loaded
+                .object_locations
+                .get(&object_key(kind, ns, name))
+                .map(source)
         };
         let ts = |t: jiff::Timestamp| t.to_string();
 
@@ -362,7 +365,10 @@ impl Report {
                         state: "Owned",
                         service_ownerships: vec![o.name.clone()],
                         team: Some(o.team.clone()),
-                        complete: Some(o.findings(crate::engine::ownership::DEFAULT_MIN_MAINTAINERS).is_empty()),
+                        complete: Some(
+                            o.findings(crate::engine::ownership::DEFAULT_MIN_MAINTAINERS)
+                                .is_empty(),
+                        ),
                     },
                     Owner::Orphan => {
                         summary.orphans += 1;
@@ -540,6 +546,9 @@ impl Report {
 
     /// Whether an open deviation is at or above `severity`.
     pub fn fails_at(&self, severity: Severity) -> bool {
-        self.summary.open_deviations.iter().any(|(s, n)| *s >= severity && *n > 0)
+        self.summary
+            .open_deviations
+            .iter()
+            .any(|(s, n)| *s >= severity && *n > 0)
     }
 }

@@ -26,7 +26,11 @@ fn level(severity: Severity) -> &'static str {
 }
 
 fn location(source: &Source, logical: Option<String>) -> Value {
-    let uri = if source.file == "-" { "stdin".to_string() } else { source.file.replace('\\', "/") };
+    let uri = if source.file == "-" {
+        "stdin".to_string()
+    } else {
+        source.file.replace('\\', "/")
+    };
     let mut loc = json!({
         "physicalLocation": {
             "artifactLocation": {"uri": uri},
@@ -69,18 +73,31 @@ pub fn render(report: &Report) -> String {
         add_rule(
             &mut rules,
             patch_rule(&b.name),
-            format!("Images meet the minimum versions of the patch baseline {}", b.name),
+            format!(
+                "Images meet the minimum versions of the patch baseline {}",
+                b.name
+            ),
             "warning",
         );
     }
-    add_rule(&mut rules, ORPHAN_RULE.into(), "A ServiceOwnership selects the workload".into(), "warning");
+    add_rule(
+        &mut rules,
+        ORPHAN_RULE.into(),
+        "A ServiceOwnership selects the workload".into(),
+        "warning",
+    );
     add_rule(
         &mut rules,
         CONFLICT_RULE.into(),
         "Exactly one ServiceOwnership selects the workload".into(),
         "warning",
     );
-    add_rule(&mut rules, INPUT_RULE.into(), "The document can be read and is valid".into(), "error");
+    add_rule(
+        &mut rules,
+        INPUT_RULE.into(),
+        "The document can be read and is valid".into(),
+        "error",
+    );
 
     let mut results = Vec::new();
     for w in &report.workloads {
@@ -105,7 +122,11 @@ pub fn render(report: &Report) -> String {
             results.push(result);
         }
         if let Some(patch) = &w.patch {
-            for img in patch.images.iter().filter(|i| i.state != PatchState::Current) {
+            for img in patch
+                .images
+                .iter()
+                .filter(|i| i.state != PatchState::Current)
+            {
                 let id = patch_rule(&img.baseline);
                 let level = match img.state {
                     PatchState::Overdue => "error",
@@ -135,7 +156,10 @@ pub fn render(report: &Report) -> String {
             "Orphan" => Some((ORPHAN_RULE, "no ServiceOwnership selects it".to_string())),
             "Conflict" => Some((
                 CONFLICT_RULE,
-                format!("several ServiceOwnerships select it: {}", w.owner.service_ownerships.join(", ")),
+                format!(
+                    "several ServiceOwnerships select it: {}",
+                    w.owner.service_ownerships.join(", ")
+                ),
             )),
             _ => None,
         };

@@ -10,7 +10,11 @@ struct Paint(bool);
 
 impl Paint {
     fn wrap(&self, code: &str, s: &str) -> String {
-        if self.0 { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+        if self.0 {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
     }
     fn red(&self, s: &str) -> String {
         self.wrap("31", s)
@@ -58,7 +62,15 @@ pub fn render(report: &Report, color: bool) -> String {
         for d in &w.deviations {
             match &d.exception {
                 None => {
-                    let _ = writeln!(out, "  {} {} {}/{}: {}", p.red("✗"), p.severity(d.severity), d.standard, d.rule, d.message);
+                    let _ = writeln!(
+                        out,
+                        "  {} {} {}/{}: {}",
+                        p.red("✗"),
+                        p.severity(d.severity),
+                        d.standard,
+                        d.rule,
+                        d.message
+                    );
                 }
                 Some(e) => {
                     let _ = writeln!(
@@ -77,7 +89,11 @@ pub fn render(report: &Report, color: bool) -> String {
         if let Some(patch) = &w.patch
             && patch.state != PatchState::Current
         {
-            for img in patch.images.iter().filter(|i| i.state != PatchState::Current) {
+            for img in patch
+                .images
+                .iter()
+                .filter(|i| i.state != PatchState::Current)
+            {
                 let state = format!("{:?}", img.state);
                 let state = match img.state {
                     PatchState::Overdue => p.red(&state),
@@ -96,15 +112,25 @@ pub fn render(report: &Report, color: bool) -> String {
                     img.image,
                     img.minimum_version,
                     img.baseline,
-                    img.ring.as_ref().map(|r| format!(", ring {r}")).unwrap_or_default(),
+                    img.ring
+                        .as_ref()
+                        .map(|r| format!(", ring {r}"))
+                        .unwrap_or_default(),
                     when,
-                    img.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+                    img.reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
                 );
             }
         }
         match w.owner.state {
             "Orphan" => {
-                let _ = writeln!(out, "  owner: {} (no ServiceOwnership selects it)", p.yellow("orphan"));
+                let _ = writeln!(
+                    out,
+                    "  owner: {} (no ServiceOwnership selects it)",
+                    p.yellow("orphan")
+                );
             }
             "Conflict" => {
                 let _ = writeln!(
@@ -120,7 +146,11 @@ pub fn render(report: &Report, color: bool) -> String {
                     "  owner: {} (team {}{})",
                     w.owner.service_ownerships.join(", "),
                     w.owner.team.as_deref().unwrap_or_default(),
-                    if w.owner.complete == Some(false) { ", incomplete" } else { "" }
+                    if w.owner.complete == Some(false) {
+                        ", incomplete"
+                    } else {
+                        ""
+                    }
                 );
             }
         }
@@ -159,11 +189,20 @@ pub fn render(report: &Report, color: bool) -> String {
             ExceptionState::Invalid | ExceptionState::Expired => p.red(&state),
             _ => p.yellow(&state),
         };
-        let _ = writeln!(out, "exception {}/{}: {state}: {}", e.namespace, e.name, e.message);
+        let _ = writeln!(
+            out,
+            "exception {}/{}: {state}: {}",
+            e.namespace, e.name, e.message
+        );
     }
     for b in &report.baselines {
         if let Some(err) = &b.error {
-            let _ = writeln!(out, "{}: {} {err}", p.bold(&format!("baseline {}", b.name)), p.red("invalid:"));
+            let _ = writeln!(
+                out,
+                "{}: {} {err}",
+                p.bold(&format!("baseline {}", b.name)),
+                p.red("invalid:")
+            );
             continue;
         }
         let rings: Vec<String> = b
@@ -172,7 +211,12 @@ pub fn render(report: &Report, color: bool) -> String {
             .map(|r| {
                 format!(
                     "{} {}/{}/{}/{}/{}",
-                    r.name, r.counts.current, r.counts.behind, r.counts.overdue, r.counts.excepted, r.counts.unknown
+                    r.name,
+                    r.counts.current,
+                    r.counts.behind,
+                    r.counts.overdue,
+                    r.counts.excepted,
+                    r.counts.unknown
                 )
             })
             .collect();
@@ -193,7 +237,11 @@ pub fn render(report: &Report, color: bool) -> String {
         if let Some(err) = &o.error {
             let _ = writeln!(out, "{head}: {} {err}", p.red("invalid:"));
         } else if o.findings.is_empty() {
-            let _ = writeln!(out, "{head}: {}, complete", plural(o.matched as usize, "workload"));
+            let _ = writeln!(
+                out,
+                "{head}: {}, complete",
+                plural(o.matched as usize, "workload")
+            );
         } else {
             let gaps: Vec<&str> = o.findings.iter().map(|f| f.message.as_str()).collect();
             let _ = writeln!(
@@ -233,7 +281,11 @@ pub fn summary_line(report: &Report) -> String {
         .rev()
         .filter_map(|sev| s.open_deviations.get(sev).map(|n| format!("{n} {sev}")))
         .collect();
-    let patch: Vec<String> = s.patch.iter().map(|(state, n)| format!("{n} {state:?}")).collect();
+    let patch: Vec<String> = s
+        .patch
+        .iter()
+        .map(|(state, n)| format!("{n} {state:?}"))
+        .collect();
     let skipped: usize = s.skipped_kinds.values().sum();
     format!(
         "{}: {} compliant ({} through exceptions), {} deviating; {} open deviations{}; patch: {}; {} orphaned; {} skipped (unknown kinds); {} errors",
@@ -242,8 +294,16 @@ pub fn summary_line(report: &Report) -> String {
         s.excepted,
         s.deviating,
         open,
-        if by_severity.is_empty() { String::new() } else { format!(" ({})", by_severity.join(", ")) },
-        if patch.is_empty() { "no baseline applies".into() } else { patch.join(", ") },
+        if by_severity.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", by_severity.join(", "))
+        },
+        if patch.is_empty() {
+            "no baseline applies".into()
+        } else {
+            patch.join(", ")
+        },
         s.orphans,
         skipped,
         s.errors
@@ -251,5 +311,9 @@ pub fn summary_line(report: &Report) -> String {
 }
 
 fn plural(n: usize, noun: &str) -> String {
-    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }

@@ -29,7 +29,13 @@ pub fn compile_pattern(pattern: &str, at: &str) -> Result<Regex, EngineError> {
         .map_err(|err| EngineError::InvalidPattern {
             at: at.to_string(),
             pattern: pattern.to_string(),
-            reason: err.to_string().lines().last().unwrap_or_default().trim().to_string(),
+            reason: err
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
         })
 }
 
@@ -89,21 +95,25 @@ pub enum Check {
 
 /// Compiles the check of a rule; `at` is the rule's path, e.g. `spec.rules[2]`.
 pub fn compile(rule: &StandardRule, at: &str) -> Result<Check, EngineError> {
-    let keys = |noun: &'static str, field: &str, keys: &[RequiredKey]| -> Result<Check, EngineError> {
-        let keys = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| {
-                let pattern = k
-                    .value_pattern
-                    .as_deref()
-                    .map(|p| compile_pattern(p, &format!("{at}.{field}[{i}].valuePattern")).map(|re| (re, p.to_string())))
-                    .transpose()?;
-                Ok((k.key.clone(), pattern))
-            })
-            .collect::<Result<_, EngineError>>()?;
-        Ok(Check::Keys { noun, keys })
-    };
+    let keys =
+        |noun: &'static str, field: &str, keys: &[RequiredKey]| -> Result<Check, EngineError> {
+            let keys = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    let pattern = k
+                        .value_pattern
+                        .as_deref()
+                        .map(|p| {
+                            compile_pattern(p, &format!("{at}.{field}[{i}].valuePattern"))
+                                .map(|re| (re, p.to_string()))
+                        })
+                        .transpose()?;
+                    Ok((k.key.clone(), pattern))
+                })
+                .collect::<Result<_, EngineError>>()?;
+            Ok(Check::Keys { noun, keys })
+        };
     let mut checks = Vec::new();
     if let Some(k) = &rule.required_labels {
         checks.push(keys("label", "requiredLabels", k)?);
@@ -132,7 +142,11 @@ pub fn compile(rule: &StandardRule, at: &str) -> Result<Check, EngineError> {
             .map(|(n, p)| compile_pattern(p, &format!("{at}.images.forbidden[{n}]")))
             .collect::<Result<_, _>>()?;
         checks.push(Check::Images {
-            allowed: i.allowed_registries.iter().map(|p| normalise_prefix(p)).collect(),
+            allowed: i
+                .allowed_registries
+                .iter()
+                .map(|p| normalise_prefix(p))
+                .collect(),
             forbid_latest: i.forbid_latest_tag,
             require_digest: i.require_digest,
             forbidden,
@@ -161,7 +175,8 @@ pub fn compile(rule: &StandardRule, at: &str) -> Result<Check, EngineError> {
         } else {
             return Err(EngineError::InvalidSpec {
                 at: format!("{at}.serviceAccountToken"),
-                reason: "forbidAutomount: false checks nothing; remove the rule or set it to true".into(),
+                reason: "forbidAutomount: false checks nothing; remove the rule or set it to true"
+                    .into(),
             });
         }
     }
@@ -372,14 +387,23 @@ impl Check {
     }
 }
 
-fn security_context(req: &SecurityContextCheck, workload: &Workload, containers: &[ContainerView<'_>], out: &mut Vec<String>) {
+fn security_context(
+    req: &SecurityContextCheck,
+    workload: &Workload,
+    containers: &[ContainerView<'_>],
+    out: &mut Vec<String>,
+) {
     let pod = workload.pod.security_context.as_ref();
     for c in containers {
         let sc = c.security_context;
         let what = c.describe();
         if req.run_as_non_root {
-            let non_root = sc.and_then(|s| s.run_as_non_root).or(pod.and_then(|p| p.run_as_non_root));
-            let user = sc.and_then(|s| s.run_as_user).or(pod.and_then(|p| p.run_as_user));
+            let non_root = sc
+                .and_then(|s| s.run_as_non_root)
+                .or(pod.and_then(|p| p.run_as_non_root));
+            let user = sc
+                .and_then(|s| s.run_as_user)
+                .or(pod.and_then(|p| p.run_as_user));
             match (non_root, user) {
                 (_, Some(0)) => out.push(format!(
                     "{what} runs as root (runAsUser: 0): set a non-zero runAsUser and runAsNonRoot: true"
@@ -390,18 +414,24 @@ fn security_context(req: &SecurityContextCheck, workload: &Workload, containers:
                 )),
             }
         }
-        if req.read_only_root_filesystem && sc.and_then(|s| s.read_only_root_filesystem) != Some(true) {
+        if req.read_only_root_filesystem
+            && sc.and_then(|s| s.read_only_root_filesystem) != Some(true)
+        {
             out.push(format!(
                 "{what} has a writable root filesystem: set securityContext.readOnlyRootFilesystem: true"
             ));
         }
-        if req.disallow_privilege_escalation && sc.and_then(|s| s.allow_privilege_escalation) != Some(false) {
+        if req.disallow_privilege_escalation
+            && sc.and_then(|s| s.allow_privilege_escalation) != Some(false)
+        {
             out.push(format!(
                 "{what} allows privilege escalation: set securityContext.allowPrivilegeEscalation: false"
             ));
         }
         if req.disallow_privileged && sc.and_then(|s| s.privileged) == Some(true) {
-            out.push(format!("{what} is privileged: remove securityContext.privileged"));
+            out.push(format!(
+                "{what} is privileged: remove securityContext.privileged"
+            ));
         }
         if !req.drop_capabilities.is_empty() {
             let dropped: Vec<&str> = sc
@@ -415,7 +445,10 @@ fn security_context(req: &SecurityContextCheck, workload: &Workload, containers:
                 .iter()
                 .map(String::as_str)
                 .filter(|cap| {
-                    !drops_all && !dropped.iter().any(|d| normal_cap(d).eq_ignore_ascii_case(normal_cap(cap)))
+                    !drops_all
+                        && !dropped
+                            .iter()
+                            .any(|d| normal_cap(d).eq_ignore_ascii_case(normal_cap(cap)))
                 })
                 .collect();
             if !missing.is_empty() {
@@ -443,10 +476,17 @@ fn security_context(req: &SecurityContextCheck, workload: &Workload, containers:
 
 /// `CAP_NET_RAW` and `NET_RAW` are the same capability.
 fn normal_cap(cap: &str) -> &str {
-    cap.strip_prefix("CAP_").or_else(|| cap.strip_prefix("cap_")).unwrap_or(cap)
+    cap.strip_prefix("CAP_")
+        .or_else(|| cap.strip_prefix("cap_"))
+        .unwrap_or(cap)
 }
 
-fn host_access(req: &HostAccessCheck, workload: &Workload, containers: &[ContainerView<'_>], out: &mut Vec<String>) {
+fn host_access(
+    req: &HostAccessCheck,
+    workload: &Workload,
+    containers: &[ContainerView<'_>],
+    out: &mut Vec<String>,
+) {
     let pod = &workload.pod;
     if req.forbid_host_namespaces {
         for (on, field) in [
@@ -455,13 +495,24 @@ fn host_access(req: &HostAccessCheck, workload: &Workload, containers: &[Contain
             (pod.host_ipc, "hostIPC"),
         ] {
             if on == Some(true) {
-                out.push(format!("the pod uses the host's namespace ({field}: true): remove {field}"));
+                out.push(format!(
+                    "the pod uses the host's namespace ({field}: true): remove {field}"
+                ));
             }
         }
     }
     if req.forbid_host_path {
-        for v in pod.volumes.iter().flatten().filter(|v| v.host_path.is_some()) {
-            let path = v.host_path.as_ref().map(|h| h.path.as_str()).unwrap_or_default();
+        for v in pod
+            .volumes
+            .iter()
+            .flatten()
+            .filter(|v| v.host_path.is_some())
+        {
+            let path = v
+                .host_path
+                .as_ref()
+                .map(|h| h.path.as_str())
+                .unwrap_or_default();
             out.push(format!(
                 "the volume `{}` mounts the host path `{path}`: use a persistentVolumeClaim, configMap or emptyDir instead",
                 v.name
@@ -470,7 +521,11 @@ fn host_access(req: &HostAccessCheck, workload: &Workload, containers: &[Contain
     }
     if req.forbid_host_ports {
         for c in containers {
-            for p in c.ports.iter().filter(|p| p.host_port.is_some_and(|h| h != 0)) {
+            for p in c
+                .ports
+                .iter()
+                .filter(|p| p.host_port.is_some_and(|h| h != 0))
+            {
                 out.push(format!(
                     "{} binds host port {}: remove hostPort and expose it through a Service",
                     c.describe(),

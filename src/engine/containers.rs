@@ -91,16 +91,20 @@ pub fn containers(pod: &PodSpec) -> Vec<ContainerView<'_>> {
         startup: c.startup_probe.is_some(),
         ports: c.ports.as_deref().unwrap_or_default(),
     });
-    let ephemeral = pod.ephemeral_containers.iter().flatten().map(|c| ContainerView {
-        role: Role::Ephemeral,
-        name: &c.name,
-        image: c.image.as_deref().unwrap_or_default(),
-        security_context: c.security_context.as_ref(),
-        resources: None,
-        liveness: false,
-        readiness: false,
-        startup: false,
-        ports: &[],
-    });
+    let ephemeral = pod
+        .ephemeral_containers
+        .iter()
+        .flatten()
+        .map(|c| ContainerView {
+            role: Role::Ephemeral,
+            name: &c.name,
+            image: c.image.as_deref().unwrap_or_default(),
+            security_context: c.security_context.as_ref(),
+            resources: None,
+            liveness: false,
+            readiness: false,
+            startup: false,
+            ports: &[],
+        });
     regular.chain(init).chain(ephemeral).collect()
 }

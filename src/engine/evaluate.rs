@@ -31,8 +31,10 @@ pub const NO_RING: &str = "none";
 
 /// Evaluates everything at `now`.
 pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
-    let standards: Vec<CompiledStandard> = inputs.standards.iter().map(CompiledStandard::new).collect();
-    let baselines: Vec<CompiledBaseline> = inputs.baselines.iter().map(CompiledBaseline::new).collect();
+    let standards: Vec<CompiledStandard> =
+        inputs.standards.iter().map(CompiledStandard::new).collect();
+    let baselines: Vec<CompiledBaseline> =
+        inputs.baselines.iter().map(CompiledBaseline::new).collect();
     let exceptions: Vec<CompiledException> = inputs
         .exceptions
         .iter()
@@ -57,7 +59,10 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
     let mut ownerships_by_ns: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, o) in ownerships.iter().enumerate() {
         if o.selector.is_ok() {
-            ownerships_by_ns.entry(o.info.namespace.as_str()).or_default().push(i);
+            ownerships_by_ns
+                .entry(o.info.namespace.as_str())
+                .or_default()
+                .push(i);
         }
     }
     // Exceptions that can take effect (valid, approved, not expired), by namespace.
@@ -83,10 +88,19 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
 
     let mut verdicts = Vec::with_capacity(inputs.workloads.len());
     for w in &inputs.workloads {
-        let ns_labels = namespace_labels.get(w.namespace.as_str()).copied().unwrap_or(&empty);
+        let ns_labels = namespace_labels
+            .get(w.namespace.as_str())
+            .copied()
+            .unwrap_or(&empty);
         let views = containers(&w.pod);
-        let live: &[usize] = live_by_ns.get(w.namespace.as_str()).map_or(&[], Vec::as_slice);
-        let selecting: Vec<usize> = live.iter().copied().filter(|&i| exceptions[i].selects(w)).collect();
+        let live: &[usize] = live_by_ns
+            .get(w.namespace.as_str())
+            .map_or(&[], Vec::as_slice);
+        let selecting: Vec<usize> = live
+            .iter()
+            .copied()
+            .filter(|&i| exceptions[i].selects(w))
+            .collect();
         for (i, e) in exceptions.iter().enumerate() {
             if e.namespace == w.namespace && e.selects(w) {
                 exception_covers[i].push(w.reference());
@@ -99,7 +113,12 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
             .map(|v| {
                 v.iter()
                     .copied()
-                    .filter(|&i| ownerships[i].selector.as_ref().is_ok_and(|s| s.matches(&w.labels)))
+                    .filter(|&i| {
+                        ownerships[i]
+                            .selector
+                            .as_ref()
+                            .is_ok_and(|s| s.matches(&w.labels))
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -119,11 +138,16 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
         let owner = match owners.as_slice() {
             [] => Owner::Orphan,
             [one] => Owner::Owned(ownerships[*one].info.clone()),
-            many => Owner::Conflict(many.iter().map(|&i| ownerships[i].info.name.clone()).collect()),
+            many => Owner::Conflict(
+                many.iter()
+                    .map(|&i| ownerships[i].info.name.clone())
+                    .collect(),
+            ),
         };
 
         // Standards.
-        let budgets_here: &[&DisruptionBudget] = budgets.get(w.namespace.as_str()).map_or(&[], Vec::as_slice);
+        let budgets_here: &[&DisruptionBudget] =
+            budgets.get(w.namespace.as_str()).map_or(&[], Vec::as_slice);
         let cx = Context {
             containers: &views,
             budgets: budgets_here,
@@ -132,7 +156,9 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
         let mut deviations = Vec::new();
         let mut compliance = Vec::new();
         for (si, (std, acc)) in standards.iter().zip(std_acc.iter_mut()).enumerate() {
-            let Ok((matcher, rules)) = &std.compiled else { continue };
+            let Ok((matcher, rules)) = &std.compiled else {
+                continue;
+            };
             if !matcher.matches(w, ns_labels) {
                 continue;
             }
@@ -197,7 +223,9 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
         let mut worst: Option<PatchState> = None;
         let mut patch_due: Option<Timestamp> = None;
         for (bi, (base, acc)) in baselines.iter().zip(base_acc.iter_mut()).enumerate() {
-            let Ok((matcher, entries, rings)) = &base.compiled else { continue };
+            let Ok((matcher, entries, rings)) = &base.compiled else {
+                continue;
+            };
             if !matcher.matches(w, ns_labels) {
                 continue;
             }
@@ -228,8 +256,12 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
                         note(due);
                         patch_due = Some(patch_due.map_or(due, |d| d.min(due)));
                     }
-                    if state_here.as_ref().is_none_or(|(s, ..)| patch_rank(state) > patch_rank(*s)) {
-                        state_here = Some((state, due, c.image.to_string(), entry.minimum_text.clone()));
+                    if state_here
+                        .as_ref()
+                        .is_none_or(|(s, ..)| patch_rank(state) > patch_rank(*s))
+                    {
+                        state_here =
+                            Some((state, due, c.image.to_string(), entry.minimum_text.clone()));
                     }
                     patch.push(ImagePatch {
                         container: c.name.to_string(),
@@ -278,7 +310,8 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
                 note(e.expires_at);
             }
             let covered = std::mem::take(&mut exception_covers[i]);
-            let (state, reason, message) = exception_state(e, !covered.is_empty(), exception_used[i], now);
+            let (state, reason, message) =
+                exception_state(e, !covered.is_empty(), exception_used[i], now);
             ExceptionVerdict {
                 namespace: e.namespace.clone(),
                 name: e.name.clone(),
@@ -329,7 +362,11 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
         })
         .collect();
 
-    let baseline_verdicts = baselines.iter().zip(base_acc).map(|(b, acc)| acc.finish(b)).collect();
+    let baseline_verdicts = baselines
+        .iter()
+        .zip(base_acc)
+        .map(|(b, acc)| acc.finish(b))
+        .collect();
 
     Evaluation {
         at: now,
@@ -603,8 +640,14 @@ spec:
         let before: Timestamp = "2026-12-31T23:59:59.999Z".parse().unwrap();
         let eval = evaluate(&inputs, before);
         assert_eq!(eval.exceptions[0].state, ExceptionState::Active);
-        assert_eq!(eval.workloads[0].deviations[0].exception.as_deref(), Some("e"));
-        assert_eq!(eval.next_change, Some("2027-01-01T00:00:00Z".parse().unwrap()));
+        assert_eq!(
+            eval.workloads[0].deviations[0].exception.as_deref(),
+            Some("e")
+        );
+        assert_eq!(
+            eval.next_change,
+            Some("2027-01-01T00:00:00Z".parse().unwrap())
+        );
 
         let at: Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
         let eval = evaluate(&inputs, at);
@@ -616,10 +659,16 @@ spec:
 
     #[test]
     fn self_approval_is_invalid_even_when_the_schema_was_bypassed() {
-        let eval = evaluate(&inputs(exception("ALICE")), "2026-11-24T00:00:00Z".parse().unwrap());
+        let eval = evaluate(
+            &inputs(exception("ALICE")),
+            "2026-11-24T00:00:00Z".parse().unwrap(),
+        );
         assert_eq!(eval.exceptions[0].state, ExceptionState::Invalid);
         assert_eq!(eval.exceptions[0].reason, "SelfApproved");
-        assert_eq!(eval.workloads[0].deviations[0].exception, None, "an invalid exception covers nothing");
+        assert_eq!(
+            eval.workloads[0].deviations[0].exception, None,
+            "an invalid exception covers nothing"
+        );
     }
 
     #[test]

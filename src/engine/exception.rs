@@ -5,11 +5,8 @@
 use jiff::Timestamp;
 
 use super::{
-    image::normalise_repository,
-    patch::CompiledBaseline,
-    selector::Selector,
-    standard::CompiledStandard,
-    workload::Workload,
+    image::normalise_repository, patch::CompiledBaseline, selector::Selector,
+    standard::CompiledStandard, workload::Workload,
 };
 use crate::api::{StandardException, WorkloadKind};
 
@@ -64,7 +61,12 @@ impl CompiledException {
         let mut fail = |reason: &'static str, message: String| {
             invalid.get_or_insert((reason, message));
         };
-        let selector = match spec.workloads.selector.as_ref().map(|s| Selector::compile(s, "spec.workloads.selector")) {
+        let selector = match spec
+            .workloads
+            .selector
+            .as_ref()
+            .map(|s| Selector::compile(s, "spec.workloads.selector"))
+        {
             Some(Err(err)) => {
                 fail("InvalidSelector", err.to_string());
                 None
@@ -78,7 +80,9 @@ impl CompiledException {
             (Some(name), None) => match standards.iter().position(|s| &s.name == name) {
                 None => fail(
                     "UnknownStandard",
-                    format!("there is no InfrastructureStandard `{name}`: correct spec.target.standard"),
+                    format!(
+                        "there is no InfrastructureStandard `{name}`: correct spec.target.standard"
+                    ),
                 ),
                 Some(index) => {
                     let std = &standards[index];
@@ -109,14 +113,16 @@ impl CompiledException {
             (None, Some(name)) => match baselines.iter().position(|b| &b.name == name) {
                 None => fail(
                     "UnknownBaseline",
-                    format!("there is no PatchBaseline `{name}`: correct spec.target.patchBaseline"),
+                    format!(
+                        "there is no PatchBaseline `{name}`: correct spec.target.patchBaseline"
+                    ),
                 ),
                 Some(index) => {
-                    let images = spec
-                        .target
-                        .images
-                        .as_ref()
-                        .map(|i| i.iter().map(|r| normalise_repository(r)).collect::<Vec<_>>());
+                    let images = spec.target.images.as_ref().map(|i| {
+                        i.iter()
+                            .map(|r| normalise_repository(r))
+                            .collect::<Vec<_>>()
+                    });
                     if let Some(images) = &images {
                         let unknown: Vec<&str> = images
                             .iter()
@@ -169,7 +175,8 @@ impl CompiledException {
             if policy.require_ticket && spec.ticket.as_deref().is_none_or(|t| t.trim().is_empty()) {
                 fail(
                     "TicketRequired",
-                    "the standard requires a ticket: set spec.ticket to the change or risk record".into(),
+                    "the standard requires a ticket: set spec.ticket to the change or risk record"
+                        .into(),
                 );
             }
         }
@@ -182,11 +189,18 @@ impl CompiledException {
             );
         }
         Self {
-            namespace: e.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+            namespace: e
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
             name: e.metadata.name.clone().unwrap_or_default(),
             invalid,
             target,
-            approved: spec.approved_by.as_deref().is_some_and(|a| !a.trim().is_empty()),
+            approved: spec
+                .approved_by
+                .as_deref()
+                .is_some_and(|a| !a.trim().is_empty()),
             expires_at: spec.expires_at.0,
             names: spec
                 .workloads

@@ -32,11 +32,16 @@ impl ImageRef {
         // A tag follows the last ':' after the last '/'; a ':' before it is a registry port.
         let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
         let (name, tag) = match rest[last_slash..].rfind(':') {
-            Some(i) => (&rest[..last_slash + i], Some(rest[last_slash + i + 1..].to_string())),
+            Some(i) => (
+                &rest[..last_slash + i],
+                Some(rest[last_slash + i + 1..].to_string()),
+            ),
             None => (rest, None),
         };
         let (registry, path) = match name.split_once('/') {
-            Some((first, path)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            Some((first, path))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
                 (normalise_registry(first), path.to_string())
             }
             _ => (DEFAULT_REGISTRY.to_string(), name.to_string()),
@@ -62,10 +67,16 @@ impl ImageRef {
     /// The version in the tag, or why there is none.
     pub fn version(&self) -> Result<Version, String> {
         match (&self.tag, &self.digest) {
-            (None, Some(_)) => Err("the image is pinned by digest only; its version cannot be read from a tag".into()),
-            (None, None) => Err("the image has no tag (it means `latest`); its version is unknown".into()),
+            (None, Some(_)) => Err(
+                "the image is pinned by digest only; its version cannot be read from a tag".into(),
+            ),
+            (None, None) => {
+                Err("the image has no tag (it means `latest`); its version is unknown".into())
+            }
             (Some(tag), _) if tag == "latest" => Err("the tag `latest` names no version".into()),
-            (Some(tag), _) => Version::parse(tag).ok_or_else(|| format!("the tag `{tag}` is not a version")),
+            (Some(tag), _) => {
+                Version::parse(tag).ok_or_else(|| format!("the tag `{tag}` is not a version"))
+            }
         }
     }
 }
@@ -86,7 +97,9 @@ impl fmt::Display for ImageRef {
 /// Docker Hub has several names; they are one registry.
 fn normalise_registry(host: &str) -> String {
     match host {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => DEFAULT_REGISTRY.to_string(),
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+            DEFAULT_REGISTRY.to_string()
+        }
         other => other.to_ascii_lowercase(),
     }
 }
@@ -126,7 +139,10 @@ pub struct Version {
 impl Version {
     /// Parses `1.25.4`, `v1.25.4`, `1.25.4-alpine`, `1.25`, `16`.
     pub fn parse(tag: &str) -> Option<Self> {
-        let body = tag.strip_prefix('v').or_else(|| tag.strip_prefix('V')).unwrap_or(tag);
+        let body = tag
+            .strip_prefix('v')
+            .or_else(|| tag.strip_prefix('V'))
+            .unwrap_or(tag);
         let end = body
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(body.len());
@@ -191,9 +207,16 @@ mod tests {
             "index.docker.io/library/nginx:1.27@sha256:abc",
             "registry-1.docker.io/library/nginx",
         ] {
-            assert_eq!(ImageRef::parse(image).repository(), "docker.io/library/nginx", "{image}");
+            assert_eq!(
+                ImageRef::parse(image).repository(),
+                "docker.io/library/nginx",
+                "{image}"
+            );
         }
-        assert_eq!(ImageRef::parse("bitnami/redis:7").repository(), "docker.io/bitnami/redis");
+        assert_eq!(
+            ImageRef::parse("bitnami/redis:7").repository(),
+            "docker.io/bitnami/redis"
+        );
     }
 
     #[test]
@@ -219,26 +242,66 @@ mod tests {
         assert!(v("1.10.0") > v("1.9.9"), "numeric, not lexical");
         assert!(v("16.6") > v("16.4"));
         assert!(v("3.12.8-slim-bookworm") >= v("3.12.8"));
-        for bad in ["latest", "stable", "", "1..2", "1.2.3.4.5", "12abc", "alpine-3.18"] {
+        for bad in [
+            "latest",
+            "stable",
+            "",
+            "1..2",
+            "1.2.3.4.5",
+            "12abc",
+            "alpine-3.18",
+        ] {
             assert!(Version::parse(bad).is_none(), "{bad:?} should not parse");
         }
     }
 
     #[test]
     fn unknown_versions_say_why() {
-        assert!(ImageRef::parse("nginx").version().unwrap_err().contains("no tag"));
-        assert!(ImageRef::parse("nginx:latest").version().unwrap_err().contains("`latest`"));
-        assert!(ImageRef::parse("nginx@sha256:abc").version().unwrap_err().contains("digest"));
-        assert!(ImageRef::parse("nginx:mainline").version().unwrap_err().contains("not a version"));
+        assert!(
+            ImageRef::parse("nginx")
+                .version()
+                .unwrap_err()
+                .contains("no tag")
+        );
+        assert!(
+            ImageRef::parse("nginx:latest")
+                .version()
+                .unwrap_err()
+                .contains("`latest`")
+        );
+        assert!(
+            ImageRef::parse("nginx@sha256:abc")
+                .version()
+                .unwrap_err()
+                .contains("digest")
+        );
+        assert!(
+            ImageRef::parse("nginx:mainline")
+                .version()
+                .unwrap_err()
+                .contains("not a version")
+        );
     }
 
     #[test]
     fn prefixes_match_on_path_boundaries() {
         let repo = normalise_repository("registry.example.com/payments/api");
-        assert!(under_prefix(&repo, &normalise_prefix("registry.example.com")));
-        assert!(under_prefix(&repo, &normalise_prefix("registry.example.com/payments/")));
-        assert!(!under_prefix(&repo, &normalise_prefix("registry.example.co")));
-        assert!(!under_prefix(&repo, &normalise_prefix("registry.example.com/pay")));
+        assert!(under_prefix(
+            &repo,
+            &normalise_prefix("registry.example.com")
+        ));
+        assert!(under_prefix(
+            &repo,
+            &normalise_prefix("registry.example.com/payments/")
+        ));
+        assert!(!under_prefix(
+            &repo,
+            &normalise_prefix("registry.example.co")
+        ));
+        assert!(!under_prefix(
+            &repo,
+            &normalise_prefix("registry.example.com/pay")
+        ));
         let hub = normalise_repository("nginx");
         assert!(under_prefix(&hub, &normalise_prefix("docker.io/library")));
         assert!(under_prefix(&hub, &normalise_prefix("index.docker.io")));

@@ -17,7 +17,10 @@ impl Matcher {
     pub fn compile(m: &WorkloadMatch) -> Result<Self, EngineError> {
         Ok(Self {
             kinds: m.kinds.clone(),
-            namespaces: Selector::compile_optional(m.namespace_selector.as_ref(), "spec.match.namespaceSelector")?,
+            namespaces: Selector::compile_optional(
+                m.namespace_selector.as_ref(),
+                "spec.match.namespaceSelector",
+            )?,
             workloads: Selector::compile_optional(m.selector.as_ref(), "spec.match.selector")?,
             excluded: m.excluded_namespaces.clone(),
         })

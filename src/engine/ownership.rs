@@ -56,11 +56,18 @@ impl OwnerInfo {
         let spec = &so.spec;
         let lifecycle = spec.lifecycle.as_ref();
         Self {
-            namespace: so.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+            namespace: so
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
             name: so.metadata.name.clone().unwrap_or_default(),
             team: spec.team.clone(),
             maintainers: spec.maintainers.len(),
-            runbook: spec.runbook.as_deref().is_some_and(|r| !r.trim().is_empty()),
+            runbook: spec
+                .runbook
+                .as_deref()
+                .is_some_and(|r| !r.trim().is_empty()),
             on_call: spec.on_call.is_some(),
             tiers: spec.support_tiers.iter().map(|t| t.tier).collect(),
             end_of_support: lifecycle.and_then(|l| l.end_of_support),
@@ -99,11 +106,15 @@ impl OwnerInfo {
                 message: "no on-call: set spec.onCall.rotation".into(),
             });
         }
-        let missing: Vec<&str> = [(Tier::First, "First"), (Tier::Second, "Second"), (Tier::Third, "Third")]
-            .into_iter()
-            .filter(|(t, _)| !self.tiers.contains(t))
-            .map(|(_, n)| n)
-            .collect();
+        let missing: Vec<&str> = [
+            (Tier::First, "First"),
+            (Tier::Second, "Second"),
+            (Tier::Third, "Third"),
+        ]
+        .into_iter()
+        .filter(|(t, _)| !self.tiers.contains(t))
+        .map(|(_, n)| n)
+        .collect();
         if !missing.is_empty() {
             out.push(Finding {
                 reason: "MissingSupportTiers",
@@ -117,18 +128,27 @@ impl OwnerInfo {
         if let Some(d) = self.passed(self.end_of_life) {
             out.push(Finding {
                 reason: "EndOfLifePassed",
-                message: format!("end of life was {}: retire the service or agree a new lifecycle", d.0),
+                message: format!(
+                    "end of life was {}: retire the service or agree a new lifecycle",
+                    d.0
+                ),
             });
         } else if let Some(d) = self.passed(self.end_of_support) {
             out.push(Finding {
                 reason: "EndOfSupportPassed",
-                message: format!("end of support was {}: migrate, or extend support and update spec.lifecycle", d.0),
+                message: format!(
+                    "end of support was {}: migrate, or extend support and update spec.lifecycle",
+                    d.0
+                ),
             });
         }
         if let Some(d) = self.passed(self.contract_end) {
             out.push(Finding {
                 reason: "VendorContractEnded",
-                message: format!("the vendor contract ended {}: renew it or update spec.vendor.contractEnd", d.0),
+                message: format!(
+                    "the vendor contract ended {}: renew it or update spec.vendor.contractEnd",
+                    d.0
+                ),
             });
         }
         out
@@ -136,7 +156,10 @@ impl OwnerInfo {
 
     /// The findings' messages, for a bar of `min_maintainers`.
     pub fn gaps(&self, min_maintainers: usize) -> Vec<String> {
-        self.findings(min_maintainers).into_iter().map(|f| f.message).collect()
+        self.findings(min_maintainers)
+            .into_iter()
+            .map(|f| f.message)
+            .collect()
     }
 
     /// The next instant after `now` at which a date of this ownership passes.
@@ -211,15 +234,25 @@ spec:
         let before: Timestamp = "2027-06-30T23:59:59Z".parse().unwrap();
         let info = OwnerInfo::new(&so, before);
         assert_eq!(info.findings(3), vec![]);
-        assert_eq!(info.next_change(), Some("2027-07-01T00:00:00Z".parse().unwrap()));
+        assert_eq!(
+            info.next_change(),
+            Some("2027-07-01T00:00:00Z".parse().unwrap())
+        );
         let after = OwnerInfo::new(&so, "2027-07-01T00:00:00Z".parse().unwrap());
         let reasons: Vec<_> = after.findings(3).iter().map(|f| f.reason).collect();
         assert_eq!(reasons, ["EndOfSupportPassed"]);
-        assert_eq!(after.next_change(), Some("2028-01-01T00:00:00Z".parse().unwrap()));
+        assert_eq!(
+            after.next_change(),
+            Some("2028-01-01T00:00:00Z".parse().unwrap())
+        );
         let dead = OwnerInfo::new(&so, "2028-01-01T00:00:00Z".parse().unwrap());
         assert_eq!(dead.findings(3)[0].reason, "EndOfLifePassed");
         assert_eq!(dead.next_change(), None);
-        assert_eq!(info.findings(4)[0].reason, "TooFewMaintainers", "a stricter bar");
+        assert_eq!(
+            info.findings(4)[0].reason,
+            "TooFewMaintainers",
+            "a stricter bar"
+        );
     }
 
     #[test]
@@ -239,8 +272,24 @@ spec:
         let info = OwnerInfo::new(&so, "2026-11-24T00:00:00Z".parse().unwrap());
         let findings = info.findings(DEFAULT_MIN_MAINTAINERS);
         let reasons: Vec<_> = findings.iter().map(|f| f.reason).collect();
-        assert_eq!(reasons, ["TooFewMaintainers", "NoRunbook", "NoOnCall", "MissingSupportTiers"]);
-        assert!(findings[0].message.starts_with("1 maintainer named, 3 needed"));
-        assert!(findings[3].message.contains("no First, Third line of support"));
+        assert_eq!(
+            reasons,
+            [
+                "TooFewMaintainers",
+                "NoRunbook",
+                "NoOnCall",
+                "MissingSupportTiers"
+            ]
+        );
+        assert!(
+            findings[0]
+                .message
+                .starts_with("1 maintainer named, 3 needed")
+        );
+        assert!(
+            findings[3]
+                .message
+                .contains("no First, Third line of support")
+        );
     }
 }

@@ -70,7 +70,9 @@ impl CompiledBaseline {
     /// Compiles a baseline.
     pub fn new(b: &PatchBaseline) -> Self {
         let mut errors = Vec::new();
-        let matcher = Matcher::compile(&b.spec.match_).map_err(|e| errors.push(e.to_string())).ok();
+        let matcher = Matcher::compile(&b.spec.match_)
+            .map_err(|e| errors.push(e.to_string()))
+            .ok();
         let mut images = Vec::new();
         for (i, img) in b.spec.images.iter().enumerate() {
             let at = format!("spec.images[{i}]");
@@ -81,7 +83,9 @@ impl CompiledBaseline {
                     .map_err(|e| errors.push(e.to_string()))
                     .ok(),
                 _ => {
-                    errors.push(format!("{at}: set exactly one of repository or repositoryPattern"));
+                    errors.push(format!(
+                        "{at}: set exactly one of repository or repositoryPattern"
+                    ));
                     None
                 }
             };
@@ -104,7 +108,10 @@ impl CompiledBaseline {
         let mut rings = Vec::new();
         for (i, ring) in b.spec.rings.iter().enumerate() {
             let at = format!("spec.rings[{i}]");
-            let namespaces = Selector::compile_optional(ring.namespace_selector.as_ref(), &format!("{at}.namespaceSelector"));
+            let namespaces = Selector::compile_optional(
+                ring.namespace_selector.as_ref(),
+                &format!("{at}.namespaceSelector"),
+            );
             if ring.deadline.is_negative() {
                 errors.push(format!("{at}.deadline: must not be negative"));
             }
@@ -138,8 +145,13 @@ impl CompiledBaseline {
 }
 
 /// The first ring whose namespaces include the namespace with these labels.
-pub fn ring_of<'a>(rings: &'a [CompiledRing], namespace_labels: &Labels) -> Option<&'a CompiledRing> {
-    rings.iter().find(|r| r.namespaces.matches(namespace_labels))
+pub fn ring_of<'a>(
+    rings: &'a [CompiledRing],
+    namespace_labels: &Labels,
+) -> Option<&'a CompiledRing> {
+    rings
+        .iter()
+        .find(|r| r.namespaces.matches(namespace_labels))
 }
 
 /// The state of one image against one entry at `now`, before exceptions:

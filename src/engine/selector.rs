@@ -62,7 +62,9 @@ impl Selector {
                 other => {
                     return Err(EngineError::InvalidSelector {
                         at: at(),
-                        reason: format!("unknown operator {other:?}: use In, NotIn, Exists or DoesNotExist"),
+                        reason: format!(
+                            "unknown operator {other:?}: use In, NotIn, Exists or DoesNotExist"
+                        ),
                     });
                 }
             };
@@ -72,7 +74,10 @@ impl Selector {
     }
 
     /// Compiles an optional selector, where absent means "everything".
-    pub fn compile_optional(selector: Option<&LabelSelector>, what: &str) -> Result<Self, EngineError> {
+    pub fn compile_optional(
+        selector: Option<&LabelSelector>,
+        what: &str,
+    ) -> Result<Self, EngineError> {
         selector.map_or_else(|| Ok(Self::everything()), |s| Self::compile(s, what))
     }
 
@@ -100,7 +105,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn expr(key: &str, op: &str, values: &[&str]) -> LabelSelectorRequirement {
@@ -127,11 +135,31 @@ mod tests {
         )
         .unwrap();
         assert!(sel.matches(&labels(&[("team", "data"), ("env", "dev"), ("owner", "x")])));
-        assert!(!sel.matches(&labels(&[("team", "data"), ("env", "prod"), ("owner", "x")])));
-        assert!(!sel.matches(&labels(&[("team", "data"), ("env", "dev")])), "owner must exist");
-        assert!(!sel.matches(&labels(&[("team", "data"), ("env", "dev"), ("owner", "x"), ("tier", "db")])));
-        assert!(!sel.matches(&labels(&[("team", "data"), ("env", "dev"), ("owner", "x"), ("legacy", "")])));
-        assert!(!sel.matches(&labels(&[("env", "dev"), ("owner", "x")])), "team must equal data");
+        assert!(!sel.matches(&labels(&[
+            ("team", "data"),
+            ("env", "prod"),
+            ("owner", "x")
+        ])));
+        assert!(
+            !sel.matches(&labels(&[("team", "data"), ("env", "dev")])),
+            "owner must exist"
+        );
+        assert!(!sel.matches(&labels(&[
+            ("team", "data"),
+            ("env", "dev"),
+            ("owner", "x"),
+            ("tier", "db")
+        ])));
+        assert!(!sel.matches(&labels(&[
+            ("team", "data"),
+            ("env", "dev"),
+            ("owner", "x"),
+            ("legacy", "")
+        ])));
+        assert!(
+            !sel.matches(&labels(&[("env", "dev"), ("owner", "x")])),
+            "team must equal data"
+        );
     }
 
     #[test]
@@ -144,11 +172,19 @@ mod tests {
     #[test]
     fn bad_operators_name_the_expression() {
         let bad = LabelSelector {
-            match_expressions: Some(vec![expr("a", "Exists", &[]), expr("env", "Equals", &["x"])]),
+            match_expressions: Some(vec![
+                expr("a", "Exists", &[]),
+                expr("env", "Equals", &["x"]),
+            ]),
             ..Default::default()
         };
-        let err = Selector::compile(&bad, "spec.match.selector").unwrap_err().to_string();
-        assert!(err.contains("spec.match.selector.matchExpressions[1]"), "{err}");
+        let err = Selector::compile(&bad, "spec.match.selector")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("spec.match.selector.matchExpressions[1]"),
+            "{err}"
+        );
         assert!(err.contains("unknown operator \"Equals\""), "{err}");
         let empty_in = LabelSelector {
             match_expressions: Some(vec![expr("env", "In", &[])]),

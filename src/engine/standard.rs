@@ -35,12 +35,17 @@ impl CompiledStandard {
     /// Compiles a standard. Problems in one rule never hide problems in another.
     pub fn new(s: &InfrastructureStandard) -> Self {
         let mut errors = Vec::new();
-        let matcher = Matcher::compile(&s.spec.match_).map_err(|e| errors.push(e.to_string())).ok();
+        let matcher = Matcher::compile(&s.spec.match_)
+            .map_err(|e| errors.push(e.to_string()))
+            .ok();
         let mut rules = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         for (i, rule) in s.spec.rules.iter().enumerate() {
             if !seen.insert(rule.id.as_str()) {
-                errors.push(format!("spec.rules[{i}].id: the id `{}` is used twice; rule ids must be unique", rule.id));
+                errors.push(format!(
+                    "spec.rules[{i}].id: the id `{}` is used twice; rule ids must be unique",
+                    rule.id
+                ));
             }
             match checks::compile(rule, &format!("spec.rules[{i}]")) {
                 Ok(check) => rules.push(CompiledRule {

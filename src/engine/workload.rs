@@ -50,7 +50,12 @@ impl Workload {
         }
     }
 
-    fn new(kind: WorkloadKind, meta: ObjectMeta, replicas: Option<i32>, template: Option<PodTemplateSpec>) -> Self {
+    fn new(
+        kind: WorkloadKind,
+        meta: ObjectMeta,
+        replicas: Option<i32>,
+        template: Option<PodTemplateSpec>,
+    ) -> Self {
         let template = template.unwrap_or_default();
         Self {
             kind,
@@ -69,19 +74,34 @@ impl Workload {
     /// From a Deployment.
     pub fn from_deployment(d: Deployment) -> Self {
         let spec = d.spec;
-        Self::new(WorkloadKind::Deployment, d.metadata, Some(spec.replicas.unwrap_or(1)), Some(spec.template))
+        Self::new(
+            WorkloadKind::Deployment,
+            d.metadata,
+            Some(spec.replicas.unwrap_or(1)),
+            Some(spec.template),
+        )
     }
 
     /// From a StatefulSet.
     pub fn from_stateful_set(s: StatefulSet) -> Self {
         let spec = s.spec;
-        Self::new(WorkloadKind::StatefulSet, s.metadata, Some(spec.replicas.unwrap_or(1)), Some(spec.template))
+        Self::new(
+            WorkloadKind::StatefulSet,
+            s.metadata,
+            Some(spec.replicas.unwrap_or(1)),
+            Some(spec.template),
+        )
     }
 
     /// From a DaemonSet.
     pub fn from_daemon_set(d: DaemonSet) -> Self {
         let spec = d.spec;
-        Self::new(WorkloadKind::DaemonSet, d.metadata, None, Some(spec.template))
+        Self::new(
+            WorkloadKind::DaemonSet,
+            d.metadata,
+            None,
+            Some(spec.template),
+        )
     }
 
     /// From a CronJob.
@@ -111,7 +131,12 @@ impl Workload {
             }),
             spec: p.spec,
         };
-        Some(Self::new(WorkloadKind::Pod, p.metadata, None, Some(template)))
+        Some(Self::new(
+            WorkloadKind::Pod,
+            p.metadata,
+            None,
+            Some(template),
+        ))
     }
 }
 
@@ -143,7 +168,10 @@ impl Namespace {
 
     /// From a Namespace object.
     pub fn from_object(ns: k8s_openapi::api::core::v1::Namespace) -> Self {
-        Self::new(ns.metadata.name.unwrap_or_default(), ns.metadata.labels.unwrap_or_default())
+        Self::new(
+            ns.metadata.name.unwrap_or_default(),
+            ns.metadata.labels.unwrap_or_default(),
+        )
     }
 }
 
@@ -180,14 +208,20 @@ impl DisruptionBudget {
 
     /// Whether the budget allows no voluntary disruption of a workload with this many replicas.
     pub fn blocks_disruption(&self, replicas: i32) -> bool {
-        let percent = |s: &str| s.strip_suffix('%').and_then(|p| p.trim().parse::<i64>().ok());
+        let percent = |s: &str| {
+            s.strip_suffix('%')
+                .and_then(|p| p.trim().parse::<i64>().ok())
+        };
         match (&self.max_unavailable, &self.min_available) {
             (Some(IntOrString::Int(n)), _) => *n <= 0,
-            (Some(IntOrString::String(s)), _) => percent(s).is_some_and(|p| p * i64::from(replicas) < 100),
+            (Some(IntOrString::String(s)), _) => {
+                percent(s).is_some_and(|p| p * i64::from(replicas) < 100)
+            }
             (None, Some(IntOrString::Int(n))) => *n >= replicas,
             (None, Some(IntOrString::String(s))) => {
                 // minAvailable as a percentage rounds up.
-                percent(s).is_some_and(|p| (p * i64::from(replicas) + 99) / 100 >= i64::from(replicas))
+                percent(s)
+                    .is_some_and(|p| (p * i64::from(replicas) + 99) / 100 >= i64::from(replicas))
             }
             (None, None) => false,
         }
@@ -214,12 +248,18 @@ mod tests {
         assert!(pdb(None, Some(Int(0))).blocks_disruption(3));
         assert!(!pdb(None, Some(Int(1))).blocks_disruption(3));
         assert!(pdb(None, Some(Str("0%".into()))).blocks_disruption(3));
-        assert!(pdb(None, Some(Str("20%".into()))).blocks_disruption(3), "20% of 3 rounds down to 0");
+        assert!(
+            pdb(None, Some(Str("20%".into()))).blocks_disruption(3),
+            "20% of 3 rounds down to 0"
+        );
         assert!(!pdb(None, Some(Str("34%".into()))).blocks_disruption(3));
         assert!(pdb(Some(Int(3)), None).blocks_disruption(3));
         assert!(!pdb(Some(Int(2)), None).blocks_disruption(3));
         assert!(pdb(Some(Str("100%".into())), None).blocks_disruption(3));
-        assert!(pdb(Some(Str("90%".into())), None).blocks_disruption(3), "90% of 3 rounds up to 3");
+        assert!(
+            pdb(Some(Str("90%".into())), None).blocks_disruption(3),
+            "90% of 3 rounds up to 3"
+        );
         assert!(!pdb(Some(Str("50%".into())), None).blocks_disruption(3));
     }
 
@@ -227,11 +267,13 @@ mod tests {
     fn jobs_of_cron_jobs_and_managed_pods_are_not_workloads() {
         let owned = |kind: &str| ObjectMeta {
             name: Some("x".into()),
-            owner_references: Some(vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
-                kind: kind.into(),
-                controller: Some(true),
-                ..Default::default()
-            }]),
+            owner_references: Some(vec![
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                    kind: kind.into(),
+                    controller: Some(true),
+                    ..Default::default()
+                },
+            ]),
             ..Default::default()
         };
         assert!(

@@ -1,0 +1,339 @@
+//! `plumbline audit` as a CI pipeline runs it: golden outputs of every format
+//! on examples/, SARIF and JUnit that their consumers can read, exit codes,
+//! malformed input, standard input. Set UPDATE_GOLDEN=1 to rewrite the
+//! golden files after an intended change, and review the diff.
+
+use std::{
+    io::Write,
+    path::Path,
+    process::{Command, Output, Stdio},
+};
+
+const AT: &str = "2026-11-24T12:00:00Z";
+
+fn plumbline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_plumbline"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("plumbline runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("UTF-8 output")
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("write golden file");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
+        panic!(
+            "{}: {err}; run with UPDATE_GOLDEN=1 to create it",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let first = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "{} differs from the output at line {}:\nexpected: {:?}\nactual:   {:?}\n(run with UPDATE_GOLDEN=1 after an intended change)",
+            path.display(),
+            first + 1,
+            expected.lines().nth(first),
+            actual.lines().nth(first)
+        );
+    }
+}
+
+#[test]
+fn golden_outputs_on_the_examples() {
+    for (format, file) in [
+        ("text", "examples.txt"),
+        ("json", "examples.json"),
+        ("sarif", "examples.sarif"),
+        ("junit", "examples.junit.xml"),
+    ] {
+        let out = plumbline(&["audit", "examples", "--at", AT, "--format", format]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        golden(file, &stdout(&out));
+    }
+}
+
+#[test]
+fn json_has_a_stable_documented_shape() {
+    let out = plumbline(&["audit", "examples", "--at", AT, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["schemaVersion"], "plumbline.dev/audit/v1");
+    assert_eq!(v["evaluatedAt"], AT);
+    for key in [
+        "summary",
+        "workloads",
+        "standards",
+        "exceptions",
+        "baselines",
+        "ownerships",
+        "errors",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    let gateway = v["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "data-gateway")
+        .expect("data-gateway");
+    assert_eq!(gateway["patch"]["state"], "Overdue");
+    assert_eq!(gateway["owner"]["state"], "Orphan");
+    assert_eq!(gateway["source"]["file"], "examples/52-workloads-data.yaml");
+    let review = v["standards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "production-readiness")
+        .unwrap();
+    assert!(
+        review["reviewRequired"]
+            .as_str()
+            .unwrap()
+            .contains("3 active exceptions")
+    );
+}
+
+/// The parts of SARIF 2.1.0 that code-scanning tools require.
+#[test]
+fn sarif_is_valid_2_1_0() {
+    let out = plumbline(&["audit", "examples", "--at", AT, "--format", "sarif"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["version"], "2.1.0");
+    assert!(v["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
+    let run = &v["runs"][0];
+    let driver = &run["tool"]["driver"];
+    assert_eq!(driver["name"], "plumbline");
+    let rules = driver["rules"].as_array().unwrap();
+    let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "rule ids are unique");
+    let results = run["results"].as_array().unwrap();
+    assert!(results.len() > 10);
+    let mut suppressed = 0;
+    for r in results {
+        let id = r["ruleId"].as_str().unwrap();
+        let index = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(ids[index], id, "ruleIndex points at its rule");
+        assert!(["error", "warning", "note", "none"].contains(&r["level"].as_str().unwrap()));
+        assert!(!r["message"]["text"].as_str().unwrap().is_empty());
+        let loc = &r["locations"][0]["physicalLocation"];
+        assert!(
+            loc["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+                .starts_with("examples/")
+        );
+        assert!(loc["region"]["startLine"].as_u64().unwrap() >= 1);
+        if let Some(s) = r.get("suppressions") {
+            assert_eq!(s[0]["kind"], "external");
+            suppressed += 1;
+        }
+    }
+    assert!(
+        suppressed >= 3,
+        "excepted deviations are reported as suppressed"
+    );
+    for rule in ["patch/base-images", "ownership/orphan"] {
+        assert!(
+            results.iter().any(|r| r["ruleId"] == rule),
+            "no {rule} result"
+        );
+    }
+}
+
+/// JUnit is well-formed XML whose counts add up.
+#[test]
+fn junit_is_well_formed_and_counts_add_up() {
+    use quick_xml::{Reader, events::Event};
+    let out = plumbline(&["audit", "examples", "--at", AT, "--format", "junit"]);
+    let xml = stdout(&out);
+    let mut reader = Reader::from_str(&xml);
+    let (mut cases, mut failures, mut declared_tests, mut declared_failures) = (0, 0, 0, 0);
+    let mut suites = 0;
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Eof => break,
+            Event::Start(e) | Event::Empty(e) => {
+                let attr = |name: &str| {
+                    e.attributes()
+                        .filter_map(Result::ok)
+                        .find(|a| a.key.as_ref() == name)
+                        .map(|a| a.value.to_string())
+                };
+                match e.name().as_ref() {
+                    "testsuites" => {
+                        declared_tests = attr("tests").unwrap().parse().unwrap();
+                        declared_failures = attr("failures").unwrap().parse().unwrap();
+                    }
+                    "testsuite" => suites += 1,
+                    "testcase" => cases += 1,
+                    "failure" => failures += 1,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        suites >= 5,
+        "a suite per standard and baseline, and ownership"
+    );
+    assert_eq!(cases, declared_tests);
+    assert_eq!(failures, declared_failures);
+    assert!(failures > 0);
+}
+
+#[test]
+fn exit_codes_follow_fail_on() {
+    let code = |args: &[&str]| plumbline(args).status.code();
+    assert_eq!(
+        code(&["audit", "examples", "--at", AT]),
+        Some(0),
+        "no --fail-on: report only"
+    );
+    assert_eq!(
+        code(&["audit", "examples", "--at", AT, "--fail-on", "critical"]),
+        Some(1)
+    );
+    assert_eq!(
+        code(&["audit", "examples", "--at", AT, "--fail-on", "High"]),
+        Some(1)
+    );
+    // payments-api complies with everything: nothing fails even at Low.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/50-workloads-payments.yaml"),
+    )
+    .unwrap();
+    let api_only = text
+        .split("\n---\n")
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    std::fs::write(dir.path().join("api.yaml"), api_only).unwrap();
+    let path = dir.path().join("api.yaml");
+    let out = plumbline(&[
+        "audit",
+        path.to_str().unwrap(),
+        "--standards",
+        "examples",
+        "--at",
+        AT,
+        "--fail-on",
+        "low",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("1 workload: 1 compliant"),
+        "{}",
+        stdout(&out)
+    );
+    // Usage errors and unreadable input.
+    assert_eq!(code(&["audit", "examples", "--fail-on", "urgent"]), Some(2));
+    assert_eq!(code(&["audit", "examples", "--at", "tomorrow"]), Some(2));
+    assert_eq!(code(&["audit", "no/such/path"]), Some(2));
+    assert_eq!(code(&["audit"]), Some(2));
+}
+
+#[test]
+fn malformed_documents_are_reported_and_the_rest_evaluated() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mixed.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: good}\nspec:\n  template: {spec: {containers: [{name: c, image: 'a:1'}]}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: [broken\n---\napiVersion: v1\nkind: Service\nmetadata: {name: svc}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: typed}\nspec: {replicas: many}\n",
+    )
+    .unwrap();
+    let path = dir.path().join("mixed.yaml");
+    let out = plumbline(&[
+        "audit",
+        path.to_str().unwrap(),
+        "--standards",
+        "examples",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("a report despite the errors");
+    assert_eq!(v["summary"]["workloads"], 1);
+    assert_eq!(v["summary"]["skippedKinds"]["v1/Service"], 1);
+    let errors = v["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert_eq!(errors[0]["source"]["document"], 2);
+    assert_eq!(errors[0]["source"]["line"], 7);
+    assert!(errors[0]["message"].as_str().unwrap().contains("YAML"));
+    assert_eq!(errors[1]["source"]["document"], 4);
+    assert!(
+        errors[1]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("spec.replicas:"),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn standard_input_json_and_lists() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plumbline"))
+        .args([
+            "audit",
+            "-",
+            "--standards",
+            "examples",
+            "--at",
+            AT,
+            "--format",
+            "json",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "one", "namespace": "payments"},
+         "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:latest"}]}}}},
+        {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "two", "namespace": "payments"},
+         "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:1.27.3"}]}}}},
+    ]});
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(list.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["workloads"], 2);
+    assert_eq!(v["workloads"][0]["source"]["file"], "-");
+    let rules: Vec<&str> = v["workloads"][0]["deviations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"pinned-tags"), "{rules:?}");
+}
