@@ -139,77 +139,53 @@ pub enum Take {
 }
 
 impl Loaded {
-    /// Parses and sorts one source's documents.
+    /// Parses and sorts one source's documents, one at a time.
     pub fn add(&mut self, source: &Source, take: Take) {
         self.files += 1;
-        let (docs, malformed) = manifest::parse(&source.name, &source.text, source.json);
-        self.malformed.extend(malformed);
-        for doc in docs {
-            let location = doc.location;
-            match manifest::classify(doc.value) {
-                Err(message) => self.malformed.push(Malformed { location, message }),
-                Ok(Object::Workload(w)) if take == Take::All => {
-                    self.inputs.workloads.push(*w);
-                    self.workload_locations.push(location);
-                }
-                Ok(Object::Workload(_)) | Ok(Object::Budget(_)) if take == Take::PlumblineOnly => {
-                    self.ignored += 1
-                }
-                Ok(Object::Workload(_)) => unreachable!("handled above"),
-                Ok(Object::Namespace(n)) => {
-                    // The last definition of a namespace wins, as with kubectl apply.
-                    self.inputs.namespaces.retain(|x| x.name != n.name);
-                    self.inputs.namespaces.push(n);
-                }
-                Ok(Object::Budget(b)) => self.inputs.budgets.push(b),
-                Ok(Object::Standard(s)) => {
-                    self.remember(
-                        "InfrastructureStandard",
-                        None,
-                        s.metadata.name.as_deref(),
-                        location,
-                    );
-                    self.inputs.standards.push(*s);
-                }
-                Ok(Object::Exception(e)) => {
-                    let ns = e
-                        .metadata
-                        .namespace
-                        .clone()
-                        .unwrap_or_else(|| "default".into());
-                    self.remember(
-                        "StandardException",
-                        Some(&ns),
-                        e.metadata.name.as_deref(),
-                        location,
-                    );
-                    let mut e = *e;
-                    e.metadata.namespace = Some(ns);
-                    self.inputs.exceptions.push(e);
-                }
-                Ok(Object::Baseline(b)) => {
-                    self.remember("PatchBaseline", None, b.metadata.name.as_deref(), location);
-                    self.inputs.baselines.push(*b);
-                }
-                Ok(Object::Ownership(o)) => {
-                    let ns = o
-                        .metadata
-                        .namespace
-                        .clone()
-                        .unwrap_or_else(|| "default".into());
-                    self.remember(
-                        "ServiceOwnership",
-                        Some(&ns),
-                        o.metadata.name.as_deref(),
-                        location,
-                    );
-                    let mut o = *o;
-                    o.metadata.namespace = Some(ns);
-                    self.inputs.ownerships.push(o);
-                }
-                Ok(Object::Ignored) => self.ignored += 1,
-                Ok(Object::Unknown(kind)) => *self.unknown_kinds.entry(kind).or_default() += 1,
+        manifest::read(&source.name, &source.text, source.json, &mut |location, object| {
+            self.add_object(location, object, take);
+        });
+    }
+
+    fn add_object(&mut self, location: Location, object: Result<Object, String>, take: Take) {
+        match object {
+            Err(message) => self.malformed.push(Malformed { location, message }),
+            Ok(Object::Workload(w)) if take == Take::All => {
+                self.inputs.workloads.push(*w);
+                self.workload_locations.push(location);
             }
+            Ok(Object::Workload(_)) | Ok(Object::Budget(_)) if take == Take::PlumblineOnly => self.ignored += 1,
+            Ok(Object::Workload(_)) => unreachable!("handled above"),
+            Ok(Object::Namespace(n)) => {
+                // The last definition of a namespace wins, as with kubectl apply.
+                self.inputs.namespaces.retain(|x| x.name != n.name);
+                self.inputs.namespaces.push(n);
+            }
+            Ok(Object::Budget(b)) => self.inputs.budgets.push(b),
+            Ok(Object::Standard(s)) => {
+                self.remember("InfrastructureStandard", None, s.metadata.name.as_deref(), location);
+                self.inputs.standards.push(*s);
+            }
+            Ok(Object::Exception(e)) => {
+                let ns = e.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+                self.remember("StandardException", Some(&ns), e.metadata.name.as_deref(), location);
+                let mut e = *e;
+                e.metadata.namespace = Some(ns);
+                self.inputs.exceptions.push(e);
+            }
+            Ok(Object::Baseline(b)) => {
+                self.remember("PatchBaseline", None, b.metadata.name.as_deref(), location);
+                self.inputs.baselines.push(*b);
+            }
+            Ok(Object::Ownership(o)) => {
+                let ns = o.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+                self.remember("ServiceOwnership", Some(&ns), o.metadata.name.as_deref(), location);
+                let mut o = *o;
+                o.metadata.namespace = Some(ns);
+                self.inputs.ownerships.push(o);
+            }
+            Ok(Object::Ignored) => self.ignored += 1,
+            Ok(Object::Unknown(kind)) => *self.unknown_kinds.entry(kind).or_default() += 1,
         }
     }
 

@@ -54,32 +54,32 @@ pub struct Malformed {
     pub message: String,
 }
 
-/// Splits YAML text into documents at `---` lines, keeping each one's first line number.
-fn split_yaml(text: &str) -> Vec<(usize, String)> {
+/// Splits YAML text into documents at `---` lines (and `...` ends), without
+/// copying: each document is a slice of the text, with its first line number.
+fn split_yaml(text: &str) -> Vec<(usize, &str)> {
     let mut docs = Vec::new();
-    let mut current = String::new();
-    let mut start = 1;
-    for (i, line) in text.lines().enumerate() {
-        let marker = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
-        if marker {
-            docs.push((start, std::mem::take(&mut current)));
-            start = i + 2;
+    let mut start_byte = 0;
+    let mut start_line = 1;
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        let marker = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t");
+        if marker || bare == "..." {
+            docs.push((start_line, &text[start_byte..offset]));
+            start_byte = offset + line.len();
+            start_line = i + 2;
             // Content on the marker line itself (`--- {a: 1}`) belongs to the new document.
-            let rest = line[3..].trim_start();
-            if !rest.is_empty() && !rest.starts_with('#') {
-                current.push_str(rest);
-                current.push('\n');
-                start = i + 1;
+            if marker {
+                let rest = bare[3..].trim_start();
+                if !rest.is_empty() && !rest.starts_with('#') {
+                    start_byte = offset + 3;
+                    start_line = i + 1;
+                }
             }
-        } else if line == "..." {
-            docs.push((start, std::mem::take(&mut current)));
-            start = i + 2;
-        } else {
-            current.push_str(line);
-            current.push('\n');
         }
+        offset += line.len();
     }
-    docs.push((start, current));
+    docs.push((start_line, &text[start_byte..]));
     docs
 }
 
@@ -91,52 +91,138 @@ fn is_blank(chunk: &str) -> bool {
     })
 }
 
-/// Parses one input's text. JSON when `json` is set (one value), YAML otherwise.
-/// `List` kinds are expanded into their items.
-pub fn parse(file: &str, text: &str, json: bool) -> (Vec<Document>, Vec<Malformed>) {
-    let mut docs = Vec::new();
-    let mut bad = Vec::new();
-    let chunks = if json {
-        vec![(1, text.to_string())]
-    } else {
-        split_yaml(text)
-    };
+/// Parses one input's text and hands each document to `sink`, as it goes, so
+/// that only one document is held at a time. JSON when `json` is set (one
+/// value), YAML otherwise. `List` kinds are expanded into their items.
+pub fn read(file: &str, text: &str, json: bool, sink: &mut dyn FnMut(Location, Result<Object, String>)) {
+    let chunks = if json { vec![(1, text)] } else { split_yaml(text) };
     let mut index = 0;
     for (line, chunk) in chunks {
-        if is_blank(&chunk) {
+        if is_blank(chunk) {
             continue;
         }
         let location = Location {
             file: file.to_string(),
             index,
-            line: first_content_line(&chunk).map_or(line, |l| line + l),
+            line: first_content_line(chunk).map_or(line, |l| line + l),
+        };
+        index += 1;
+        // Fast path: a workload read straight into its type, with no
+        // intermediate JSON value. Anything unusual takes the general path,
+        // which also names the field at fault.
+        if !json && let Some(Ok(object)) = fast_classify(chunk) {
+            sink(location, Ok(object));
+            continue;
+        }
+        let parsed = if json {
+            serde_json::from_str::<Value>(chunk).map_err(|e| (e.line(), e.to_string()))
+        } else {
+            serde_saphyr::from_str::<Value>(chunk).map_err(|e| (0, first_line(&e.to_string())))
+        };
+        match parsed {
+            Ok(Value::Null) => {}
+            Ok(value) => {
+                let mut docs = Vec::new();
+                let mut bad = Vec::new();
+                expand(value, &location, &mut docs, &mut bad);
+                for b in bad {
+                    sink(b.location, Err(b.message));
+                }
+                for doc in docs {
+                    sink(doc.location, classify(doc.value));
+                }
+            }
+            Err((err_line, message)) => sink(
+                Location {
+                    line: if err_line > 0 { line + err_line - 1 } else { location.line },
+                    ..location
+                },
+                Err(format!("not valid {}: {message}", if json { "JSON" } else { "YAML" })),
+            ),
+        }
+    }
+}
+
+/// Parses one input's text into documents and malformed documents (for
+/// tests and tools that want the raw documents).
+pub fn parse(file: &str, text: &str, json: bool) -> (Vec<Document>, Vec<Malformed>) {
+    let mut docs = Vec::new();
+    let mut bad = Vec::new();
+    let chunks = if json { vec![(1, text)] } else { split_yaml(text) };
+    let mut index = 0;
+    for (line, chunk) in chunks {
+        if is_blank(chunk) {
+            continue;
+        }
+        let location = Location {
+            file: file.to_string(),
+            index,
+            line: first_content_line(chunk).map_or(line, |l| line + l),
         };
         index += 1;
         let parsed = if json {
-            serde_json::from_str::<Value>(&chunk).map_err(|e| (e.line(), e.to_string()))
+            serde_json::from_str::<Value>(chunk).map_err(|e| (e.line(), e.to_string()))
         } else {
-            serde_saphyr::from_str::<Value>(&chunk).map_err(|e| (0, first_line(&e.to_string())))
+            serde_saphyr::from_str::<Value>(chunk).map_err(|e| (0, first_line(&e.to_string())))
         };
         match parsed {
             Ok(Value::Null) => {}
             Ok(value) => expand(value, &location, &mut docs, &mut bad),
             Err((err_line, message)) => bad.push(Malformed {
                 location: Location {
-                    line: if err_line > 0 {
-                        line + err_line - 1
-                    } else {
-                        location.line
-                    },
+                    line: if err_line > 0 { line + err_line - 1 } else { location.line },
                     ..location
                 },
-                message: format!(
-                    "not valid {}: {message}",
-                    if json { "JSON" } else { "YAML" }
-                ),
+                message: format!("not valid {}: {message}", if json { "JSON" } else { "YAML" }),
             }),
         }
     }
     (docs, bad)
+}
+
+/// The top-level `apiVersion` and `kind` of a YAML document, read from its
+/// lines without parsing it.
+fn header(chunk: &str) -> Option<(&str, &str)> {
+    let mut api_version = None;
+    let mut kind = None;
+    for line in chunk.lines() {
+        if let Some(v) = line.strip_prefix("apiVersion:") {
+            api_version = Some(v.trim().trim_matches(['"', '\'']));
+        } else if let Some(v) = line.strip_prefix("kind:") {
+            kind = Some(v.trim().trim_matches(['"', '\'']));
+        }
+        if let (Some(a), Some(k)) = (api_version, kind) {
+            return Some((a, k));
+        }
+    }
+    None
+}
+
+/// Reads a workload, namespace or budget straight into its type; `None` when
+/// the document is something else, `Some(Err)` when it does not parse.
+fn fast_classify(chunk: &str) -> Option<Result<Object, String>> {
+    fn typed_yaml<T: DeserializeOwned>(chunk: &str) -> Result<T, String> {
+        serde_saphyr::from_str(chunk).map_err(|e| e.to_string())
+    }
+    let (api_version, kind) = header(chunk)?;
+    if api_version.contains('#') || kind.contains('#') {
+        return None;
+    }
+    Some(match (api_version, kind) {
+        ("apps/v1", "Deployment") => typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_deployment(d)))),
+        ("apps/v1", "StatefulSet") => {
+            typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_stateful_set(d))))
+        }
+        ("apps/v1", "DaemonSet") => typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_daemon_set(d)))),
+        ("batch/v1", "CronJob") => typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_cron_job(d)))),
+        ("batch/v1", "Job") => {
+            typed_yaml(chunk).map(|d| Workload::from_job(d).map_or(Object::Ignored, |w| Object::Workload(Box::new(w))))
+        }
+        ("v1", "Pod") => {
+            typed_yaml(chunk).map(|d| Workload::from_pod(d).map_or(Object::Ignored, |w| Object::Workload(Box::new(w))))
+        }
+        _ => return None,
+    })
 }
 
 fn first_content_line(chunk: &str) -> Option<usize> {

@@ -58,8 +58,8 @@ pub enum Outcome {
     Error = 2,
 }
 
-/// Loads, evaluates and renders; returns the rendered report and the outcome.
-pub fn audit(options: &Options) -> Result<(String, Outcome), load::LoadError> {
+/// Loads, evaluates and writes the report to `out`; returns the outcome.
+pub fn audit(options: &Options, out: &mut dyn Write) -> Result<Outcome, AuditError> {
     let mut loaded = load::Loaded::default();
     for source in load::read_sources(&options.standards)? {
         loaded.add(&source, load::Take::PlumblineOnly);
@@ -68,38 +68,46 @@ pub fn audit(options: &Options) -> Result<(String, Outcome), load::LoadError> {
         loaded.add(&source, load::Take::All);
     }
     let evaluation = crate::engine::evaluate(&loaded.inputs, options.at);
-    let report = Report::new(&loaded, &evaluation);
-    let rendered = match options.format {
-        Format::Text => text::render(&report, options.color),
+    let report = Report::new(&loaded, evaluation);
+    drop(loaded);
+    match options.format {
+        Format::Text => out.write_all(text::render(&report, options.color).as_bytes())?,
         Format::Json => {
-            let mut s = serde_json::to_string_pretty(&report).expect("the report serialises");
-            s.push('\n');
-            s
+            serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
         }
-        Format::Sarif => sarif::render(&report),
-        Format::Junit => junit::render(&report),
-    };
-    let outcome = if !report.errors.is_empty() {
+        Format::Sarif => out.write_all(sarif::render(&report).as_bytes())?,
+        Format::Junit => out.write_all(junit::render(&report).as_bytes())?,
+    }
+    out.flush()?;
+    Ok(if !report.errors.is_empty() {
         Outcome::Error
     } else if options.fail_on.is_some_and(|s| report.fails_at(s)) {
         Outcome::Fail
     } else {
         Outcome::Pass
-    };
-    Ok((rendered, outcome))
+    })
 }
 
-/// Runs the audit, printing the report to standard output and problems to
+/// Why the audit could not run to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// An input could not be read.
+    #[error(transparent)]
+    Load(#[from] load::LoadError),
+    /// The report could not be written.
+    #[error("cannot write the report: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+/// Runs the audit, writing the report to standard output and problems to
 /// standard error; returns the exit code.
 pub fn run(options: &Options) -> Outcome {
-    match audit(options) {
-        Ok((rendered, outcome)) => {
-            let mut stdout = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error worth a panic.
-            let _ = stdout.write_all(rendered.as_bytes());
-            let _ = stdout.flush();
-            outcome
-        }
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    match audit(options, &mut stdout) {
+        Ok(outcome) => outcome,
+        // A closed pipe (`| head`) just ends the output.
+        Err(AuditError::Write(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => Outcome::Pass,
         Err(err) => {
             eprintln!("plumbline audit: {err}");
             Outcome::Error

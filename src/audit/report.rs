@@ -320,7 +320,8 @@ fn source(l: &super::manifest::Location) -> Source {
 
 impl Report {
     /// Builds the report from what was read and what the engine concluded.
-    pub fn new(loaded: &Loaded, eval: &Evaluation) -> Self {
+    /// It takes the evaluation by value to move, not copy, the deviations.
+    pub fn new(loaded: &Loaded, mut eval: Evaluation) -> Self {
         let inputs = &loaded.inputs;
         let mut summary = Summary {
             files: loaded.files,
@@ -338,10 +339,12 @@ impl Report {
         };
         let ts = |t: jiff::Timestamp| t.to_string();
 
+        let standard_names: Vec<String> = eval.standards.iter().map(|s| s.name.clone()).collect();
+        let verdicts = std::mem::take(&mut eval.workloads);
         let workloads = inputs
             .workloads
             .iter()
-            .zip(&eval.workloads)
+            .zip(verdicts)
             .zip(&loaded.workload_locations)
             .map(|((w, v), loc)| {
                 let open = v.open_deviations().count();
@@ -404,18 +407,18 @@ impl Report {
                                 Compliance::Excepted => "Excepted",
                                 Compliance::Deviating => "Deviating",
                             };
-                            (eval.standards[*i].name.clone(), c)
+                            (standard_names[*i].clone(), c)
                         })
                         .collect(),
                     deviations: v
                         .deviations
-                        .iter()
+                        .into_iter()
                         .map(|d| DeviationEntry {
-                            standard: d.standard.clone(),
-                            rule: d.rule.clone(),
+                            standard: d.standard,
+                            rule: d.rule,
                             severity: d.severity,
-                            message: d.message.clone(),
-                            exception: d.exception.clone(),
+                            message: d.message,
+                            exception: d.exception,
                         })
                         .collect(),
                     patch: v.patch_state.map(|state| PatchEntry {

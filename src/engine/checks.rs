@@ -6,7 +6,7 @@ use regex::{Regex, RegexBuilder};
 
 use super::{
     EngineError,
-    containers::{ContainerView, Role},
+    containers::{Container, Role},
     image::{ImageRef, normalise_prefix, under_prefix},
     ownership::Owner,
     workload::{DisruptionBudget, Workload},
@@ -202,7 +202,7 @@ pub fn compile(rule: &StandardRule, at: &str) -> Result<Check, EngineError> {
 /// What a check needs besides the workload.
 pub struct Context<'a> {
     /// The workload's containers.
-    pub containers: &'a [ContainerView<'a>],
+    pub containers: &'a [Container],
     /// PodDisruptionBudgets of the workload's namespace.
     pub budgets: &'a [&'a DisruptionBudget],
     /// Who owns the workload.
@@ -232,7 +232,7 @@ impl Check {
             }
             Check::Resources { requests, limits, init } => {
                 for c in cx.containers {
-                    let applies = match c.role {
+                    let applies = match c.role() {
                         Role::Regular | Role::Sidecar => true,
                         Role::Init => *init,
                         Role::Ephemeral => false,
@@ -240,18 +240,12 @@ impl Check {
                     if !applies {
                         continue;
                     }
-                    let res = c.resources;
-                    for (kind, names, field) in [("request", requests, "requests"), ("limit", limits, "limits")] {
-                        for name in names {
-                            let set = res
-                                .and_then(|r| if field == "requests" { r.requests.as_ref() } else { r.limits.as_ref() })
-                                .is_some_and(|m| m.contains_key(name));
-                            if !set {
-                                out.push(format!(
-                                    "{} has no {name} {kind}: set resources.{field}.{name}",
-                                    c.describe()
-                                ));
-                            }
+                    for (kind, names, set, field) in [
+                        ("request", requests, &c.requests, "requests"),
+                        ("limit", limits, &c.limits, "limits"),
+                    ] {
+                        for name in names.iter().filter(|n| !set.contains(n)) {
+                            out.push(format!("{} has no {name} {kind}: set resources.{field}.{name}", c.describe()));
                         }
                     }
                 }
@@ -263,8 +257,8 @@ impl Check {
                 forbidden,
             } => {
                 for c in cx.containers {
-                    let image = ImageRef::parse(c.image);
-                    let shown = c.image;
+                    let image = ImageRef::parse(&c.image);
+                    let shown = c.image.as_str();
                     if !allowed.is_empty() {
                         let repo = image.repository();
                         if !allowed.iter().any(|p| under_prefix(&repo, p)) {
@@ -305,9 +299,9 @@ impl Check {
                     }
                 }
             }
-            Check::SecurityContext(req) => security_context(req, workload, cx.containers, &mut out),
+            Check::SecurityContext(req) => security_context(req, cx.containers, &mut out),
             Check::Probes(req) => {
-                for c in cx.containers.iter().filter(|c| c.role.long_running()) {
+                for c in cx.containers.iter().filter(|c| c.role().long_running()) {
                     for (wanted, has, name, field) in [
                         (req.liveness, c.liveness, "liveness", "livenessProbe"),
                         (req.readiness, c.readiness, "readiness", "readinessProbe"),
@@ -387,24 +381,11 @@ impl Check {
     }
 }
 
-fn security_context(
-    req: &SecurityContextCheck,
-    workload: &Workload,
-    containers: &[ContainerView<'_>],
-    out: &mut Vec<String>,
-) {
-    let pod = workload.pod.security_context.as_ref();
+fn security_context(req: &SecurityContextCheck, containers: &[Container], out: &mut Vec<String>) {
     for c in containers {
-        let sc = c.security_context;
         let what = c.describe();
         if req.run_as_non_root {
-            let non_root = sc
-                .and_then(|s| s.run_as_non_root)
-                .or(pod.and_then(|p| p.run_as_non_root));
-            let user = sc
-                .and_then(|s| s.run_as_user)
-                .or(pod.and_then(|p| p.run_as_user));
-            match (non_root, user) {
+            match (c.run_as_non_root, c.run_as_user) {
                 (_, Some(0)) => out.push(format!(
                     "{what} runs as root (runAsUser: 0): set a non-zero runAsUser and runAsNonRoot: true"
                 )),
@@ -414,41 +395,28 @@ fn security_context(
                 )),
             }
         }
-        if req.read_only_root_filesystem
-            && sc.and_then(|s| s.read_only_root_filesystem) != Some(true)
-        {
+        if req.read_only_root_filesystem && c.read_only_root_filesystem != Some(true) {
             out.push(format!(
                 "{what} has a writable root filesystem: set securityContext.readOnlyRootFilesystem: true"
             ));
         }
-        if req.disallow_privilege_escalation
-            && sc.and_then(|s| s.allow_privilege_escalation) != Some(false)
-        {
+        if req.disallow_privilege_escalation && c.allow_privilege_escalation != Some(false) {
             out.push(format!(
                 "{what} allows privilege escalation: set securityContext.allowPrivilegeEscalation: false"
             ));
         }
-        if req.disallow_privileged && sc.and_then(|s| s.privileged) == Some(true) {
-            out.push(format!(
-                "{what} is privileged: remove securityContext.privileged"
-            ));
+        if req.disallow_privileged && c.privileged == Some(true) {
+            out.push(format!("{what} is privileged: remove securityContext.privileged"));
         }
         if !req.drop_capabilities.is_empty() {
-            let dropped: Vec<&str> = sc
-                .and_then(|s| s.capabilities.as_ref())
-                .and_then(|c| c.drop.as_ref())
-                .map(|d| d.iter().map(String::as_str).collect())
-                .unwrap_or_default();
+            let dropped = &c.dropped_capabilities;
             let drops_all = dropped.iter().any(|d| d.eq_ignore_ascii_case("ALL"));
             let missing: Vec<&str> = req
                 .drop_capabilities
                 .iter()
                 .map(String::as_str)
                 .filter(|cap| {
-                    !drops_all
-                        && !dropped
-                            .iter()
-                            .any(|d| normal_cap(d).eq_ignore_ascii_case(normal_cap(cap)))
+                    !drops_all && !dropped.iter().any(|d| normal_cap(d).eq_ignore_ascii_case(normal_cap(cap)))
                 })
                 .collect();
             if !missing.is_empty() {
@@ -459,17 +427,11 @@ fn security_context(
                 ));
             }
         }
-        if req.require_seccomp_profile {
-            let profile = sc
-                .and_then(|s| s.seccomp_profile.as_ref())
-                .or(pod.and_then(|p| p.seccomp_profile.as_ref()))
-                .map(|p| p.type_.as_str());
-            if !matches!(profile, Some("RuntimeDefault" | "Localhost")) {
-                out.push(format!(
-                    "{what} runs without a seccomp profile{}: set securityContext.seccompProfile.type: RuntimeDefault",
-                    profile.map(|p| format!(" ({p})")).unwrap_or_default()
-                ));
-            }
+        if req.require_seccomp_profile && !matches!(c.seccomp.as_deref(), Some("RuntimeDefault" | "Localhost")) {
+            out.push(format!(
+                "{what} runs without a seccomp profile{}: set securityContext.seccompProfile.type: RuntimeDefault",
+                c.seccomp.as_ref().map(|p| format!(" ({p})")).unwrap_or_default()
+            ));
         }
     }
 }
@@ -481,12 +443,7 @@ fn normal_cap(cap: &str) -> &str {
         .unwrap_or(cap)
 }
 
-fn host_access(
-    req: &HostAccessCheck,
-    workload: &Workload,
-    containers: &[ContainerView<'_>],
-    out: &mut Vec<String>,
-) {
+fn host_access(req: &HostAccessCheck, workload: &Workload, containers: &[Container], out: &mut Vec<String>) {
     let pod = &workload.pod;
     if req.forbid_host_namespaces {
         for (on, field) in [
@@ -494,42 +451,24 @@ fn host_access(
             (pod.host_pid, "hostPID"),
             (pod.host_ipc, "hostIPC"),
         ] {
-            if on == Some(true) {
-                out.push(format!(
-                    "the pod uses the host's namespace ({field}: true): remove {field}"
-                ));
+            if on {
+                out.push(format!("the pod uses the host's namespace ({field}: true): remove {field}"));
             }
         }
     }
     if req.forbid_host_path {
-        for v in pod
-            .volumes
-            .iter()
-            .flatten()
-            .filter(|v| v.host_path.is_some())
-        {
-            let path = v
-                .host_path
-                .as_ref()
-                .map(|h| h.path.as_str())
-                .unwrap_or_default();
+        for (name, path) in &pod.host_paths {
             out.push(format!(
-                "the volume `{}` mounts the host path `{path}`: use a persistentVolumeClaim, configMap or emptyDir instead",
-                v.name
+                "the volume `{name}` mounts the host path `{path}`: use a persistentVolumeClaim, configMap or emptyDir instead"
             ));
         }
     }
     if req.forbid_host_ports {
         for c in containers {
-            for p in c
-                .ports
-                .iter()
-                .filter(|p| p.host_port.is_some_and(|h| h != 0))
-            {
+            for port in &c.host_ports {
                 out.push(format!(
-                    "{} binds host port {}: remove hostPort and expose it through a Service",
-                    c.describe(),
-                    p.host_port.unwrap_or_default()
+                    "{} binds host port {port}: remove hostPort and expose it through a Service",
+                    c.describe()
                 ));
             }
         }

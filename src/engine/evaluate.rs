@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::{
     Inputs,
     checks::Context,
-    containers::{Role, containers},
+    containers::Role,
     exception::CompiledException,
     image::ImageRef,
     ownership::{CompiledOwnership, DEFAULT_MIN_MAINTAINERS, Owner},
@@ -92,7 +92,7 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
             .get(w.namespace.as_str())
             .copied()
             .unwrap_or(&empty);
-        let views = containers(&w.pod);
+        let views = &w.pod.containers;
         let live: &[usize] = live_by_ns
             .get(w.namespace.as_str())
             .map_or(&[], Vec::as_slice);
@@ -149,7 +149,7 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
         let budgets_here: &[&DisruptionBudget] =
             budgets.get(w.namespace.as_str()).map_or(&[], Vec::as_slice);
         let cx = Context {
-            containers: &views,
+            containers: views,
             budgets: budgets_here,
             owner: &owner,
         };
@@ -184,12 +184,7 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
                 }
                 let message = findings.join("; ");
                 if exception.is_none() {
-                    acc.sample.push(DeviationSummary {
-                        workload: w.reference(),
-                        rule: rule.id.clone(),
-                        severity: rule.severity,
-                        message: message.clone(),
-                    });
+                    acc.sample.push((rule.severity, verdicts.len(), ri));
                 }
                 deviations.push(Deviation {
                     standard: std.name.clone(),
@@ -231,8 +226,8 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
             }
             let ring = ring_of(rings, ns_labels);
             let mut state_here: Option<(PatchState, Option<Timestamp>, String, String)> = None;
-            for c in views.iter().filter(|c| c.role != Role::Ephemeral) {
-                let image = ImageRef::parse(c.image);
+            for c in views.iter().filter(|c| c.role() != Role::Ephemeral) {
+                let image = ImageRef::parse(&c.image);
                 let repository = image.repository();
                 for entry in entries.iter().filter(|e| e.names(&repository)) {
                     if entry.effective_from > now {
@@ -264,8 +259,8 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
                             Some((state, due, c.image.to_string(), entry.minimum_text.clone()));
                     }
                     patch.push(ImagePatch {
-                        container: c.name.to_string(),
-                        image: c.image.to_string(),
+                        container: c.name.clone(),
+                        image: c.image.clone(),
                         baseline: base.name.clone(),
                         ring: ring.map(|r| r.name.clone()),
                         minimum_version: entry.minimum_text.clone(),
@@ -331,7 +326,7 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
         .zip(&inputs.standards)
         .enumerate()
         .map(|(si, ((std, acc), spec))| {
-            let mut v = acc.finish(std);
+            let mut v = acc.finish(std, &inputs.workloads, &verdicts);
             for (e, ev) in exceptions.iter().zip(&exception_verdicts) {
                 if matches!(e.target, Some(super::exception::Target::Standard { index, .. }) if index == si) {
                     count_exception(&mut v.exceptions, ev.state);
@@ -479,7 +474,9 @@ struct StandardAcc {
     deviating: i32,
     excepted: i32,
     rules: Vec<RuleCounts>,
-    sample: Vec<DeviationSummary>,
+    /// Open deviations as (severity, workload index, rule index): the sample
+    /// is drawn from these at the end, so nothing is copied per deviation.
+    sample: Vec<(crate::api::Severity, usize, usize)>,
 }
 
 impl StandardAcc {
@@ -501,13 +498,33 @@ impl StandardAcc {
         }
     }
 
-    fn finish(mut self, s: &CompiledStandard) -> StandardVerdict {
-        self.sample.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then_with(|| a.workload.cmp(&b.workload))
-                .then_with(|| a.rule.cmp(&b.rule))
-        });
+    fn finish(mut self, s: &CompiledStandard, workloads: &[super::Workload], verdicts: &[WorkloadVerdict]) -> StandardVerdict {
+        let key = |&(sev, wi, ri): &(crate::api::Severity, usize, usize)| {
+            let w = &workloads[wi];
+            (std::cmp::Reverse(sev), w.kind, &w.namespace, &w.name, &s.rule_ids[ri])
+        };
+        self.sample.sort_by(|a, b| key(a).cmp(&key(b)));
+        let total = self.sample.len();
+        let items: Vec<DeviationSummary> = self
+            .sample
+            .iter()
+            .take(SAMPLE_CAP)
+            .map(|&(severity, wi, ri)| {
+                let rule = &s.rule_ids[ri];
+                let message = verdicts[wi]
+                    .deviations
+                    .iter()
+                    .find(|d| d.standard == s.name && &d.rule == rule)
+                    .map(|d| d.message.clone())
+                    .unwrap_or_default();
+                DeviationSummary {
+                    workload: workloads[wi].reference(),
+                    rule: rule.clone(),
+                    severity,
+                    message,
+                }
+            })
+            .collect();
         StandardVerdict {
             name: s.name.clone(),
             error: s.compiled.as_ref().err().cloned(),
@@ -518,7 +535,10 @@ impl StandardAcc {
             rules: self.rules,
             exceptions: Default::default(),
             review: None,
-            deviations: sample(self.sample),
+            deviations: crate::api::common::Sample {
+                omitted: i32::try_from(total - items.len()).unwrap_or(i32::MAX),
+                items,
+            },
         }
     }
 }

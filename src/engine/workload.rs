@@ -6,13 +6,16 @@ use k8s_openapi::{
     api::{
         apps::v1::{DaemonSet, Deployment, StatefulSet},
         batch::v1::{CronJob, Job},
-        core::v1::{Pod, PodSpec, PodTemplateSpec},
+        core::v1::{Pod as PodObject, PodTemplateSpec},
         policy::v1::PodDisruptionBudget,
     },
     apimachinery::pkg::{apis::meta::v1::ObjectMeta, util::intstr::IntOrString},
 };
 
-use super::selector::{Labels, Selector};
+use super::{
+    containers::Pod,
+    selector::{Labels, Selector},
+};
 use crate::api::{WorkloadKind, common::WorkloadRef};
 
 /// A workload, evaluated through its pod template.
@@ -36,8 +39,8 @@ pub struct Workload {
     pub replicas: Option<i32>,
     /// The pod template's labels, which PodDisruptionBudgets select.
     pub pod_labels: Labels,
-    /// The pod template's spec.
-    pub pod: PodSpec,
+    /// What evaluation needs of the pod template's spec.
+    pub pod: Pod,
 }
 
 impl Workload {
@@ -67,7 +70,7 @@ impl Workload {
             annotations: meta.annotations.unwrap_or_default(),
             replicas,
             pod_labels: template.metadata.and_then(|m| m.labels).unwrap_or_default(),
-            pod: template.spec.unwrap_or_default(),
+            pod: Pod::from_spec(template.spec.unwrap_or_default()),
         }
     }
 
@@ -120,7 +123,7 @@ impl Workload {
     }
 
     /// From a Pod; `None` for a Pod that a controller manages (only bare Pods are workloads).
-    pub fn from_pod(p: Pod) -> Option<Self> {
+    pub fn from_pod(p: PodObject) -> Option<Self> {
         if controller_kind(&p.metadata).is_some() {
             return None;
         }
@@ -284,13 +287,13 @@ mod tests {
             .is_none()
         );
         assert!(
-            Workload::from_pod(Pod {
+            Workload::from_pod(PodObject {
                 metadata: owned("ReplicaSet"),
                 ..Default::default()
             })
             .is_none()
         );
-        let bare = Workload::from_pod(Pod {
+        let bare = Workload::from_pod(PodObject {
             metadata: ObjectMeta {
                 name: Some("debug".into()),
                 ..Default::default()
