@@ -30,6 +30,12 @@ test: lint ## Lint, then every test: unit, CRD drift, and integration tests on a
 	rc=0; PLUMBLINE_CONTROLPLANE_DIR=$(TEST_DIR) $(CARGO) test --locked --all-targets --no-fail-fast || rc=$$?; \
 	  PLUMBLINE_CONTROLPLANE_DIR=$(TEST_DIR) $(CONTROLPLANE)/down.sh; exit $$rc
 
+.PHONY: bench
+bench: ## Benchmarks: the engine on 1k/10k workloads (criterion), and `plumbline audit` on 10k manifests.
+	$(CARGO) bench --locked --bench engine
+	$(CARGO) build --locked --release
+	python3 bench/audit.py target/release/plumbline 10000
+
 .PHONY: crds
 crds: ## Regenerate crds/ from src/api, and the Helm chart's copies of crds/ and deploy/.
 	$(CARGO) run --locked --quiet -- crd --out-dir crds

@@ -142,9 +142,14 @@ impl Loaded {
     /// Parses and sorts one source's documents, one at a time.
     pub fn add(&mut self, source: &Source, take: Take) {
         self.files += 1;
-        manifest::read(&source.name, &source.text, source.json, &mut |location, object| {
-            self.add_object(location, object, take);
-        });
+        manifest::read(
+            &source.name,
+            &source.text,
+            source.json,
+            &mut |location, object| {
+                self.add_object(location, object, take);
+            },
+        );
     }
 
     fn add_object(&mut self, location: Location, object: Result<Object, String>, take: Take) {
@@ -154,7 +159,9 @@ impl Loaded {
                 self.inputs.workloads.push(*w);
                 self.workload_locations.push(location);
             }
-            Ok(Object::Workload(_)) | Ok(Object::Budget(_)) if take == Take::PlumblineOnly => self.ignored += 1,
+            Ok(Object::Workload(_)) | Ok(Object::Budget(_)) if take == Take::PlumblineOnly => {
+                self.ignored += 1
+            }
             Ok(Object::Workload(_)) => unreachable!("handled above"),
             Ok(Object::Namespace(n)) => {
                 // The last definition of a namespace wins, as with kubectl apply.
@@ -163,12 +170,26 @@ impl Loaded {
             }
             Ok(Object::Budget(b)) => self.inputs.budgets.push(b),
             Ok(Object::Standard(s)) => {
-                self.remember("InfrastructureStandard", None, s.metadata.name.as_deref(), location);
+                self.remember(
+                    "InfrastructureStandard",
+                    None,
+                    s.metadata.name.as_deref(),
+                    location,
+                );
                 self.inputs.standards.push(*s);
             }
             Ok(Object::Exception(e)) => {
-                let ns = e.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-                self.remember("StandardException", Some(&ns), e.metadata.name.as_deref(), location);
+                let ns = e
+                    .metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".into());
+                self.remember(
+                    "StandardException",
+                    Some(&ns),
+                    e.metadata.name.as_deref(),
+                    location,
+                );
                 let mut e = *e;
                 e.metadata.namespace = Some(ns);
                 self.inputs.exceptions.push(e);
@@ -178,8 +199,17 @@ impl Loaded {
                 self.inputs.baselines.push(*b);
             }
             Ok(Object::Ownership(o)) => {
-                let ns = o.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-                self.remember("ServiceOwnership", Some(&ns), o.metadata.name.as_deref(), location);
+                let ns = o
+                    .metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".into());
+                self.remember(
+                    "ServiceOwnership",
+                    Some(&ns),
+                    o.metadata.name.as_deref(),
+                    location,
+                );
                 let mut o = *o;
                 o.metadata.namespace = Some(ns);
                 self.inputs.ownerships.push(o);

@@ -94,8 +94,17 @@ fn is_blank(chunk: &str) -> bool {
 /// Parses one input's text and hands each document to `sink`, as it goes, so
 /// that only one document is held at a time. JSON when `json` is set (one
 /// value), YAML otherwise. `List` kinds are expanded into their items.
-pub fn read(file: &str, text: &str, json: bool, sink: &mut dyn FnMut(Location, Result<Object, String>)) {
-    let chunks = if json { vec![(1, text)] } else { split_yaml(text) };
+pub fn read(
+    file: &str,
+    text: &str,
+    json: bool,
+    sink: &mut dyn FnMut(Location, Result<Object, String>),
+) {
+    let chunks = if json {
+        vec![(1, text)]
+    } else {
+        split_yaml(text)
+    };
     let mut index = 0;
     for (line, chunk) in chunks {
         if is_blank(chunk) {
@@ -134,10 +143,17 @@ pub fn read(file: &str, text: &str, json: bool, sink: &mut dyn FnMut(Location, R
             }
             Err((err_line, message)) => sink(
                 Location {
-                    line: if err_line > 0 { line + err_line - 1 } else { location.line },
+                    line: if err_line > 0 {
+                        line + err_line - 1
+                    } else {
+                        location.line
+                    },
                     ..location
                 },
-                Err(format!("not valid {}: {message}", if json { "JSON" } else { "YAML" })),
+                Err(format!(
+                    "not valid {}: {message}",
+                    if json { "JSON" } else { "YAML" }
+                )),
             ),
         }
     }
@@ -148,7 +164,11 @@ pub fn read(file: &str, text: &str, json: bool, sink: &mut dyn FnMut(Location, R
 pub fn parse(file: &str, text: &str, json: bool) -> (Vec<Document>, Vec<Malformed>) {
     let mut docs = Vec::new();
     let mut bad = Vec::new();
-    let chunks = if json { vec![(1, text)] } else { split_yaml(text) };
+    let chunks = if json {
+        vec![(1, text)]
+    } else {
+        split_yaml(text)
+    };
     let mut index = 0;
     for (line, chunk) in chunks {
         if is_blank(chunk) {
@@ -170,10 +190,17 @@ pub fn parse(file: &str, text: &str, json: bool) -> (Vec<Document>, Vec<Malforme
             Ok(value) => expand(value, &location, &mut docs, &mut bad),
             Err((err_line, message)) => bad.push(Malformed {
                 location: Location {
-                    line: if err_line > 0 { line + err_line - 1 } else { location.line },
+                    line: if err_line > 0 {
+                        line + err_line - 1
+                    } else {
+                        location.line
+                    },
                     ..location
                 },
-                message: format!("not valid {}: {message}", if json { "JSON" } else { "YAML" }),
+                message: format!(
+                    "not valid {}: {message}",
+                    if json { "JSON" } else { "YAML" }
+                ),
             }),
         }
     }
@@ -209,18 +236,24 @@ fn fast_classify(chunk: &str) -> Option<Result<Object, String>> {
         return None;
     }
     Some(match (api_version, kind) {
-        ("apps/v1", "Deployment") => typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_deployment(d)))),
+        ("apps/v1", "Deployment") => {
+            typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_deployment(d))))
+        }
         ("apps/v1", "StatefulSet") => {
             typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_stateful_set(d))))
         }
-        ("apps/v1", "DaemonSet") => typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_daemon_set(d)))),
-        ("batch/v1", "CronJob") => typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_cron_job(d)))),
-        ("batch/v1", "Job") => {
-            typed_yaml(chunk).map(|d| Workload::from_job(d).map_or(Object::Ignored, |w| Object::Workload(Box::new(w))))
+        ("apps/v1", "DaemonSet") => {
+            typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_daemon_set(d))))
         }
-        ("v1", "Pod") => {
-            typed_yaml(chunk).map(|d| Workload::from_pod(d).map_or(Object::Ignored, |w| Object::Workload(Box::new(w))))
+        ("batch/v1", "CronJob") => {
+            typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_cron_job(d))))
         }
+        ("batch/v1", "Job") => typed_yaml(chunk).map(|d| {
+            Workload::from_job(d).map_or(Object::Ignored, |w| Object::Workload(Box::new(w)))
+        }),
+        ("v1", "Pod") => typed_yaml(chunk).map(|d| {
+            Workload::from_pod(d).map_or(Object::Ignored, |w| Object::Workload(Box::new(w)))
+        }),
         _ => return None,
     })
 }

@@ -76,7 +76,7 @@ pub fn audit(options: &Options, out: &mut dyn Write) -> Result<Outcome, AuditErr
             serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
         }
-        Format::Sarif => out.write_all(sarif::render(&report).as_bytes())?,
+        Format::Sarif => sarif::write(&report, out)?,
         Format::Junit => out.write_all(junit::render(&report).as_bytes())?,
     }
     out.flush()?;
@@ -107,7 +107,9 @@ pub fn run(options: &Options) -> Outcome {
     match audit(options, &mut stdout) {
         Ok(outcome) => outcome,
         // A closed pipe (`| head`) just ends the output.
-        Err(AuditError::Write(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => Outcome::Pass,
+        Err(AuditError::Write(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => {
+            Outcome::Pass
+        }
         Err(err) => {
             eprintln!("plumbline audit: {err}");
             Outcome::Error

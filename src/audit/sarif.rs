@@ -1,21 +1,138 @@
 //! The audit report as SARIF 2.1.0, for code-scanning tools: one rule per
 //! standard rule (plus patch and ownership rules), one result per finding,
 //! pointing at the file and line of the workload; excepted deviations are
-//! reported as suppressed. Pure.
+//! reported as suppressed. Typed and streamed: a large report is written
+//! without being built in memory twice.
 
-use serde_json::{Value, json};
+use std::{collections::BTreeMap, io::Write};
 
-use super::report::{Report, Source};
+use serde::Serialize;
+
+use super::report::{Report, Source, Summary};
 use crate::api::{PatchState, Severity};
-
-/// The rule id of patch findings against a baseline.
-fn patch_rule(baseline: &str) -> String {
-    format!("patch/{baseline}")
-}
 
 const ORPHAN_RULE: &str = "ownership/orphan";
 const CONFLICT_RULE: &str = "ownership/conflict";
 const INPUT_RULE: &str = "input/malformed";
+const HELP: &str = "https://plumbline.dev/docs/audit";
+
+#[derive(Serialize)]
+struct Log<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: [Run<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Run<'a> {
+    tool: Tool,
+    invocations: [Invocation<'a>; 1],
+    results: Vec<SarifResult<'a>>,
+    properties: RunProperties<'a>,
+}
+
+#[derive(Serialize)]
+struct RunProperties<'a> {
+    summary: &'a Summary,
+}
+
+#[derive(Serialize)]
+struct Tool {
+    driver: Driver,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Driver {
+    name: &'static str,
+    version: &'static str,
+    information_uri: &'static str,
+    rules: Vec<Rule>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Rule {
+    id: String,
+    name: String,
+    short_description: Text,
+    default_configuration: Configuration,
+    help_uri: &'static str,
+}
+
+#[derive(Serialize)]
+struct Text {
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Configuration {
+    level: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Invocation<'a> {
+    execution_successful: bool,
+    end_time_utc: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifResult<'a> {
+    rule_id: &'a str,
+    rule_index: usize,
+    level: &'static str,
+    message: Text,
+    locations: [Location<'a>; 1],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    suppressions: Vec<Suppression>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    properties: BTreeMap<&'static str, String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Location<'a> {
+    physical_location: PhysicalLocation,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    logical_locations: Vec<LogicalLocation<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PhysicalLocation {
+    artifact_location: Artifact,
+    region: Region,
+}
+
+#[derive(Serialize)]
+struct Artifact {
+    uri: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Region {
+    start_line: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LogicalLocation<'a> {
+    fully_qualified_name: String,
+    kind: &'a str,
+}
+
+#[derive(Serialize)]
+struct Suppression {
+    kind: &'static str,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    justification: Option<String>,
+}
 
 fn level(severity: Severity) -> &'static str {
     match severity {
@@ -25,44 +142,57 @@ fn level(severity: Severity) -> &'static str {
     }
 }
 
-fn location(source: &Source, logical: Option<String>) -> Value {
+fn location<'a>(source: &Source, logical: Option<String>) -> [Location<'a>; 1] {
     let uri = if source.file == "-" {
         "stdin".to_string()
     } else {
         source.file.replace('\\', "/")
     };
-    let mut loc = json!({
-        "physicalLocation": {
-            "artifactLocation": {"uri": uri},
-            "region": {"startLine": source.line},
-        }
-    });
-    if let Some(name) = logical {
-        loc["logicalLocations"] = json!([{"fullyQualifiedName": name, "kind": "object"}]);
-    }
-    loc
+    [Location {
+        physical_location: PhysicalLocation {
+            artifact_location: Artifact { uri },
+            region: Region {
+                start_line: source.line,
+            },
+        },
+        logical_locations: logical
+            .map(|name| {
+                vec![LogicalLocation {
+                    fully_qualified_name: name,
+                    kind: "object",
+                }]
+            })
+            .unwrap_or_default(),
+    }]
 }
 
-/// Renders the report as a SARIF 2.1.0 log.
-pub fn render(report: &Report) -> String {
-    let mut rules: Vec<Value> = Vec::new();
-    let mut index = std::collections::BTreeMap::new();
-    let mut add_rule = |rules: &mut Vec<Value>, id: String, text: String, level: &str| -> usize {
-        *index.entry(id.clone()).or_insert_with(|| {
-            rules.push(json!({
-                "id": id,
-                "name": id,
-                "shortDescription": {"text": text},
-                "defaultConfiguration": {"level": level},
-                "helpUri": "https://plumbline.dev/docs/audit",
-            }));
+fn accepted(justification: Option<String>) -> Vec<Suppression> {
+    vec![Suppression {
+        kind: "external",
+        status: "accepted",
+        justification,
+    }]
+}
+
+/// Writes the report as a SARIF 2.1.0 log.
+pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut rules = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut add = |id: String, text: String, level: &'static str| {
+        index.entry(id.clone()).or_insert_with(|| {
+            rules.push(Rule {
+                name: id.clone(),
+                id,
+                short_description: Text { text },
+                default_configuration: Configuration { level },
+                help_uri: HELP,
+            });
             rules.len() - 1
-        })
+        });
     };
     for s in &report.standards {
         for r in &s.rules {
-            add_rule(
-                &mut rules,
+            add(
                 format!("{}/{}", s.name, r.id),
                 r.description.clone(),
                 level(r.severity),
@@ -70,9 +200,8 @@ pub fn render(report: &Report) -> String {
         }
     }
     for b in &report.baselines {
-        add_rule(
-            &mut rules,
-            patch_rule(&b.name),
+        add(
+            format!("patch/{}", b.name),
             format!(
                 "Images meet the minimum versions of the patch baseline {}",
                 b.name
@@ -80,46 +209,54 @@ pub fn render(report: &Report) -> String {
             "warning",
         );
     }
-    add_rule(
-        &mut rules,
+    add(
         ORPHAN_RULE.into(),
         "A ServiceOwnership selects the workload".into(),
         "warning",
     );
-    add_rule(
-        &mut rules,
+    add(
         CONFLICT_RULE.into(),
         "Exactly one ServiceOwnership selects the workload".into(),
         "warning",
     );
-    add_rule(
-        &mut rules,
+    add(
         INPUT_RULE.into(),
         "The document can be read and is valid".into(),
         "error",
     );
 
+    // Rule ids are owned by the index; results borrow them from a second map.
+    let ids: BTreeMap<&str, usize> = index.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let id_of = |id: &str| {
+        ids.get_key_value(id)
+            .map(|(k, v)| (*k, *v))
+            .expect("every rule is declared")
+    };
     let mut results = Vec::new();
     for w in &report.workloads {
         let name = format!("{}/{}/{}", w.kind, w.namespace, w.name);
         for d in &w.deviations {
-            let id = format!("{}/{}", d.standard, d.rule);
-            let mut result = json!({
-                "ruleId": id,
-                "ruleIndex": index[&id],
-                "level": level(d.severity),
-                "message": {"text": format!("{} {}/{}: {}", w.kind, w.namespace, w.name, d.message)},
-                "locations": [location(&w.source, Some(name.clone()))],
-                "properties": {"severity": d.severity.as_str()},
+            let (rule_id, rule_index) = id_of(&format!("{}/{}", d.standard, d.rule));
+            results.push(SarifResult {
+                rule_id,
+                rule_index,
+                level: level(d.severity),
+                message: Text {
+                    text: format!("{} {}/{}: {}", w.kind, w.namespace, w.name, d.message),
+                },
+                locations: location(&w.source, Some(name.clone())),
+                suppressions: d
+                    .exception
+                    .as_ref()
+                    .map(|e| {
+                        accepted(Some(format!(
+                            "covered by the StandardException {}/{e}",
+                            w.namespace
+                        )))
+                    })
+                    .unwrap_or_default(),
+                properties: BTreeMap::from([("severity", d.severity.to_string())]),
             });
-            if let Some(e) = &d.exception {
-                result["suppressions"] = json!([{
-                    "kind": "external",
-                    "status": "accepted",
-                    "justification": format!("covered by the StandardException {}/{}", w.namespace, e),
-                }]);
-            }
-            results.push(result);
         }
         if let Some(patch) = &w.patch {
             for img in patch
@@ -127,29 +264,43 @@ pub fn render(report: &Report) -> String {
                 .iter()
                 .filter(|i| i.state != PatchState::Current)
             {
-                let id = patch_rule(&img.baseline);
-                let level = match img.state {
-                    PatchState::Overdue => "error",
-                    PatchState::Behind => "warning",
-                    _ => "note",
-                };
-                let mut result = json!({
-                    "ruleId": id,
-                    "ruleIndex": index[&id],
-                    "level": level,
-                    "message": {"text": format!(
-                        "{} {}/{}: container {} runs {}, patch state {:?} (minimum {}{}){}",
-                        w.kind, w.namespace, w.name, img.container, img.image, img.state, img.minimum_version,
-                        img.due.as_ref().map(|d| format!(", due {d}")).unwrap_or_default(),
-                        img.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default(),
-                    )},
-                    "locations": [location(&w.source, Some(name.clone()))],
-                    "properties": {"patchState": format!("{:?}", img.state)},
+                let (rule_id, rule_index) = id_of(&format!("patch/{}", img.baseline));
+                results.push(SarifResult {
+                    rule_id,
+                    rule_index,
+                    level: match img.state {
+                        PatchState::Overdue => "error",
+                        PatchState::Behind => "warning",
+                        _ => "note",
+                    },
+                    message: Text {
+                        text: format!(
+                            "{} {}/{}: container {} runs {}, patch state {:?} (minimum {}{}){}",
+                            w.kind,
+                            w.namespace,
+                            w.name,
+                            img.container,
+                            img.image,
+                            img.state,
+                            img.minimum_version,
+                            img.due
+                                .as_ref()
+                                .map(|d| format!(", due {d}"))
+                                .unwrap_or_default(),
+                            img.reason
+                                .as_ref()
+                                .map(|r| format!(": {r}"))
+                                .unwrap_or_default(),
+                        ),
+                    },
+                    locations: location(&w.source, Some(name.clone())),
+                    suppressions: if img.state == PatchState::Excepted {
+                        accepted(None)
+                    } else {
+                        Vec::new()
+                    },
+                    properties: BTreeMap::from([("patchState", format!("{:?}", img.state))]),
                 });
-                if img.state == PatchState::Excepted {
-                    result["suppressions"] = json!([{"kind": "external", "status": "accepted"}]);
-                }
-                results.push(result);
             }
         }
         let ownership = match w.owner.state {
@@ -164,44 +315,57 @@ pub fn render(report: &Report) -> String {
             _ => None,
         };
         if let Some((id, text)) = ownership {
-            results.push(json!({
-                "ruleId": id,
-                "ruleIndex": index[id],
-                "level": "warning",
-                "message": {"text": format!("{} {}/{}: {text}", w.kind, w.namespace, w.name)},
-                "locations": [location(&w.source, Some(name.clone()))],
-            }));
+            let (rule_id, rule_index) = id_of(id);
+            results.push(SarifResult {
+                rule_id,
+                rule_index,
+                level: "warning",
+                message: Text {
+                    text: format!("{} {}/{}: {text}", w.kind, w.namespace, w.name),
+                },
+                locations: location(&w.source, Some(name)),
+                suppressions: Vec::new(),
+                properties: BTreeMap::new(),
+            });
         }
     }
     for e in &report.errors {
-        results.push(json!({
-            "ruleId": INPUT_RULE,
-            "ruleIndex": index[INPUT_RULE],
-            "level": "error",
-            "message": {"text": e.message},
-            "locations": [location(&e.source, None)],
-        }));
+        let (rule_id, rule_index) = id_of(INPUT_RULE);
+        results.push(SarifResult {
+            rule_id,
+            rule_index,
+            level: "error",
+            message: Text {
+                text: e.message.clone(),
+            },
+            locations: location(&e.source, None),
+            suppressions: Vec::new(),
+            properties: BTreeMap::new(),
+        });
     }
 
-    let log = json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "plumbline",
-                "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://plumbline.dev",
-                "rules": rules,
-            }},
-            "invocations": [{
-                "executionSuccessful": report.errors.is_empty(),
-                "endTimeUtc": report.evaluated_at,
+    let log = Log {
+        schema: "https://json.schemastore.org/sarif-2.1.0.json",
+        version: "2.1.0",
+        runs: [Run {
+            tool: Tool {
+                driver: Driver {
+                    name: "plumbline",
+                    version: env!("CARGO_PKG_VERSION"),
+                    information_uri: "https://plumbline.dev",
+                    rules,
+                },
+            },
+            invocations: [Invocation {
+                execution_successful: report.errors.is_empty(),
+                end_time_utc: &report.evaluated_at,
             }],
-            "results": results,
-            "properties": {"summary": report.summary},
+            results,
+            properties: RunProperties {
+                summary: &report.summary,
+            },
         }],
-    });
-    let mut text = serde_json::to_string_pretty(&log).expect("SARIF serialises");
-    text.push('\n');
-    text
+    };
+    serde_json::to_writer_pretty(&mut *out, &log).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")
 }

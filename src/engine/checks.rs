@@ -406,7 +406,9 @@ fn security_context(req: &SecurityContextCheck, containers: &[Container], out: &
             ));
         }
         if req.disallow_privileged && c.privileged == Some(true) {
-            out.push(format!("{what} is privileged: remove securityContext.privileged"));
+            out.push(format!(
+                "{what} is privileged: remove securityContext.privileged"
+            ));
         }
         if !req.drop_capabilities.is_empty() {
             let dropped = &c.dropped_capabilities;
@@ -416,7 +418,10 @@ fn security_context(req: &SecurityContextCheck, containers: &[Container], out: &
                 .iter()
                 .map(String::as_str)
                 .filter(|cap| {
-                    !drops_all && !dropped.iter().any(|d| normal_cap(d).eq_ignore_ascii_case(normal_cap(cap)))
+                    !drops_all
+                        && !dropped
+                            .iter()
+                            .any(|d| normal_cap(d).eq_ignore_ascii_case(normal_cap(cap)))
                 })
                 .collect();
             if !missing.is_empty() {
@@ -427,7 +432,9 @@ fn security_context(req: &SecurityContextCheck, containers: &[Container], out: &
                 ));
             }
         }
-        if req.require_seccomp_profile && !matches!(c.seccomp.as_deref(), Some("RuntimeDefault" | "Localhost")) {
+        if req.require_seccomp_profile
+            && !matches!(c.seccomp.as_deref(), Some("RuntimeDefault" | "Localhost"))
+        {
             out.push(format!(
                 "{what} runs without a seccomp profile{}: set securityContext.seccompProfile.type: RuntimeDefault",
                 c.seccomp.as_ref().map(|p| format!(" ({p})")).unwrap_or_default()
@@ -443,7 +450,12 @@ fn normal_cap(cap: &str) -> &str {
         .unwrap_or(cap)
 }
 
-fn host_access(req: &HostAccessCheck, workload: &Workload, containers: &[Container], out: &mut Vec<String>) {
+fn host_access(
+    req: &HostAccessCheck,
+    workload: &Workload,
+    containers: &[Container],
+    out: &mut Vec<String>,
+) {
     let pod = &workload.pod;
     if req.forbid_host_namespaces {
         for (on, field) in [
@@ -452,7 +464,9 @@ fn host_access(req: &HostAccessCheck, workload: &Workload, containers: &[Contain
             (pod.host_ipc, "hostIPC"),
         ] {
             if on {
-                out.push(format!("the pod uses the host's namespace ({field}: true): remove {field}"));
+                out.push(format!(
+                    "the pod uses the host's namespace ({field}: true): remove {field}"
+                ));
             }
         }
     }

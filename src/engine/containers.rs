@@ -114,7 +114,11 @@ impl Pod {
                 c.security_context.as_ref(),
                 pod_sc,
                 c.resources.as_ref(),
-                [c.liveness_probe.is_some(), c.readiness_probe.is_some(), c.startup_probe.is_some()],
+                [
+                    c.liveness_probe.is_some(),
+                    c.readiness_probe.is_some(),
+                    c.startup_probe.is_some(),
+                ],
                 c.ports.as_deref().unwrap_or_default(),
             ));
         }
@@ -131,7 +135,11 @@ impl Pod {
                 c.security_context.as_ref(),
                 pod_sc,
                 c.resources.as_ref(),
-                [c.liveness_probe.is_some(), c.readiness_probe.is_some(), c.startup_probe.is_some()],
+                [
+                    c.liveness_probe.is_some(),
+                    c.readiness_probe.is_some(),
+                    c.startup_probe.is_some(),
+                ],
                 c.ports.as_deref().unwrap_or_default(),
             ));
         }
@@ -157,7 +165,11 @@ impl Pod {
                 .volumes
                 .iter()
                 .flatten()
-                .filter_map(|v| v.host_path.as_ref().map(|h| (v.name.clone(), h.path.clone())))
+                .filter_map(|v| {
+                    v.host_path
+                        .as_ref()
+                        .map(|h| (v.name.clone(), h.path.clone()))
+                })
                 .collect(),
         }
     }
@@ -174,15 +186,22 @@ fn facts(
     [liveness, readiness, startup]: [bool; 3],
     ports: &[k8s_openapi::api::core::v1::ContainerPort],
 ) -> Container {
-    let keys = |m: Option<&std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
-        m.map(|m| m.keys().cloned().collect()).unwrap_or_default()
-    };
+    let keys = |m: Option<
+        &std::collections::BTreeMap<
+            String,
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+        >,
+    >| { m.map(|m| m.keys().cloned().collect()).unwrap_or_default() };
     Container {
         role: Some(role),
         name: name.to_string(),
         image: image.unwrap_or_default().to_string(),
-        run_as_non_root: sc.and_then(|s| s.run_as_non_root).or(pod.and_then(|p| p.run_as_non_root)),
-        run_as_user: sc.and_then(|s| s.run_as_user).or(pod.and_then(|p| p.run_as_user)),
+        run_as_non_root: sc
+            .and_then(|s| s.run_as_non_root)
+            .or(pod.and_then(|p| p.run_as_non_root)),
+        run_as_user: sc
+            .and_then(|s| s.run_as_user)
+            .or(pod.and_then(|p| p.run_as_user)),
         read_only_root_filesystem: sc.and_then(|s| s.read_only_root_filesystem),
         allow_privilege_escalation: sc.and_then(|s| s.allow_privilege_escalation),
         privileged: sc.and_then(|s| s.privileged),
@@ -199,6 +218,10 @@ fn facts(
         liveness,
         readiness,
         startup,
-        host_ports: ports.iter().filter_map(|p| p.host_port).filter(|p| *p != 0).collect(),
+        host_ports: ports
+            .iter()
+            .filter_map(|p| p.host_port)
+            .filter(|p| *p != 0)
+            .collect(),
     }
 }

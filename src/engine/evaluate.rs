@@ -498,10 +498,21 @@ impl StandardAcc {
         }
     }
 
-    fn finish(mut self, s: &CompiledStandard, workloads: &[super::Workload], verdicts: &[WorkloadVerdict]) -> StandardVerdict {
+    fn finish(
+        mut self,
+        s: &CompiledStandard,
+        workloads: &[super::Workload],
+        verdicts: &[WorkloadVerdict],
+    ) -> StandardVerdict {
         let key = |&(sev, wi, ri): &(crate::api::Severity, usize, usize)| {
             let w = &workloads[wi];
-            (std::cmp::Reverse(sev), w.kind, &w.namespace, &w.name, &s.rule_ids[ri])
+            (
+                std::cmp::Reverse(sev),
+                w.kind,
+                &w.namespace,
+                &w.name,
+                &s.rule_ids[ri],
+            )
         };
         self.sample.sort_by(|a, b| key(a).cmp(&key(b)));
         let total = self.sample.len();

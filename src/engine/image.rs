@@ -152,13 +152,11 @@ impl Version {
             return None;
         }
         let mut parts = [0u64; 4];
-        let mut count = 0;
-        for piece in numeric.split('.') {
-            if count == parts.len() || piece.is_empty() {
+        for (i, piece) in numeric.split('.').enumerate() {
+            if i == parts.len() || piece.is_empty() {
                 return None;
             }
-            parts[count] = piece.parse().ok()?;
-            count += 1;
+            parts[i] = piece.parse().ok()?;
         }
         Some(Self {
             parts,

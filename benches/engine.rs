@@ -1,0 +1,172 @@
+//! The engine alone, on generated clusters of 1,000 and 10,000 workloads in
+//! 50 namespaces, against 10 standards of about 100 rules in all (built from
+//! the rules of examples/), the example patch baseline, exceptions and one
+//! ServiceOwnership per team. Run with `make bench`; numbers go in docs/benchmarks.md.
+
+use std::collections::BTreeMap;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use plumbline::{
+    api::InfrastructureStandard,
+    audit::load::{Loaded, Take, read_sources},
+    engine::{Inputs, Namespace, Workload, evaluate},
+};
+
+const NAMESPACES: usize = 50;
+
+fn examples() -> Inputs {
+    let mut loaded = Loaded::default();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for source in read_sources(&[dir]).expect("examples/") {
+        loaded.add(&source, Take::PlumblineOnly);
+    }
+    loaded.inputs
+}
+
+/// Ten standards of ten rules each, drawn round-robin from the example rules.
+fn standards(examples: &[InfrastructureStandard]) -> Vec<InfrastructureStandard> {
+    let pool: Vec<_> = examples
+        .iter()
+        .flat_map(|s| s.spec.rules.iter().cloned())
+        .collect();
+    (0..10)
+        .map(|i| {
+            let mut s = examples[i % examples.len()].clone();
+            s.metadata.name = Some(format!("standard-{i}"));
+            s.spec.match_ = Default::default();
+            s.spec.rules = (0..10)
+                .map(|j| {
+                    let mut r = pool[(i * 7 + j) % pool.len()].clone();
+                    r.id = format!("{}-{j}", r.id);
+                    r
+                })
+                .collect();
+            s
+        })
+        .collect()
+}
+
+fn workload(i: usize) -> Workload {
+    let kind = [
+        "Deployment",
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "CronJob",
+        "Job",
+    ][i % 6];
+    let images = [
+        "nginx:1.25.3",
+        "nginx:latest",
+        "registry.example.com/base/python:3.12.6",
+        "registry.example.com/payments/api:2.4.1",
+        "registry.example.com/base/postgres:16.4",
+        "busybox",
+        "ghcr.io/acme/api:v3.4.1",
+    ];
+    let ns = format!("team-{}", i % NAMESPACES);
+    let secure = i.is_multiple_of(3);
+    let pod = serde_json::json!({
+        "metadata": {"labels": {"app": format!("app-{i}")}},
+        "spec": {
+            "automountServiceAccountToken": if secure { serde_json::json!(false) } else { serde_json::Value::Null },
+            "securityContext": if secure { serde_json::json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}}) } else { serde_json::json!({}) },
+            "containers": [{
+                "name": "main",
+                "image": images[i % images.len()],
+                "resources": if i.is_multiple_of(2) { serde_json::json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}) } else { serde_json::json!({}) },
+                "readinessProbe": if !i.is_multiple_of(4) { serde_json::json!({"tcpSocket": {"port": 80}}) } else { serde_json::Value::Null },
+                "securityContext": if i.is_multiple_of(7) { serde_json::json!({"privileged": true}) } else { serde_json::json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}) },
+            }],
+        }
+    });
+    let mut labels = BTreeMap::from([("app".to_string(), format!("app-{i}"))]);
+    if !i.is_multiple_of(4) {
+        labels.insert("team".into(), format!("t{}", i % NAMESPACES));
+    }
+    let meta = serde_json::json!({"name": format!("app-{i}"), "namespace": ns, "labels": labels});
+    let doc = match kind {
+        "CronJob" => {
+            serde_json::json!({"metadata": meta, "spec": {"schedule": "@daily", "jobTemplate": {"spec": {"template": pod}}}})
+        }
+        "Job" | "DaemonSet" => {
+            serde_json::json!({"metadata": meta, "spec": {"selector": {}, "template": pod}})
+        }
+        _ => {
+            serde_json::json!({"metadata": meta, "spec": {"replicas": 1 + i % 3, "selector": {}, "template": pod}})
+        }
+    };
+    match kind {
+        "Deployment" => Workload::from_deployment(serde_json::from_value(doc).unwrap()),
+        "StatefulSet" => Workload::from_stateful_set(serde_json::from_value(doc).unwrap()),
+        "DaemonSet" => Workload::from_daemon_set(serde_json::from_value(doc).unwrap()),
+        "CronJob" => Workload::from_cron_job(serde_json::from_value(doc).unwrap()),
+        _ => Workload::from_job(serde_json::from_value(doc).unwrap()).unwrap(),
+    }
+}
+
+fn cluster(n: usize) -> Inputs {
+    let ex = examples();
+    let mut inputs = Inputs {
+        standards: standards(&ex.standards),
+        baselines: ex.baselines.clone(),
+        workloads: (0..n).map(workload).collect(),
+        namespaces: (0..NAMESPACES)
+            .map(|i| {
+                let env = ["dev", "staging", "prod"][i % 3];
+                Namespace::new(
+                    format!("team-{i}"),
+                    BTreeMap::from([("env".into(), env.into())]),
+                )
+            })
+            .collect(),
+        ..Default::default()
+    };
+    // One ownership per team namespace, selecting the team's labelled workloads,
+    // and one exception per namespace.
+    let owner = &ex.ownerships[0];
+    let exception = &ex.exceptions[0];
+    for i in 0..NAMESPACES {
+        let mut o = owner.clone();
+        o.metadata.namespace = Some(format!("team-{i}"));
+        o.spec.selector =
+            serde_json::from_value(serde_json::json!({"matchLabels": {"team": format!("t{i}")}}))
+                .unwrap();
+        inputs.ownerships.push(o);
+        let mut e = exception.clone();
+        e.metadata.namespace = Some(format!("team-{i}"));
+        e.spec.target.standard = Some(format!("standard-{}", i % 10));
+        e.spec.target.rules = None;
+        e.spec.workloads.names = Some(vec![
+            serde_json::from_value(
+                serde_json::json!({"kind": "Deployment", "name": format!("app-{}", i * 6)}),
+            )
+            .unwrap(),
+        ]);
+        inputs.exceptions.push(e);
+    }
+    inputs
+}
+
+fn bench(c: &mut Criterion) {
+    let now: jiff::Timestamp = "2026-11-24T12:00:00Z".parse().unwrap();
+    let mut group = c.benchmark_group("engine/evaluate");
+    group.sample_size(10);
+    for n in [1_000, 10_000] {
+        let inputs = cluster(n);
+        let rules: usize = inputs.standards.iter().map(|s| s.spec.rules.len()).sum();
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(
+            BenchmarkId::new(
+                format!("{} standards, {rules} rules", inputs.standards.len()),
+                n,
+            ),
+            &inputs,
+            |b, inputs| b.iter(|| evaluate(inputs, now)),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
