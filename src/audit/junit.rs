@@ -1,7 +1,8 @@
 //! The audit report as JUnit XML, for CI test reports: a suite per standard
 //! (a test case per matched workload, failing on open deviations), one per
 //! patch baseline (failing when overdue), one for ownership (failing on
-//! orphans and conflicts) and one for unreadable input (errors). Pure.
+//! orphans and conflicts), one per ServiceOwnership (failing when incomplete)
+//! and one for unreadable input (errors). Pure.
 
 use std::fmt::Write;
 
@@ -231,6 +232,42 @@ pub fn render(report: &Report) -> String {
         })
         .collect();
     suites.push(("ownership".into(), ownership));
+    let ownerships = report
+        .ownerships
+        .iter()
+        .map(|o| Case {
+            name: format!("ServiceOwnership {}/{}", o.namespace, o.name),
+            file: o
+                .source
+                .as_ref()
+                .map(|s| s.file.clone())
+                .unwrap_or_default(),
+            line: o.source.as_ref().map_or(0, |s| s.line),
+            failure: (!o.findings.is_empty()).then(|| {
+                (
+                    format!(
+                        "incomplete: {}",
+                        o.findings
+                            .iter()
+                            .map(|f| f.reason)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    "Incomplete".to_string(),
+                    o.findings
+                        .iter()
+                        .map(|f| f.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                )
+            }),
+            error: o.error.clone(),
+            output: None,
+        })
+        .collect::<Vec<_>>();
+    if !ownerships.is_empty() {
+        suites.push(("service ownerships".into(), ownerships));
+    }
     if !report.errors.is_empty() {
         let cases = report
             .errors

@@ -13,6 +13,7 @@ use crate::api::{PatchState, Severity};
 
 const ORPHAN_RULE: &str = "ownership/orphan";
 const CONFLICT_RULE: &str = "ownership/conflict";
+const INCOMPLETE_RULE: &str = "ownership/incomplete";
 const INPUT_RULE: &str = "input/malformed";
 const HELP: &str = "https://plumbline.dev/docs/audit";
 
@@ -82,7 +83,7 @@ struct Invocation<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct SarifResult<'a> {
-    rule_id: &'a str,
+    rule_id: String,
     rule_index: usize,
     level: &'static str,
     message: Text,
@@ -134,6 +135,33 @@ struct Suppression {
     justification: Option<String>,
 }
 
+/// The rules of the log, each declared once, with their indices.
+#[derive(Default)]
+struct Rules {
+    list: Vec<Rule>,
+    index: BTreeMap<String, usize>,
+}
+
+impl Rules {
+    /// The rule's index, declaring it first if needed.
+    fn declare(&mut self, id: &str, text: &str, level: &'static str) -> usize {
+        if let Some(i) = self.index.get(id) {
+            return *i;
+        }
+        self.list.push(Rule {
+            id: id.to_string(),
+            name: id.to_string(),
+            short_description: Text {
+                text: text.to_string(),
+            },
+            default_configuration: Configuration { level },
+            help_uri: HELP,
+        });
+        self.index.insert(id.to_string(), self.list.len() - 1);
+        self.list.len() - 1
+    }
+}
+
 fn level(severity: Severity) -> &'static str {
     match severity {
         Severity::Critical | Severity::High => "error",
@@ -176,62 +204,45 @@ fn accepted(justification: Option<String>) -> Vec<Suppression> {
 
 /// Writes the report as a SARIF 2.1.0 log.
 pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
-    let mut rules = Vec::new();
-    let mut index: BTreeMap<String, usize> = BTreeMap::new();
-    let mut add = |id: String, text: String, level: &'static str| {
-        index.entry(id.clone()).or_insert_with(|| {
-            rules.push(Rule {
-                name: id.clone(),
-                id,
-                short_description: Text { text },
-                default_configuration: Configuration { level },
-                help_uri: HELP,
-            });
-            rules.len() - 1
-        });
-    };
+    let mut rules = Rules::default();
     for s in &report.standards {
         for r in &s.rules {
-            add(
-                format!("{}/{}", s.name, r.id),
-                r.description.clone(),
+            rules.declare(
+                &format!("{}/{}", s.name, r.id),
+                &r.description,
                 level(r.severity),
             );
         }
     }
     for b in &report.baselines {
-        add(
-            format!("patch/{}", b.name),
-            format!(
+        rules.declare(
+            &format!("patch/{}", b.name),
+            &format!(
                 "Images meet the minimum versions of the patch baseline {}",
                 b.name
             ),
             "warning",
         );
     }
-    add(
-        ORPHAN_RULE.into(),
-        "A ServiceOwnership selects the workload".into(),
+    rules.declare(
+        ORPHAN_RULE,
+        "A ServiceOwnership selects the workload",
         "warning",
     );
-    add(
-        CONFLICT_RULE.into(),
-        "Exactly one ServiceOwnership selects the workload".into(),
+    rules.declare(
+        CONFLICT_RULE,
+        "Exactly one ServiceOwnership selects the workload",
         "warning",
     );
-    add(
-        INPUT_RULE.into(),
-        "The document can be read and is valid".into(),
-        "error",
+    rules.declare(
+        INCOMPLETE_RULE,
+        "A ServiceOwnership names enough maintainers, a runbook, on-call and support tiers, and its support has not ended",
+        "warning",
     );
-
-    // Rule ids are owned by the index; results borrow them from a second map.
-    let ids: BTreeMap<&str, usize> = index.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    let id_of = |id: &str| {
-        ids.get_key_value(id)
-            .map(|(k, v)| (*k, *v))
-            .expect("every rule is declared")
-    };
+    rules.declare(INPUT_RULE, "The document can be read and is valid", "error");
+    // Every id below is declared above; `id_of` declares any other on the fly
+    // rather than failing, so the log stays valid whatever the report holds.
+    let mut id_of = |id: &str| (id.to_string(), rules.declare(id, id, "warning"));
     let mut results = Vec::new();
     for w in &report.workloads {
         let name = format!("{}/{}/{}", w.kind, w.namespace, w.name);
@@ -329,6 +340,26 @@ pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             });
         }
     }
+    for o in &report.ownerships {
+        let Some(source) = &o.source else { continue };
+        for f in &o.findings {
+            let (rule_id, rule_index) = id_of(INCOMPLETE_RULE);
+            results.push(SarifResult {
+                rule_id,
+                rule_index,
+                level: "warning",
+                message: Text {
+                    text: format!("ServiceOwnership {}/{}: {}", o.namespace, o.name, f.message),
+                },
+                locations: location(
+                    source,
+                    Some(format!("ServiceOwnership/{}/{}", o.namespace, o.name)),
+                ),
+                suppressions: Vec::new(),
+                properties: BTreeMap::from([("reason", f.reason.to_string())]),
+            });
+        }
+    }
     for e in &report.errors {
         let (rule_id, rule_index) = id_of(INPUT_RULE);
         results.push(SarifResult {
@@ -353,7 +384,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                     name: "plumbline",
                     version: env!("CARGO_PKG_VERSION"),
                     information_uri: "https://plumbline.dev",
-                    rules,
+                    rules: rules.list,
                 },
             },
             invocations: [Invocation {
