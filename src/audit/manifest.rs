@@ -91,6 +91,53 @@ fn is_blank(chunk: &str) -> bool {
     })
 }
 
+/// The non-blank documents of an input with where each starts: the whole
+/// text for JSON, each `---`-separated part for YAML.
+fn chunks<'t>(file: &str, text: &'t str, json: bool) -> Vec<(Location, &'t str)> {
+    let parts = if json {
+        vec![(1, text)]
+    } else {
+        split_yaml(text)
+    };
+    parts
+        .into_iter()
+        .filter(|(_, chunk)| !is_blank(chunk))
+        .enumerate()
+        .map(|(index, (line, chunk))| {
+            let location = Location {
+                file: file.to_string(),
+                index,
+                line: first_content_line(chunk).map_or(line, |l| line + l),
+            };
+            (location, chunk)
+        })
+        .collect()
+}
+
+/// Parses one document into a value; an error carries the line of the problem when known.
+fn parse_chunk(chunk: &str, json: bool, location: &Location) -> Result<Value, Malformed> {
+    let parsed = if json {
+        serde_json::from_str::<Value>(chunk).map_err(|e| (e.line(), e.to_string()))
+    } else {
+        serde_saphyr::from_str::<Value>(chunk).map_err(|e| (0, first_line(&e.to_string())))
+    };
+    parsed.map_err(|(err_line, message)| Malformed {
+        location: Location {
+            // JSON reports the line within the text, which is the whole input.
+            line: if err_line > 0 {
+                err_line
+            } else {
+                location.line
+            },
+            ..location.clone()
+        },
+        message: format!(
+            "not valid {}: {message}",
+            if json { "JSON" } else { "YAML" }
+        ),
+    })
+}
+
 /// Parses one input's text and hands each document to `sink`, as it goes, so
 /// that only one document is held at a time. JSON when `json` is set (one
 /// value), YAML otherwise. `List` kinds are expanded into their items.
@@ -100,22 +147,7 @@ pub fn read(
     json: bool,
     sink: &mut dyn FnMut(Location, Result<Object, String>),
 ) {
-    let chunks = if json {
-        vec![(1, text)]
-    } else {
-        split_yaml(text)
-    };
-    let mut index = 0;
-    for (line, chunk) in chunks {
-        if is_blank(chunk) {
-            continue;
-        }
-        let location = Location {
-            file: file.to_string(),
-            index,
-            line: first_content_line(chunk).map_or(line, |l| line + l),
-        };
-        index += 1;
+    for (location, chunk) in chunks(file, text, json) {
         // Fast path: a workload read straight into its type, with no
         // intermediate JSON value. Anything unusual takes the general path,
         // which also names the field at fault.
@@ -123,12 +155,7 @@ pub fn read(
             sink(location, Ok(object));
             continue;
         }
-        let parsed = if json {
-            serde_json::from_str::<Value>(chunk).map_err(|e| (e.line(), e.to_string()))
-        } else {
-            serde_saphyr::from_str::<Value>(chunk).map_err(|e| (0, first_line(&e.to_string())))
-        };
-        match parsed {
+        match parse_chunk(chunk, json, &location) {
             Ok(Value::Null) => {}
             Ok(value) => {
                 let mut docs = Vec::new();
@@ -141,20 +168,7 @@ pub fn read(
                     sink(doc.location, classify(doc.value));
                 }
             }
-            Err((err_line, message)) => sink(
-                Location {
-                    line: if err_line > 0 {
-                        line + err_line - 1
-                    } else {
-                        location.line
-                    },
-                    ..location
-                },
-                Err(format!(
-                    "not valid {}: {message}",
-                    if json { "JSON" } else { "YAML" }
-                )),
-            ),
+            Err(m) => sink(m.location, Err(m.message)),
         }
     }
 }
@@ -164,44 +178,11 @@ pub fn read(
 pub fn parse(file: &str, text: &str, json: bool) -> (Vec<Document>, Vec<Malformed>) {
     let mut docs = Vec::new();
     let mut bad = Vec::new();
-    let chunks = if json {
-        vec![(1, text)]
-    } else {
-        split_yaml(text)
-    };
-    let mut index = 0;
-    for (line, chunk) in chunks {
-        if is_blank(chunk) {
-            continue;
-        }
-        let location = Location {
-            file: file.to_string(),
-            index,
-            line: first_content_line(chunk).map_or(line, |l| line + l),
-        };
-        index += 1;
-        let parsed = if json {
-            serde_json::from_str::<Value>(chunk).map_err(|e| (e.line(), e.to_string()))
-        } else {
-            serde_saphyr::from_str::<Value>(chunk).map_err(|e| (0, first_line(&e.to_string())))
-        };
-        match parsed {
+    for (location, chunk) in chunks(file, text, json) {
+        match parse_chunk(chunk, json, &location) {
             Ok(Value::Null) => {}
             Ok(value) => expand(value, &location, &mut docs, &mut bad),
-            Err((err_line, message)) => bad.push(Malformed {
-                location: Location {
-                    line: if err_line > 0 {
-                        line + err_line - 1
-                    } else {
-                        location.line
-                    },
-                    ..location
-                },
-                message: format!(
-                    "not valid {}: {message}",
-                    if json { "JSON" } else { "YAML" }
-                ),
-            }),
+            Err(m) => bad.push(m),
         }
     }
     (docs, bad)
