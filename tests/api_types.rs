@@ -140,3 +140,31 @@ fn severities_parse_case_insensitively_and_order_by_seriousness() {
     );
     assert!(Severity::Critical > Severity::High && Severity::Medium > Severity::Low);
 }
+
+/// `plumbline audit` refuses every object the API server refuses, naming
+/// the same field: the same schema and CEL rules, read from the same CRDs.
+#[test]
+fn the_audit_refuses_every_invalid_fixture_naming_the_field() {
+    let dir = common::repo_root().join("tests/fixtures/invalid");
+    let mut problems = Vec::new();
+    for path in common::yaml_files(&dir) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let first = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# expect:"))
+            .expect("an expect line")
+            .trim();
+        // The field: what comes before the first ": " of the API server's message.
+        let field = first.split(": ").next().unwrap_or(first);
+        let doc = common::documents(&path).remove(0);
+        match plumbline::audit::manifest::classify(doc) {
+            Ok(_) => problems.push(format!("{}: accepted", path.display())),
+            Err(err) if !err.contains(field) => problems.push(format!(
+                "{}: refused, but {err:?} does not name {field:?}",
+                path.display()
+            )),
+            Err(_) => {}
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}

@@ -324,13 +324,60 @@ fn typed<T: DeserializeOwned>(value: Value) -> Result<T, String> {
 }
 
 /// A plumbline object checked as the API server would: its schema through
-/// the types, then the CRD's CEL rules.
+/// the types (unknown fields refused, as `kubectl apply` and the API server's
+/// strict field validation refuse them), then the CRD's CEL rules.
 fn plumbline<T, F>(value: Value, validate: F) -> Result<T, String>
 where
     T: DeserializeOwned,
     F: FnOnce(&T) -> Result<(), String>,
 {
-    let obj: T = typed(value)?;
+    let kind = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let violations = super::schema::check(&kind, &value);
+    if !violations.is_empty() {
+        return Err(violations.join("; "));
+    }
+    let mut unknown = Vec::new();
+    let obj: T = serde_ignored::deserialize(&value, |path| {
+        // `spec.rules.0.x` is written `spec.rules[0].x` in Kubernetes messages.
+        let path = path
+            .to_string()
+            .split('.')
+            .fold(String::new(), |mut acc, part| {
+                if part == "?" {
+                    // serde_ignored marks an Option's inside; Kubernetes paths do not.
+                } else if part.parse::<usize>().is_ok() {
+                    acc.push_str(&format!("[{part}]"));
+                } else {
+                    if !acc.is_empty() {
+                        acc.push('.');
+                    }
+                    acc.push_str(part);
+                }
+                acc
+            });
+        // apiVersion and kind are read apart; metadata is Kubernetes' own; status is the operator's.
+        let top = path.split(['.', '[']).next().unwrap_or_default();
+        if !matches!(top, "apiVersion" | "kind" | "metadata" | "status") {
+            unknown.push(path);
+        }
+    })
+    .map_err(|_| typed::<T>(value.clone()).err().unwrap_or_default())?;
+    if !unknown.is_empty() {
+        return Err(format!(
+            "unknown field{} {}: correct the spelling or remove {}",
+            if unknown.len() == 1 { "" } else { "s" },
+            unknown
+                .iter()
+                .map(|p| format!("\"{p}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if unknown.len() == 1 { "it" } else { "them" }
+        ));
+    }
     validate(&obj)?;
     Ok(obj)
 }
@@ -392,7 +439,7 @@ pub fn classify(value: Value) -> Result<Object, String> {
             })?))
         }
         ("plumbline.dev", "ComplianceReport") => {
-            let _: ComplianceReport = typed(value)?;
+            let _: ComplianceReport = plumbline(value, |_: &ComplianceReport| Ok(()))?;
             Object::Ignored
         }
         _ => Object::Unknown(format!("{api_version}/{kind}")),
@@ -453,7 +500,7 @@ mod tests {
         }))
         .unwrap_err();
         assert!(
-            err.starts_with("spec.rules[0].severity: unknown variant `Urgent`"),
+            err.starts_with("spec.rules[0].severity: Unsupported value: \"Urgent\""),
             "{err}"
         );
         let err = classify(serde_json::json!({
@@ -463,6 +510,19 @@ mod tests {
         }))
         .unwrap_err();
         assert!(err.contains("exactly one check"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_of_plumbline_objects_are_refused() {
+        let err = classify(serde_json::json!({
+            "apiVersion": "plumbline.dev/v1alpha1", "kind": "InfrastructureStandard",
+            "metadata": {"name": "s", "labels": {"a": "b"}},
+            "spec": {"enforcment": "Enforce", "rules": [{"id": "a", "severity": "High", "description": "d",
+                      "probes": {"liveness": true, "readyness": true}}]}
+        }))
+        .unwrap_err();
+        assert!(err.contains("\"spec.enforcment\""), "{err}");
+        assert!(err.contains("\"spec.rules[0].probes.readyness\""), "{err}");
     }
 
     #[test]

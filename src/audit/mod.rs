@@ -7,6 +7,7 @@ pub mod load;
 pub mod manifest;
 pub mod report;
 pub mod sarif;
+pub mod schema;
 pub mod text;
 
 use std::{io::Write, path::PathBuf};
