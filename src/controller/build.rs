@@ -1,0 +1,651 @@
+//! Builds what the cluster should hold from the engine's verdicts: one
+//! ComplianceReport per workload, and the status of every standard,
+//! exception, baseline and ownership. Pure: no client, no clock (the time is
+//! passed in), and given the previous status it returns an identical value
+//! when nothing changed, so the writer can skip the write.
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, OwnerReference, Time};
+
+use super::conditions::{Desired, merge, reasons, types};
+use crate::{
+    api::{
+        ComplianceReport, ComplianceReportSpec, ComplianceReportStatus, ExceptionState,
+        PatchBaselineStatus, PatchState, ServiceOwnershipStatus, StandardExceptionStatus,
+        common::Sample,
+        ownership::OwnershipFinding,
+        report::{Deviation, ImagePatch, OwnerSummary, PatchReport, ReportedWorkload},
+        standard::InfrastructureStandardStatus,
+    },
+    engine::{
+        BaselineVerdict, ExceptionVerdict, Owner, OwnershipVerdict, StandardVerdict, Workload,
+        WorkloadVerdict, ownership::DEFAULT_MIN_MAINTAINERS, verdict::sample,
+    },
+};
+
+/// How many deviations a report lists (the count covers them all).
+pub const REPORT_DEVIATIONS_CAP: usize = 50;
+
+/// The longest object name Kubernetes accepts.
+const MAX_NAME: usize = 253;
+
+/// The name of a workload's report: its kind and name, e.g. `deployment-web`,
+/// shortened with a hash suffix when that would be too long.
+pub fn report_name(w: &Workload) -> String {
+    let name = format!("{}-{}", w.kind.as_str().to_ascii_lowercase(), w.name);
+    if name.len() <= MAX_NAME {
+        return name;
+    }
+    // FNV-1a: stable across releases, unlike std's hasher.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{}-{hash:016x}", &name[..MAX_NAME - 17])
+}
+
+/// The desired ComplianceReport of a workload, owned by it (so it is
+/// garbage-collected with it). `previous` is the report's current status.
+pub fn report(
+    w: &Workload,
+    v: &WorkloadVerdict,
+    previous: Option<&ComplianceReportStatus>,
+    now: Timestamp,
+) -> ComplianceReport {
+    let open: Vec<_> = v.open_deviations().collect();
+    let compliant = if !open.is_empty() {
+        let worst = open[0];
+        Desired::new(
+            types::COMPLIANT,
+            false,
+            reasons::DEVIATING,
+            format!(
+                "{} open deviation{}; most severe: {}/{} ({}): {}",
+                open.len(),
+                if open.len() == 1 { "" } else { "s" },
+                worst.standard,
+                worst.rule,
+                worst.severity,
+                worst.message
+            ),
+        )
+    } else if v.deviations.is_empty() {
+        Desired::new(
+            types::COMPLIANT,
+            true,
+            reasons::COMPLIANT,
+            if v.standards.is_empty() {
+                "no standard applies".to_string()
+            } else {
+                format!("follows all {} standards that apply", v.standards.len())
+            },
+        )
+    } else {
+        let by: Vec<&str> = v
+            .deviations
+            .iter()
+            .filter_map(|d| d.exception.as_deref())
+            .collect();
+        Desired::new(
+            types::COMPLIANT,
+            true,
+            reasons::EXCEPTED,
+            format!(
+                "{} deviation{} covered by exceptions: {}",
+                v.deviations.len(),
+                if v.deviations.len() == 1 { "" } else { "s" },
+                dedup(by).join(", ")
+            ),
+        )
+    };
+    let patch = match v.patch_state {
+        None => Desired::new(
+            types::PATCH_CURRENT,
+            true,
+            reasons::NO_BASELINE,
+            "no patch baseline applies",
+        ),
+        Some(state) => {
+            let worst = v
+                .patch
+                .iter()
+                .filter(|p| p.state == state)
+                .map(|p| {
+                    let when = match (p.state, p.due) {
+                        (PatchState::Overdue, Some(d)) => format!(", overdue since {d}"),
+                        (PatchState::Behind, Some(d)) => format!(", due {d}"),
+                        _ => String::new(),
+                    };
+                    format!(
+                        "{} `{}` against {} (minimum {}{when}){}",
+                        p.container,
+                        p.image,
+                        p.baseline,
+                        p.minimum_version,
+                        p.reason
+                            .as_ref()
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            let current = matches!(state, PatchState::Current | PatchState::Excepted);
+            Desired::new(
+                types::PATCH_CURRENT,
+                current,
+                format!("{state:?}"),
+                if state == PatchState::Current {
+                    "every image meets its baselines".into()
+                } else {
+                    worst
+                },
+            )
+        }
+    };
+    let owned = match &v.owner {
+        Owner::Owned(o) => {
+            let gaps = o.gaps(DEFAULT_MIN_MAINTAINERS);
+            Desired::new(
+                types::OWNED,
+                true,
+                reasons::OWNED,
+                if gaps.is_empty() {
+                    format!("owned by team {} (ServiceOwnership {})", o.team, o.name)
+                } else {
+                    format!(
+                        "owned by team {} (ServiceOwnership {}), which is incomplete: {}",
+                        o.team,
+                        o.name,
+                        gaps.join("; ")
+                    )
+                },
+            )
+        }
+        Owner::Orphan => Desired::new(
+            types::OWNED,
+            false,
+            reasons::ORPHAN,
+            "no ServiceOwnership selects it: create one in its namespace whose selector matches its labels",
+        ),
+        Owner::Conflict(names) => Desired::new(
+            types::OWNED,
+            false,
+            reasons::CONFLICT,
+            format!(
+                "several ServiceOwnerships select it ({}): narrow their selectors so exactly one does",
+                names.join(", ")
+            ),
+        ),
+    };
+    let conditions = merge(
+        previous.map_or(&[], |p| p.conditions.as_slice()),
+        vec![compliant, patch, owned],
+        w.generation,
+        now,
+    );
+    let status = ComplianceReportStatus {
+        conditions,
+        observed_generation: w.generation,
+        deviation_count: count(v.deviations.len()),
+        deviations: v
+            .deviations
+            .iter()
+            .take(REPORT_DEVIATIONS_CAP)
+            .map(|d| Deviation {
+                standard: d.standard.clone(),
+                rule: d.rule.clone(),
+                severity: d.severity,
+                message: d.message.clone(),
+                exception: d.exception.clone(),
+            })
+            .collect(),
+        patch: v.patch_state.map(|state| PatchReport {
+            state,
+            due: v.patch_due.map(Time),
+            images: v
+                .patch
+                .iter()
+                .map(|p| ImagePatch {
+                    container: p.container.clone(),
+                    image: p.image.clone(),
+                    baseline: p.baseline.clone(),
+                    ring: p.ring.clone(),
+                    minimum_version: p.minimum_version.clone(),
+                    state: p.state,
+                    due: p.due.map(Time),
+                    reason: p.reason.clone(),
+                })
+                .collect(),
+        }),
+        owner: match &v.owner {
+            Owner::Owned(o) => Some(OwnerSummary {
+                service_ownership: o.name.clone(),
+                team: o.team.clone(),
+                complete: o.gaps(DEFAULT_MIN_MAINTAINERS).is_empty(),
+            }),
+            _ => None,
+        },
+    };
+    let mut report = ComplianceReport::new(
+        &report_name(w),
+        ComplianceReportSpec {
+            workload: ReportedWorkload {
+                api_version: w.kind.api_version().into(),
+                kind: w.kind.as_str().into(),
+                name: w.name.clone(),
+                uid: w.uid.clone(),
+            },
+        },
+    );
+    report.metadata = ObjectMeta {
+        name: Some(report_name(w)),
+        namespace: Some(w.namespace.clone()),
+        labels: Some(
+            [
+                (
+                    "app.kubernetes.io/managed-by".to_string(),
+                    "plumbline".to_string(),
+                ),
+                (
+                    "plumbline.dev/workload-kind".to_string(),
+                    w.kind.as_str().to_string(),
+                ),
+            ]
+            .into(),
+        ),
+        owner_references: w.uid.as_ref().map(|uid| {
+            vec![OwnerReference {
+                api_version: w.kind.api_version().into(),
+                kind: w.kind.as_str().into(),
+                name: w.name.clone(),
+                uid: uid.clone(),
+                controller: Some(false),
+                block_owner_deletion: Some(false),
+            }]
+        }),
+        ..Default::default()
+    };
+    report.status = Some(status);
+    report
+}
+
+fn dedup(mut v: Vec<&str>) -> Vec<&str> {
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn ready(error: &Option<String>) -> Desired {
+    match error {
+        None => Desired::new(
+            types::READY,
+            true,
+            reasons::VALID,
+            "the spec is valid and evaluated",
+        ),
+        Some(e) => Desired::new(types::READY, false, reasons::INVALID_SPEC, e.clone()),
+    }
+}
+
+/// The status of a standard.
+pub fn standard_status(
+    v: &StandardVerdict,
+    generation: Option<i64>,
+    previous: &[Condition],
+    now: Timestamp,
+) -> InfrastructureStandardStatus {
+    let review = match &v.review {
+        Some(r) => Desired::new(types::REVIEW_REQUIRED, true, r.reason, r.message.clone()),
+        None => Desired::new(
+            types::REVIEW_REQUIRED,
+            false,
+            reasons::BELOW_THRESHOLD,
+            format!(
+                "{} active exceptions; below the review thresholds",
+                v.exceptions.active
+            ),
+        ),
+    };
+    InfrastructureStandardStatus {
+        conditions: merge(previous, vec![ready(&v.error), review], generation, now),
+        observed_generation: generation,
+        matched: v.matched,
+        compliant: v.compliant,
+        deviating: v.deviating,
+        excepted: v.excepted,
+        rules: v.rules.clone(),
+        exceptions: v.exceptions.clone(),
+        deviations: v.deviations.clone(),
+    }
+}
+
+/// The status of an exception.
+pub fn exception_status(
+    v: &ExceptionVerdict,
+    generation: Option<i64>,
+    previous: &[Condition],
+    now: Timestamp,
+) -> StandardExceptionStatus {
+    let invalid = v.state == ExceptionState::Invalid;
+    let ready = if invalid {
+        Desired::new(types::READY, false, v.reason, v.message.clone())
+    } else {
+        Desired::new(types::READY, true, reasons::VALID, "the exception is valid")
+    };
+    let active = Desired::new(
+        types::ACTIVE,
+        v.state == ExceptionState::Active || v.state == ExceptionState::Stale,
+        v.reason,
+        v.message.clone(),
+    );
+    let stale = Desired::new(
+        types::STALE,
+        v.state == ExceptionState::Stale,
+        if v.state == ExceptionState::Stale {
+            v.reason
+        } else {
+            "NeededOrInactive"
+        },
+        if v.state == ExceptionState::Stale {
+            v.message.clone()
+        } else {
+            "it covers a deviation, or is not in effect".to_string()
+        },
+    );
+    StandardExceptionStatus {
+        conditions: merge(previous, vec![ready, active, stale], generation, now),
+        observed_generation: generation,
+        state: Some(v.state),
+        covered: count(v.covered.len()),
+        workloads: sample(v.covered.clone()),
+    }
+}
+
+/// The status of a patch baseline.
+pub fn baseline_status(
+    v: &BaselineVerdict,
+    images: usize,
+    generation: Option<i64>,
+    previous: &[Condition],
+    now: Timestamp,
+) -> PatchBaselineStatus {
+    let overdue = if v.totals.overdue > 0 {
+        Desired::new(
+            types::OVERDUE,
+            true,
+            reasons::WORKLOADS_OVERDUE,
+            format!(
+                "{} workloads are past their ring's deadline",
+                v.totals.overdue
+            ),
+        )
+    } else {
+        Desired::new(
+            types::OVERDUE,
+            false,
+            reasons::NONE_OVERDUE,
+            "no workload is past its deadline",
+        )
+    };
+    PatchBaselineStatus {
+        conditions: merge(previous, vec![ready(&v.error), overdue], generation, now),
+        observed_generation: generation,
+        images: count(images),
+        totals: v.totals.clone(),
+        rings: v.rings.clone(),
+        overdue: v.overdue.clone(),
+    }
+}
+
+/// The status of a service ownership.
+pub fn ownership_status(
+    v: &OwnershipVerdict,
+    generation: Option<i64>,
+    previous: &[Condition],
+    now: Timestamp,
+) -> ServiceOwnershipStatus {
+    let complete = if v.findings.is_empty() {
+        Desired::new(
+            types::COMPLETE,
+            true,
+            reasons::COMPLETE,
+            "nothing is missing",
+        )
+    } else {
+        Desired::new(
+            types::COMPLETE,
+            false,
+            if v.findings.len() == 1 {
+                v.findings[0].reason
+            } else {
+                reasons::INCOMPLETE
+            },
+            v.findings
+                .iter()
+                .map(|f| f.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    };
+    ServiceOwnershipStatus {
+        conditions: merge(previous, vec![ready(&v.error), complete], generation, now),
+        observed_generation: generation,
+        matched: v.matched,
+        conflicts: Sample {
+            items: v.conflicts.items.clone(),
+            omitted: v.conflicts.omitted,
+        },
+        findings: v
+            .findings
+            .iter()
+            .map(|f| OwnershipFinding {
+                reason: f.reason.into(),
+                message: f.message.clone(),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        audit::load::{Loaded, Source, Take},
+        engine::{Evaluation, evaluate},
+    };
+
+    const YAML: &str = r#"
+apiVersion: plumbline.dev/v1alpha1
+kind: InfrastructureStandard
+metadata: {name: ready, generation: 4}
+spec:
+  rules:
+  - {id: replicas, severity: High, description: d, replicas: {minimum: 2}}
+  review: {maxActiveExceptions: 1}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop, uid: 1234-abcd, generation: 7}
+spec:
+  replicas: 1
+  template: {spec: {containers: [{name: c, image: "nginx:1.27.3"}]}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop, uid: 5678-efgh}
+spec:
+  replicas: 1
+  template: {spec: {containers: [{name: c, image: "nginx:1.27.3"}]}}
+---
+apiVersion: plumbline.dev/v1alpha1
+kind: StandardException
+metadata: {name: api-single, namespace: shop}
+spec:
+  target: {standard: ready}
+  workloads: {names: [{kind: Deployment, name: api}]}
+  justification: one replica for now
+  requestedBy: alice
+  approvedBy: bob
+  expiresAt: "2027-01-01T00:00:00Z"
+"#;
+
+    fn evaluated(now: &str) -> (Loaded, Evaluation) {
+        let mut loaded = Loaded::default();
+        loaded.add(
+            &Source {
+                name: "t.yaml".into(),
+                text: YAML.into(),
+                json: false,
+            },
+            Take::All,
+        );
+        assert!(loaded.malformed.is_empty(), "{:?}", loaded.malformed);
+        let eval = evaluate(&loaded.inputs, now.parse().unwrap());
+        (loaded, eval)
+    }
+
+    fn condition<'a>(c: &'a [Condition], t: &str) -> &'a Condition {
+        c.iter()
+            .find(|c| c.type_ == t)
+            .unwrap_or_else(|| panic!("no {t} condition"))
+    }
+
+    #[test]
+    fn a_deviating_workload_gets_a_report_it_owns_saying_what_to_fix() {
+        let (loaded, eval) = evaluated("2026-11-24T12:00:00Z");
+        let r = report(
+            &loaded.inputs.workloads[0],
+            &eval.workloads[0],
+            None,
+            eval.at,
+        );
+        assert_eq!(r.metadata.name.as_deref(), Some("deployment-web"));
+        assert_eq!(r.metadata.namespace.as_deref(), Some("shop"));
+        let owner = &r.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str()),
+            ("Deployment", "1234-abcd")
+        );
+        let status = r.status.unwrap();
+        let compliant = condition(&status.conditions, types::COMPLIANT);
+        assert_eq!(compliant.status, "False");
+        assert_eq!(compliant.reason, reasons::DEVIATING);
+        assert!(
+            compliant.message.contains("ready/replicas"),
+            "{}",
+            compliant.message
+        );
+        assert_eq!(compliant.observed_generation, Some(7));
+        assert_eq!(
+            condition(&status.conditions, types::OWNED).reason,
+            reasons::ORPHAN
+        );
+        assert_eq!(
+            condition(&status.conditions, types::PATCH_CURRENT).reason,
+            reasons::NO_BASELINE
+        );
+        assert_eq!(status.deviation_count, 1);
+    }
+
+    #[test]
+    fn an_excepted_workload_is_compliant_with_reason_excepted() {
+        let (loaded, eval) = evaluated("2026-11-24T12:00:00Z");
+        let r = report(
+            &loaded.inputs.workloads[1],
+            &eval.workloads[1],
+            None,
+            eval.at,
+        );
+        let status = r.status.unwrap();
+        let c = condition(&status.conditions, types::COMPLIANT);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("True", reasons::EXCEPTED)
+        );
+        assert!(c.message.contains("api-single"));
+        assert_eq!(
+            status.deviations[0].exception.as_deref(),
+            Some("api-single")
+        );
+    }
+
+    #[test]
+    fn the_same_verdict_later_builds_an_identical_status() {
+        let (loaded, eval) = evaluated("2026-11-24T12:00:00Z");
+        let first = report(
+            &loaded.inputs.workloads[0],
+            &eval.workloads[0],
+            None,
+            eval.at,
+        );
+        let (loaded2, later) = evaluated("2026-11-25T12:00:00Z");
+        let second = report(
+            &loaded2.inputs.workloads[0],
+            &later.workloads[0],
+            first.status.as_ref(),
+            later.at,
+        );
+        assert_eq!(
+            first, second,
+            "nothing changed, so nothing is to be written"
+        );
+
+        let s1 = standard_status(&eval.standards[0], Some(4), &[], eval.at);
+        let s2 = standard_status(&later.standards[0], Some(4), &s1.conditions, later.at);
+        assert_eq!(s1, s2);
+    }
+
+    #[test]
+    fn expiry_flips_the_report_and_moves_the_transition_time() {
+        let (loaded, before) = evaluated("2026-12-31T23:59:59Z");
+        let r1 = report(
+            &loaded.inputs.workloads[1],
+            &before.workloads[1],
+            None,
+            before.at,
+        );
+        let (_, after) = evaluated("2027-01-01T00:00:00Z");
+        let r2 = report(
+            &loaded.inputs.workloads[1],
+            &after.workloads[1],
+            r1.status.as_ref(),
+            after.at,
+        );
+        let c = condition(&r2.status.as_ref().unwrap().conditions, types::COMPLIANT).clone();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", reasons::DEVIATING)
+        );
+        assert_eq!(c.last_transition_time, Time(after.at));
+    }
+
+    #[test]
+    fn review_required_follows_the_threshold() {
+        let (_, eval) = evaluated("2026-11-24T12:00:00Z");
+        let s = standard_status(&eval.standards[0], Some(4), &[], eval.at);
+        let review = condition(&s.conditions, types::REVIEW_REQUIRED);
+        assert_eq!(review.status, "True");
+        assert_eq!(review.reason, "ActiveExceptionsAtThreshold");
+        assert_eq!(condition(&s.conditions, types::READY).status, "True");
+        assert_eq!(s.observed_generation, Some(4));
+        let e = exception_status(&eval.exceptions[0], None, &[], eval.at);
+        assert_eq!(e.state, Some(ExceptionState::Active));
+        assert_eq!(condition(&e.conditions, types::ACTIVE).status, "True");
+    }
+
+    #[test]
+    fn long_names_are_shortened_stably() {
+        let (loaded, _) = evaluated("2026-11-24T12:00:00Z");
+        let mut w = loaded.inputs.workloads[0].clone();
+        w.name = "x".repeat(253);
+        let a = report_name(&w);
+        assert_eq!(a.len(), 253);
+        assert_eq!(a, report_name(&w));
+        w.name.push('y');
+        assert_ne!(a, report_name(&w));
+    }
+}
