@@ -15,6 +15,17 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the operator: keep every workload's ComplianceReport and every
+    /// plumbline object's status true. Connects with the usual kubeconfig
+    /// rules (KUBECONFIG, ~/.kube/config) or the in-cluster service account.
+    Run {
+        /// Evaluate everything at least this often, whatever happens (e.g. 5m, 1h).
+        #[arg(long, env = "PLUMBLINE_RESYNC", default_value = "10m")]
+        resync: kube::core::Duration,
+        /// Log format.
+        #[arg(long, env = "PLUMBLINE_LOG_FORMAT", value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
     /// Evaluate manifests offline, as the operator would in the cluster.
     ///
     /// Reads workloads and plumbline resources (standards, exceptions,
@@ -52,6 +63,12 @@ enum Command {
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Color {
     Auto,
     Always,
@@ -62,6 +79,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd { out_dir } => crd(out_dir),
+        Command::Run { resync, log_format } => run(resync.into(), log_format),
         Command::Audit {
             paths,
             standards,
@@ -89,6 +107,49 @@ fn main() -> ExitCode {
             ExitCode::from(plumbline::audit::run(&options) as u8)
         }
     }
+}
+
+fn run(resync: std::time::Duration, log_format: LogFormat) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PLUMBLINE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs.init(),
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("plumbline run: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let client = match kube::Client::try_default().await {
+            Ok(c) => c,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot connect to the API server: set KUBECONFIG or run in a cluster");
+                return ExitCode::FAILURE;
+            }
+        };
+        let config = plumbline::controller::run::Config { namespace: None, resync };
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+            tracing::info!("shutting down");
+        };
+        plumbline::controller::run::run(
+            client,
+            config,
+            std::sync::Arc::new(plumbline::controller::clock::SystemClock),
+            shutdown,
+        )
+        .await;
+        ExitCode::SUCCESS
+    })
 }
 
 fn crd(out_dir: Option<PathBuf>) -> ExitCode {

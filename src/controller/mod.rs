@@ -2,8 +2,14 @@
 //! and leader election. Evaluation itself is `crate::engine`'s job; building
 //! the desired objects from its verdicts is `build`'s, which is pure.
 //!
-//! In progress (issue 4): `conditions` and `build` are done and tested; the
-//! watches, the writer and `plumbline run` come next.
+//! In progress (issue 4): reports and statuses are written, only when they
+//! change, on every change, at the next instant a verdict changes by itself
+//! and at each resync. Events, metrics, health endpoints, leader election and
+//! per-object re-evaluation come next.
 
 pub mod build;
+pub mod clock;
 pub mod conditions;
+pub mod run;
+pub mod watch;
+pub mod write;

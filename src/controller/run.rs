@@ -1,0 +1,129 @@
+//! The operator's loop: read the stores, evaluate (pure), build the desired
+//! reports and statuses (pure), write what changed (I/O). It runs again on
+//! every change, exactly at the next instant a verdict changes by itself,
+//! and at each resync; failed writes are retried with backoff.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::Notify;
+
+use super::{build, clock::Clock, watch, write::Writer};
+use crate::engine::evaluate;
+
+/// How the loop runs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Only this namespace's workloads and namespaced objects, if set.
+    pub namespace: Option<String>,
+    /// Evaluate at least this often, whatever happens.
+    pub resync: Duration,
+}
+
+/// After a change, wait this long for more before evaluating, so that a
+/// burst (an `apply` of many objects) is evaluated once.
+const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// Runs until `shutdown` completes.
+pub async fn run(
+    client: Client,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let changed = Arc::new(Notify::new());
+    let stores = watch::start(&client, config.namespace.as_deref(), changed.clone());
+    let writer = Writer::new(client);
+    let mut shutdown = std::pin::pin!(shutdown);
+    tokio::select! {
+        () = stores.ready() => {}
+        () = &mut shutdown => return,
+    }
+    tracing::info!("caches filled; evaluating");
+    let mut retry = Duration::from_secs(1);
+    loop {
+        let now = clock.now();
+        let inputs = stores.inputs();
+        let evaluation = evaluate(&inputs, now);
+        let failures = write_all(&writer, &stores, &inputs, &evaluation, now).await;
+        let mut wait = config.resync;
+        if failures > 0 {
+            wait = wait.min(retry);
+            retry = (retry * 2).min(Duration::from_secs(30));
+        } else {
+            retry = Duration::from_secs(1);
+        }
+        if let Some(next) = evaluation.next_change {
+            let until = now.duration_until(next).unsigned_abs();
+            wait = wait.min(until);
+        }
+        tracing::debug!(writes = writer.writes(), ?wait, "evaluated");
+        tokio::select! {
+            () = changed.notified() => tokio::time::sleep(DEBOUNCE).await,
+            () = tokio::time::sleep(wait) => {}
+            () = &mut shutdown => break,
+        }
+    }
+    tracing::info!(writes = writer.writes(), "stopped");
+}
+
+/// Writes every report and status that changed; returns how many writes failed.
+async fn write_all(
+    writer: &Writer,
+    stores: &watch::Stores,
+    inputs: &crate::engine::Inputs,
+    eval: &crate::engine::Evaluation,
+    now: jiff::Timestamp,
+) -> usize {
+    let mut failures = 0;
+    let mut fail = |err: super::write::WriteError| {
+        tracing::warn!(error = %err, "write failed; retrying");
+        failures += 1;
+    };
+    let reports: HashMap<(String, String), Arc<crate::api::ComplianceReport>> = stores
+        .reports
+        .state()
+        .into_iter()
+        .map(|r| ((r.namespace().unwrap_or_default(), r.name_any()), r))
+        .collect();
+    for (w, v) in inputs.workloads.iter().zip(&eval.workloads) {
+        // Objects being deleted get no new report: garbage collection takes the old one.
+        if w.uid.is_none() {
+            continue;
+        }
+        let current = reports.get(&(w.namespace.clone(), build::report_name(w))).map(AsRef::as_ref);
+        let desired = build::report(w, v, current.and_then(|c| c.status.as_ref()), now);
+        if let Err(err) = writer.report(&desired, current).await {
+            fail(err);
+        }
+    }
+    for (s, v) in inputs.standards.iter().zip(&eval.standards) {
+        let previous = s.status.as_ref().map_or(&[][..], |st| st.conditions.as_slice());
+        let desired = build::standard_status(v, s.metadata.generation, previous, now);
+        if let Err(err) = writer.status(Api::<crate::api::InfrastructureStandard>::all(writer.client().clone()), &s.name_any(), &desired, s.status.as_ref()).await {
+            fail(err);
+        }
+    }
+    for (e, v) in inputs.exceptions.iter().zip(&eval.exceptions) {
+        let previous = e.status.as_ref().map_or(&[][..], |st| st.conditions.as_slice());
+        let desired = build::exception_status(v, e.metadata.generation, previous, now);
+        if let Err(err) = writer.status(Api::<crate::api::StandardException>::namespaced(writer.client().clone(), &e.namespace().unwrap_or_default()), &e.name_any(), &desired, e.status.as_ref()).await {
+            fail(err);
+        }
+    }
+    for (b, v) in inputs.baselines.iter().zip(&eval.baselines) {
+        let previous = b.status.as_ref().map_or(&[][..], |st| st.conditions.as_slice());
+        let desired = build::baseline_status(v, b.spec.images.len(), b.metadata.generation, previous, now);
+        if let Err(err) = writer.status(Api::<crate::api::PatchBaseline>::all(writer.client().clone()), &b.name_any(), &desired, b.status.as_ref()).await {
+            fail(err);
+        }
+    }
+    for (o, v) in inputs.ownerships.iter().zip(&eval.ownerships) {
+        let previous = o.status.as_ref().map_or(&[][..], |st| st.conditions.as_slice());
+        let desired = build::ownership_status(v, o.metadata.generation, previous, now);
+        if let Err(err) = writer.status(Api::<crate::api::ServiceOwnership>::namespaced(writer.client().clone(), &o.namespace().unwrap_or_default()), &o.name_any(), &desired, o.status.as_ref()).await {
+            fail(err);
+        }
+    }
+    failures
+}
