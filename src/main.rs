@@ -112,7 +112,9 @@ fn main() -> ExitCode {
 fn run(resync: std::time::Duration, log_format: LogFormat) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PLUMBLINE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match log_format {
         LogFormat::Json => logs.json().init(),
         LogFormat::Text => logs.init(),

@@ -86,42 +86,109 @@ async fn write_all(
         .into_iter()
         .map(|r| ((r.namespace().unwrap_or_default(), r.name_any()), r))
         .collect();
+    let mut wanted = std::collections::HashSet::new();
     for (w, v) in inputs.workloads.iter().zip(&eval.workloads) {
-        // Objects being deleted get no new report: garbage collection takes the old one.
         if w.uid.is_none() {
             continue;
         }
-        let current = reports.get(&(w.namespace.clone(), build::report_name(w))).map(AsRef::as_ref);
+        let key = (w.namespace.clone(), build::report_name(w));
+        let current = reports.get(&key).map(AsRef::as_ref);
+        wanted.insert(key);
         let desired = build::report(w, v, current.and_then(|c| c.status.as_ref()), now);
         if let Err(err) = writer.report(&desired, current).await {
             fail(err);
         }
     }
+    for ((ns, name), report) in &reports {
+        // A report without an owner is being garbage-collected already.
+        let owned = report
+            .metadata
+            .owner_references
+            .as_ref()
+            .is_some_and(|o| !o.is_empty());
+        if owned
+            && !wanted.contains(&(ns.clone(), name.clone()))
+            && let Err(err) = writer.delete_report(ns, name).await
+        {
+            fail(err);
+        }
+    }
     for (s, v) in inputs.standards.iter().zip(&eval.standards) {
-        let previous = s.status.as_ref().map_or(&[][..], |st| st.conditions.as_slice());
+        let previous = s
+            .status
+            .as_ref()
+            .map_or(&[][..], |st| st.conditions.as_slice());
         let desired = build::standard_status(v, s.metadata.generation, previous, now);
-        if let Err(err) = writer.status(Api::<crate::api::InfrastructureStandard>::all(writer.client().clone()), &s.name_any(), &desired, s.status.as_ref()).await {
+        if let Err(err) = writer
+            .status(
+                Api::<crate::api::InfrastructureStandard>::all(writer.client().clone()),
+                &s.name_any(),
+                &desired,
+                s.status.as_ref(),
+            )
+            .await
+        {
             fail(err);
         }
     }
     for (e, v) in inputs.exceptions.iter().zip(&eval.exceptions) {
-        let previous = e.status.as_ref().map_or(&[][..], |st| st.conditions.as_slice());
+        let previous = e
+            .status
+            .as_ref()
+            .map_or(&[][..], |st| st.conditions.as_slice());
         let desired = build::exception_status(v, e.metadata.generation, previous, now);
-        if let Err(err) = writer.status(Api::<crate::api::StandardException>::namespaced(writer.client().clone(), &e.namespace().unwrap_or_default()), &e.name_any(), &desired, e.status.as_ref()).await {
+        if let Err(err) = writer
+            .status(
+                Api::<crate::api::StandardException>::namespaced(
+                    writer.client().clone(),
+                    &e.namespace().unwrap_or_default(),
+                ),
+                &e.name_any(),
+                &desired,
+                e.status.as_ref(),
+            )
+            .await
+        {
             fail(err);
         }
     }
     for (b, v) in inputs.baselines.iter().zip(&eval.baselines) {
-        let previous = b.status.as_ref().map_or(&[][..], |st| st.conditions.as_slice());
-        let desired = build::baseline_status(v, b.spec.images.len(), b.metadata.generation, previous, now);
-        if let Err(err) = writer.status(Api::<crate::api::PatchBaseline>::all(writer.client().clone()), &b.name_any(), &desired, b.status.as_ref()).await {
+        let previous = b
+            .status
+            .as_ref()
+            .map_or(&[][..], |st| st.conditions.as_slice());
+        let desired =
+            build::baseline_status(v, b.spec.images.len(), b.metadata.generation, previous, now);
+        if let Err(err) = writer
+            .status(
+                Api::<crate::api::PatchBaseline>::all(writer.client().clone()),
+                &b.name_any(),
+                &desired,
+                b.status.as_ref(),
+            )
+            .await
+        {
             fail(err);
         }
     }
     for (o, v) in inputs.ownerships.iter().zip(&eval.ownerships) {
-        let previous = o.status.as_ref().map_or(&[][..], |st| st.conditions.as_slice());
+        let previous = o
+            .status
+            .as_ref()
+            .map_or(&[][..], |st| st.conditions.as_slice());
         let desired = build::ownership_status(v, o.metadata.generation, previous, now);
-        if let Err(err) = writer.status(Api::<crate::api::ServiceOwnership>::namespaced(writer.client().clone(), &o.namespace().unwrap_or_default()), &o.name_any(), &desired, o.status.as_ref()).await {
+        if let Err(err) = writer
+            .status(
+                Api::<crate::api::ServiceOwnership>::namespaced(
+                    writer.client().clone(),
+                    &o.namespace().unwrap_or_default(),
+                ),
+                &o.name_any(),
+                &desired,
+                o.status.as_ref(),
+            )
+            .await
+        {
             fail(err);
         }
     }

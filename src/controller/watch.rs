@@ -20,7 +20,9 @@ use kube::{
 };
 use tokio::sync::Notify;
 
-use crate::api::{ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership, StandardException};
+use crate::api::{
+    ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership, StandardException,
+};
 
 /// Every store the operator evaluates from.
 #[derive(Clone)]
@@ -72,7 +74,9 @@ where
         while let Some(event) = stream.next().await {
             match event {
                 Ok(_) => changed.notify_one(),
-                Err(err) => tracing::warn!(error = %err, kind = %K::kind(&Default::default()), "watch failed; retrying"),
+                Err(err) => {
+                    tracing::warn!(error = %err, kind = %K::kind(&Default::default()), "watch failed; retrying")
+                }
             }
         }
     });
@@ -136,14 +140,45 @@ impl Stores {
             v.into_iter().map(|a| (*a).clone()).collect()
         }
         let mut workloads = Vec::new();
-        workloads.extend(self.deployments.state().iter().map(|d| Workload::from_deployment((**d).clone())));
-        workloads.extend(self.stateful_sets.state().iter().map(|d| Workload::from_stateful_set((**d).clone())));
-        workloads.extend(self.daemon_sets.state().iter().map(|d| Workload::from_daemon_set((**d).clone())));
-        workloads.extend(self.cron_jobs.state().iter().map(|d| Workload::from_cron_job((**d).clone())));
-        workloads.extend(self.jobs.state().iter().filter_map(|d| Workload::from_job((**d).clone())));
-        workloads.extend(self.pods.state().iter().filter_map(|d| Workload::from_pod((**d).clone())));
+        workloads.extend(
+            self.deployments
+                .state()
+                .iter()
+                .map(|d| Workload::from_deployment((**d).clone())),
+        );
+        workloads.extend(
+            self.stateful_sets
+                .state()
+                .iter()
+                .map(|d| Workload::from_stateful_set((**d).clone())),
+        );
+        workloads.extend(
+            self.daemon_sets
+                .state()
+                .iter()
+                .map(|d| Workload::from_daemon_set((**d).clone())),
+        );
+        workloads.extend(
+            self.cron_jobs
+                .state()
+                .iter()
+                .map(|d| Workload::from_cron_job((**d).clone())),
+        );
+        workloads.extend(
+            self.jobs
+                .state()
+                .iter()
+                .filter_map(|d| Workload::from_job((**d).clone())),
+        );
+        workloads.extend(
+            self.pods
+                .state()
+                .iter()
+                .filter_map(|d| Workload::from_pod((**d).clone())),
+        );
         // A stable order, so that samples and writes do not depend on watch order.
-        workloads.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
+        workloads
+            .sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
         let mut standards = own(self.standards.state());
         standards.sort_by_key(|s: &InfrastructureStandard| s.name_any());
         let mut exceptions = own(self.exceptions.state());
@@ -154,7 +189,12 @@ impl Stores {
         ownerships.sort_by_key(|s: &ServiceOwnership| (s.namespace(), s.name_any()));
         crate::engine::Inputs {
             workloads,
-            namespaces: self.namespaces.state().iter().map(|n| Ns::from_object((**n).clone())).collect(),
+            namespaces: self
+                .namespaces
+                .state()
+                .iter()
+                .map(|n| Ns::from_object((**n).clone()))
+                .collect(),
             budgets: self
                 .budgets
                 .state()

@@ -55,7 +55,11 @@ impl Writer {
     }
 
     /// Applies a report when it differs from `current`; returns whether it wrote.
-    pub async fn report(&self, desired: &ComplianceReport, current: Option<&ComplianceReport>) -> Result<bool, WriteError> {
+    pub async fn report(
+        &self,
+        desired: &ComplianceReport,
+        current: Option<&ComplianceReport>,
+    ) -> Result<bool, WriteError> {
         let same_object = current.is_some_and(|c| {
             c.spec == desired.spec
                 && c.metadata.owner_references == desired.metadata.owner_references
@@ -79,7 +83,10 @@ impl Writer {
             object.status = None;
             api.patch(&name, &Self::params(), &Patch::Apply(&object))
                 .await
-                .map_err(|source| WriteError::Api { what: what(), source })?;
+                .map_err(|source| WriteError::Api {
+                    what: what(),
+                    source,
+                })?;
             self.writes.fetch_add(1, Ordering::Relaxed);
         }
         if !same_status {
@@ -90,10 +97,31 @@ impl Writer {
             });
             api.patch_status(&name, &Self::params(), &Patch::Apply(&status))
                 .await
-                .map_err(|source| WriteError::Api { what: what(), source })?;
+                .map_err(|source| WriteError::Api {
+                    what: what(),
+                    source,
+                })?;
             self.writes.fetch_add(1, Ordering::Relaxed);
         }
         Ok(true)
+    }
+
+    /// Deletes a report no workload needs any more (garbage collection takes
+    /// the reports of deleted workloads; this takes the rest, e.g. a Pod that
+    /// gained a controller). Returns whether it deleted.
+    pub async fn delete_report(&self, namespace: &str, name: &str) -> Result<bool, WriteError> {
+        let api: Api<ComplianceReport> = Api::namespaced(self.client.clone(), namespace);
+        match api.delete(name, &Default::default()).await {
+            Ok(_) => {
+                self.writes.fetch_add(1, Ordering::Relaxed);
+                Ok(true)
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+            Err(source) => Err(WriteError::Api {
+                what: format!("deleting ComplianceReport {namespace}/{name}"),
+                source,
+            }),
+        }
     }
 
     /// The client it writes with.
@@ -103,7 +131,13 @@ impl Writer {
 
     /// Applies the status of a standard, exception, baseline or ownership
     /// through `api` when it differs from `current`; returns whether it wrote.
-    pub async fn status<K, S>(&self, api: Api<K>, name: &str, desired: &S, current: Option<&S>) -> Result<bool, WriteError>
+    pub async fn status<K, S>(
+        &self,
+        api: Api<K>,
+        name: &str,
+        desired: &S,
+        current: Option<&S>,
+    ) -> Result<bool, WriteError>
     where
         K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
         S: Serialize + PartialEq,
@@ -116,13 +150,20 @@ impl Writer {
             "kind": K::kind(&()),
             "status": desired,
         });
-        api.patch_status(name, &Self::params(), &Patch::Apply(&status))
+        match api
+            .patch_status(name, &Self::params(), &Patch::Apply(&status))
             .await
-            .map_err(|source| WriteError::Api {
+        {
+            Ok(_) => {
+                self.writes.fetch_add(1, Ordering::Relaxed);
+                Ok(true)
+            }
+            // Deleted since the snapshot: there is no status left to keep true.
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+            Err(source) => Err(WriteError::Api {
                 what: format!("{} {} status", K::kind(&()), name),
                 source,
-            })?;
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        Ok(true)
+            }),
+        }
     }
 }

@@ -64,9 +64,10 @@ pub async fn client() -> Client {
     Client::try_from(config).expect("cannot build a client for the control plane")
 }
 
-/// A client for the local control plane acting as one of the users of its
-/// token file (`alice`, `bob`, `carol`), who hold no rights until RBAC grants them.
-pub async fn client_as(user: &str) -> Client {
+/// A kubeconfig for one of the users of the control plane's token file
+/// (`alice`, `bob`, `carol`, `operator`), who hold no rights until RBAC
+/// grants them some; written next to the admin's, and its path returned.
+pub fn kubeconfig_as(user: &str) -> PathBuf {
     let dir = controlplane_dir();
     let tokens = std::fs::read_to_string(dir.join("pki/tokens.csv"))
         .expect("the control plane's token file");
@@ -86,7 +87,15 @@ pub async fn client_as(user: &str) -> Client {
             None => format!("{line}\n"),
         })
         .collect();
-    let kubeconfig = Kubeconfig::from_yaml(&text).expect("a kubeconfig");
+    let path = dir.join(format!("kubeconfig-{user}"));
+    std::fs::write(&path, text).expect("write kubeconfig");
+    path
+}
+
+/// A client for the local control plane acting as one of the users of its token file.
+pub async fn client_as(user: &str) -> Client {
+    let path = kubeconfig_as(user);
+    let kubeconfig = Kubeconfig::read_from(&path).expect("a kubeconfig");
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .expect("a usable kubeconfig");

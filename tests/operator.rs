@@ -1,0 +1,282 @@
+//! `plumbline run` against the real local API server, with exactly the
+//! rights deploy/rbac.yaml grants it: reports appear, flip when workloads
+//! are fixed, honour exceptions until the instant they expire, disappear with
+//! their workload, and a quiet cluster causes no writes.
+
+mod common;
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::{
+    Api, Client,
+    api::{DeleteParams, Patch, PatchParams},
+};
+use plumbline::api::{ComplianceReport, InfrastructureStandard, StandardException};
+use serde_json::json;
+
+const NS: &str = "operator-test";
+
+/// The operator process, stopped when the test ends however it ends.
+struct Operator(Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_operator() -> Operator {
+    let kubeconfig = common::kubeconfig_as("operator");
+    let log = std::fs::File::create(common::controlplane_dir().join("logs/operator-test.log"))
+        .expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_plumbline"))
+        .args(["run", "--resync", "10m"])
+        .env("KUBECONFIG", kubeconfig)
+        .env("PLUMBLINE_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("plumbline run starts");
+    Operator(child)
+}
+
+/// Waits for a report condition, failing with what was last seen.
+async fn wait_for(
+    reports: &Api<ComplianceReport>,
+    name: &str,
+    what: &str,
+    pred: impl Fn(Option<&ComplianceReport>) -> bool,
+) -> tokio::time::Instant {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let current = reports.get_opt(name).await.expect("reading reports");
+        if pred(current.as_ref()) {
+            return tokio::time::Instant::now();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within 30s; the report is {current:#?} (operator log: {})",
+            common::controlplane_dir()
+                .join("logs/operator-test.log")
+                .display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn compliant(r: Option<&ComplianceReport>) -> Option<(String, String, String)> {
+    let c = r?
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Compliant")?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+async fn apply<
+    K: serde::Serialize
+        + kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+>(
+    api: &Api<K>,
+    name: &str,
+    body: serde_json::Value,
+) {
+    api.patch(
+        name,
+        &PatchParams::apply(common::MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .unwrap_or_else(|err| panic!("applying {name}: {err}"));
+}
+
+fn deployment(replicas: i32) -> serde_json::Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": NS, "labels": {"app": "web"}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "web", "image": "nginx:1.27.3"}]}}
+        }
+    })
+}
+
+/// Writes by the operator recorded in the API server's audit log.
+fn operator_writes() -> usize {
+    let log = std::fs::read_to_string(common::controlplane_dir().join("logs/audit.log"))
+        .unwrap_or_default();
+    log.lines()
+        .filter(|l| l.contains("\"username\":\"operator\""))
+        .filter(|l| {
+            [
+                "\"verb\":\"patch\"",
+                "\"verb\":\"create\"",
+                "\"verb\":\"update\"",
+            ]
+            .iter()
+            .any(|v| l.contains(v))
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn reports_follow_workloads_exceptions_and_time() {
+    let admin: Client = common::client().await;
+    common::install_crds(&admin).await;
+    common::kubectl_apply(&["deploy/namespace.yaml"]);
+    common::kubectl_apply(&["deploy/rbac.yaml"]);
+    // The operator runs as the user `operator` with deploy/rbac.yaml's ClusterRole.
+    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(admin.clone());
+    apply(
+        &bindings,
+        "plumbline-operator-test-user",
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "plumbline-operator-test-user"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "plumbline-operator"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "operator"}],
+        }),
+    )
+    .await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
+    apply(
+        &namespaces,
+        NS,
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS, "labels": {"plumbline-test": "operator"}}}),
+    )
+    .await;
+    let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
+    apply(
+        &standards,
+        "operator-test-replicas",
+        json!({
+            "apiVersion": "plumbline.dev/v1alpha1", "kind": "InfrastructureStandard",
+            "metadata": {"name": "operator-test-replicas"},
+            "spec": {
+                "match": {"namespaceSelector": {"matchLabels": {"plumbline-test": "operator"}}},
+                "rules": [{"id": "two-replicas", "severity": "High", "description": "Two replicas.", "replicas": {"minimum": 2}}]
+            }
+        }),
+    )
+    .await;
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), NS);
+    apply(&deployments, "web", deployment(1)).await;
+
+    let _operator = start_operator();
+    let reports: Api<ComplianceReport> = Api::namespaced(admin.clone(), NS);
+
+    // A deviating Deployment gets a report naming the rule.
+    wait_for(
+        &reports,
+        "deployment-web",
+        "Compliant=False naming the rule",
+        |r| {
+            compliant(r).is_some_and(|(s, reason, msg)| {
+                s == "False" && reason == "Deviating" && msg.contains("two-replicas")
+            })
+        },
+    )
+    .await;
+    let report = reports.get("deployment-web").await.unwrap();
+    let owner = &report
+        .metadata
+        .owner_references
+        .as_ref()
+        .expect("owned by its workload")[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("Deployment", "web")
+    );
+
+    // Fixing it flips the report.
+    apply(&deployments, "web", deployment(2)).await;
+    wait_for(
+        &reports,
+        "deployment-web",
+        "Compliant=True once fixed",
+        |r| compliant(r).is_some_and(|(s, reason, _)| s == "True" && reason == "Compliant"),
+    )
+    .await;
+
+    // An approved exception makes it compliant as Excepted, until the instant it expires.
+    apply(&deployments, "web", deployment(1)).await;
+    let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(8);
+    let exceptions: Api<StandardException> = Api::namespaced(admin.clone(), NS);
+    apply(
+        &exceptions,
+        "web-single",
+        json!({
+            "apiVersion": "plumbline.dev/v1alpha1", "kind": "StandardException",
+            "metadata": {"name": "web-single", "namespace": NS},
+            "spec": {
+                "target": {"standard": "operator-test-replicas"},
+                "workloads": {"names": [{"kind": "Deployment", "name": "web"}]},
+                "justification": "One replica while the test runs.",
+                "requestedBy": "alice", "approvedBy": "bob",
+                "expiresAt": expires.to_string(),
+            }
+        }),
+    )
+    .await;
+    wait_for(
+        &reports,
+        "deployment-web",
+        "Compliant=True, Excepted",
+        |r| compliant(r).is_some_and(|(s, reason, _)| s == "True" && reason == "Excepted"),
+    )
+    .await;
+    wait_for(
+        &reports,
+        "deployment-web",
+        "Compliant=False after expiry",
+        |r| compliant(r).is_some_and(|(s, _, _)| s == "False"),
+    )
+    .await;
+    let late = jiff::Timestamp::now().duration_since(expires);
+    assert!(
+        late < jiff::SignedDuration::from_millis(1500),
+        "the report flipped {late:?} after the exception expired"
+    );
+
+    // A quiet cluster causes no writes.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = operator_writes();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let after = operator_writes();
+    assert_eq!(
+        after,
+        before,
+        "the operator wrote {} times in a quiet cluster",
+        after - before
+    );
+
+    // A deleted workload's report goes with it.
+    deployments
+        .delete("web", &DeleteParams::foreground())
+        .await
+        .expect("delete the deployment");
+    wait_for(
+        &reports,
+        "deployment-web",
+        "the report deleted with its workload",
+        |r| r.is_none(),
+    )
+    .await;
+    let _ = exceptions
+        .delete("web-single", &DeleteParams::default())
+        .await;
+    let _ = standards
+        .delete("operator-test-replicas", &DeleteParams::default())
+        .await;
+}
