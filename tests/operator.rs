@@ -18,7 +18,17 @@ use kube::{
 use plumbline::api::{ComplianceReport, InfrastructureStandard, StandardException};
 use serde_json::json;
 
-const NS: &str = "operator-test";
+/// A namespace of its own per run, so that a control plane left running by
+/// an earlier run (its Events, its reports) cannot affect this one.
+fn ns() -> &'static str {
+    static NS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NS.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("operator-test-{}", nanos % 1_000_000_007)
+    })
+}
 
 /// The operator process, stopped when the test ends however it ends.
 struct Operator(Child);
@@ -109,7 +119,7 @@ async fn apply<
 fn deployment(replicas: i32) -> serde_json::Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": NS, "labels": {"app": "web"}},
+        "metadata": {"name": "web", "namespace": ns(), "labels": {"app": "web"}},
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": {"app": "web"}},
@@ -117,6 +127,41 @@ fn deployment(replicas: i32) -> serde_json::Value {
                          "spec": {"containers": [{"name": "web", "image": "nginx:1.27.3"}]}}
         }
     })
+}
+
+/// How many times Events of this reason, about Deployment `web` and naming
+/// the test's rule, were raised (a series counts each occurrence).
+async fn events(admin: &Client, reason: &str) -> i32 {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), ns());
+    api.list(&Default::default())
+        .await
+        .expect("listing events")
+        .items
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("web"))
+        .filter(|e| {
+            e.note
+                .as_deref()
+                .is_some_and(|n| n.contains("two-replicas"))
+        })
+        .map(|e| e.series.as_ref().map_or(1, |s| s.count))
+        .sum()
+}
+
+async fn wait_for_events(admin: &Client, reason: &str, count: i32) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let n = events(admin, reason).await;
+        if n == count {
+            return;
+        }
+        assert!(
+            n < count && tokio::time::Instant::now() < deadline,
+            "expected {count} {reason} Event(s) about web, found {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Writes by the operator recorded in the API server's audit log.
@@ -159,8 +204,8 @@ async fn reports_follow_workloads_exceptions_and_time() {
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
     apply(
         &namespaces,
-        NS,
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS, "labels": {"plumbline-test": "operator"}}}),
+        ns(),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns(), "labels": {"plumbline-test": "operator"}}}),
     )
     .await;
     let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
@@ -177,11 +222,11 @@ async fn reports_follow_workloads_exceptions_and_time() {
         }),
     )
     .await;
-    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), NS);
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), ns());
     apply(&deployments, "web", deployment(1)).await;
 
-    let _operator = start_operator();
-    let reports: Api<ComplianceReport> = Api::namespaced(admin.clone(), NS);
+    let operator = start_operator();
+    let reports: Api<ComplianceReport> = Api::namespaced(admin.clone(), ns());
 
     // A deviating Deployment gets a report naming the rule.
     wait_for(
@@ -191,6 +236,7 @@ async fn reports_follow_workloads_exceptions_and_time() {
         |r| our_deviation(r) == Some(None),
     )
     .await;
+    wait_for_events(&admin, "DeviationFound", 1).await;
     let report = reports.get("deployment-web").await.unwrap();
     let status = report.status.as_ref().unwrap();
     let compliant = status
@@ -222,16 +268,26 @@ async fn reports_follow_workloads_exceptions_and_time() {
     )
     .await;
 
+    wait_for_events(&admin, "DeviationResolved", 1).await;
+
     // An approved exception makes it compliant as Excepted, until the instant it expires.
     apply(&deployments, "web", deployment(1)).await;
+    wait_for(
+        &reports,
+        "deployment-web",
+        "an open deviation again at one replica",
+        |r| our_deviation(r) == Some(None),
+    )
+    .await;
+    wait_for_events(&admin, "DeviationFound", 2).await;
     let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(8);
-    let exceptions: Api<StandardException> = Api::namespaced(admin.clone(), NS);
+    let exceptions: Api<StandardException> = Api::namespaced(admin.clone(), ns());
     apply(
         &exceptions,
         "web-single",
         json!({
             "apiVersion": "plumbline.dev/v1alpha1", "kind": "StandardException",
-            "metadata": {"name": "web-single", "namespace": NS},
+            "metadata": {"name": "web-single", "namespace": ns()},
             "spec": {
                 "target": {"standard": "operator-test-replicas"},
                 "workloads": {"names": [{"kind": "Deployment", "name": "web"}]},
@@ -262,9 +318,14 @@ async fn reports_follow_workloads_exceptions_and_time() {
         "the report flipped {late:?} after the exception expired"
     );
 
-    // A quiet cluster causes no writes.
+    wait_for_events(&admin, "DeviationResolved", 2).await;
+    wait_for_events(&admin, "DeviationFound", 3).await;
+
+    // A restarted operator in a quiet cluster writes nothing and repeats no Event.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = operator_writes();
+    drop(operator);
+    let _operator = start_operator();
     tokio::time::sleep(Duration::from_secs(30)).await;
     let after = operator_writes();
     assert_eq!(
@@ -272,6 +333,16 @@ async fn reports_follow_workloads_exceptions_and_time() {
         before,
         "the operator wrote {} times in a quiet cluster",
         after - before
+    );
+    assert_eq!(
+        events(&admin, "DeviationFound").await,
+        3,
+        "Events repeated after a restart"
+    );
+    assert_eq!(
+        events(&admin, "DeviationResolved").await,
+        2,
+        "Events repeated after a restart"
     );
 
     // A deleted workload's report goes with it.
@@ -289,6 +360,7 @@ async fn reports_follow_workloads_exceptions_and_time() {
     let _ = exceptions
         .delete("web-single", &DeleteParams::default())
         .await;
+    let _ = namespaces.delete(ns(), &DeleteParams::default()).await;
     let _ = standards
         .delete("operator-test-replicas", &DeleteParams::default())
         .await;

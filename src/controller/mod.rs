@@ -11,5 +11,6 @@ pub mod build;
 pub mod clock;
 pub mod conditions;
 pub mod run;
+pub mod transitions;
 pub mod watch;
 pub mod write;

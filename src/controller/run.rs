@@ -5,10 +5,13 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::Notify;
 
-use super::{build, clock::Clock, watch, write::Writer};
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+
+use super::{build, clock::Clock, transitions, watch, write::Writer};
 use crate::engine::evaluate;
 
 /// How the loop runs.
@@ -33,6 +36,13 @@ pub async fn run(
 ) {
     let changed = Arc::new(Notify::new());
     let stores = watch::start(&client, config.namespace.as_deref(), changed.clone());
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "plumbline".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        },
+    );
     let writer = Writer::new(client);
     let mut shutdown = std::pin::pin!(shutdown);
     tokio::select! {
@@ -45,7 +55,7 @@ pub async fn run(
         let now = clock.now();
         let inputs = stores.inputs();
         let evaluation = evaluate(&inputs, now);
-        let failures = write_all(&writer, &stores, &inputs, &evaluation, now).await;
+        let failures = write_all(&writer, &recorder, &stores, &inputs, &evaluation, now).await;
         let mut wait = config.resync;
         if failures > 0 {
             wait = wait.min(retry);
@@ -68,8 +78,33 @@ pub async fn run(
 }
 
 /// Writes every report and status that changed; returns how many writes failed.
+/// Raises the Events of a transition; a failure to publish is logged, not retried.
+async fn publish(
+    recorder: &Recorder,
+    regarding: &ObjectReference,
+    events: Vec<transitions::Transition>,
+) {
+    for t in events {
+        let event = Event {
+            type_: if t.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: t.reason.into(),
+            note: Some(t.note),
+            action: "Evaluate".into(),
+            secondary: None,
+        };
+        if let Err(err) = recorder.publish(&event, regarding).await {
+            tracing::warn!(error = %err, reason = t.reason, "cannot publish an Event");
+        }
+    }
+}
+
 async fn write_all(
     writer: &Writer,
+    recorder: &Recorder,
     stores: &watch::Stores,
     inputs: &crate::engine::Inputs,
     eval: &crate::engine::Evaluation,
@@ -94,9 +129,27 @@ async fn write_all(
         let key = (w.namespace.clone(), build::report_name(w));
         let current = reports.get(&key).map(AsRef::as_ref);
         wanted.insert(key);
-        let desired = build::report(w, v, current.and_then(|c| c.status.as_ref()), now);
-        if let Err(err) = writer.report(&desired, current).await {
-            fail(err);
+        let previous = current.and_then(|c| c.status.as_ref());
+        let desired = build::report(w, v, previous, now);
+        match writer.report(&desired, current).await {
+            Ok(true) => {
+                let regarding = ObjectReference {
+                    api_version: Some(w.kind.api_version().into()),
+                    kind: Some(w.kind.as_str().into()),
+                    name: Some(w.name.clone()),
+                    namespace: Some(w.namespace.clone()),
+                    uid: w.uid.clone(),
+                    ..Default::default()
+                };
+                let events = desired
+                    .status
+                    .as_ref()
+                    .map(|next| transitions::report(previous, next))
+                    .unwrap_or_default();
+                publish(recorder, &regarding, events).await;
+            }
+            Ok(false) => {}
+            Err(err) => fail(err),
         }
     }
     for ((ns, name), report) in &reports {
@@ -119,16 +172,19 @@ async fn write_all(
             .as_ref()
             .map_or(&[][..], |st| st.conditions.as_slice());
         let desired = build::standard_status(v, s.metadata.generation, previous, now);
-        if let Err(err) = writer
+        let events = transitions::standard(previous, &desired.conditions);
+        let written = writer
             .status(
                 Api::<crate::api::InfrastructureStandard>::all(writer.client().clone()),
                 &s.name_any(),
                 &desired,
                 s.status.as_ref(),
             )
-            .await
-        {
-            fail(err);
+            .await;
+        match written {
+            Ok(true) => publish(recorder, &s.object_ref(&()), events).await,
+            Ok(false) => {}
+            Err(err) => fail(err),
         }
     }
     for (e, v) in inputs.exceptions.iter().zip(&eval.exceptions) {
@@ -137,7 +193,8 @@ async fn write_all(
             .as_ref()
             .map_or(&[][..], |st| st.conditions.as_slice());
         let desired = build::exception_status(v, e.metadata.generation, previous, now);
-        if let Err(err) = writer
+        let events = transitions::exception(e.status.as_ref(), &desired);
+        let written = writer
             .status(
                 Api::<crate::api::StandardException>::namespaced(
                     writer.client().clone(),
@@ -147,9 +204,11 @@ async fn write_all(
                 &desired,
                 e.status.as_ref(),
             )
-            .await
-        {
-            fail(err);
+            .await;
+        match written {
+            Ok(true) => publish(recorder, &e.object_ref(&()), events).await,
+            Ok(false) => {}
+            Err(err) => fail(err),
         }
     }
     for (b, v) in inputs.baselines.iter().zip(&eval.baselines) {
