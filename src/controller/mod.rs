@@ -4,8 +4,8 @@
 //!
 //! In progress (issue 4): reports and statuses are written, only when they
 //! change, on every change, at the next instant a verdict changes by itself
-//! and at each resync. Events, metrics, health endpoints, leader election and
-//! per-object re-evaluation come next.
+//! and at each resync, with Events on transitions. Metrics, health endpoints,
+//! leader election, namespace limits and per-object re-evaluation come next.
 
 pub mod build;
 pub mod clock;
