@@ -147,7 +147,7 @@ pub fn render(report: &Report) -> String {
             if images.is_empty() {
                 continue;
             }
-            let describe = |i: &&super::report::ImageEntry| {
+            let describe = |i: &&crate::api::report::ImagePatch| {
                 format!(
                     "{} {} {:?} (minimum {}{}){}",
                     i.container,
@@ -156,7 +156,7 @@ pub fn render(report: &Report) -> String {
                     i.minimum_version,
                     i.due
                         .as_ref()
-                        .map(|d| format!(", due {d}"))
+                        .map(|d| format!(", due {}", d.0))
                         .unwrap_or_default(),
                     i.reason
                         .as_ref()

@@ -104,29 +104,12 @@ pub struct WorkloadEntry {
     /// (`Compliant`, `Excepted` or `Deviating`).
     pub standards: BTreeMap<String, &'static str>,
     /// Every deviation, most severe first.
-    pub deviations: Vec<DeviationEntry>,
+    pub deviations: Vec<crate::api::report::Deviation>,
     /// Its patch state, when a baseline applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patch: Option<PatchEntry>,
     /// Its owner.
     pub owner: OwnerEntry,
-}
-
-/// One deviation.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviationEntry {
-    /// The standard.
-    pub standard: String,
-    /// The rule.
-    pub rule: String,
-    /// Its severity.
-    pub severity: Severity,
-    /// What to fix.
-    pub message: String,
-    /// The exception covering it, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exception: Option<String>,
 }
 
 /// A workload's patch state.
@@ -139,32 +122,7 @@ pub struct PatchEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub due: Option<String>,
     /// Per image and baseline.
-    pub images: Vec<ImageEntry>,
-}
-
-/// One image against one baseline.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImageEntry {
-    /// The container.
-    pub container: String,
-    /// The image.
-    pub image: String,
-    /// The baseline.
-    pub baseline: String,
-    /// The ring.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ring: Option<String>,
-    /// The least version.
-    pub minimum_version: String,
-    /// The state.
-    pub state: PatchState,
-    /// When it is or was due.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub due: Option<String>,
-    /// Why (Unknown, Behind, Overdue, Excepted).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub images: Vec<crate::api::report::ImagePatch>,
 }
 
 /// Who owns a workload.
@@ -413,7 +371,7 @@ impl Report {
                     deviations: v
                         .deviations
                         .into_iter()
-                        .map(|d| DeviationEntry {
+                        .map(|d| crate::api::report::Deviation {
                             standard: d.standard,
                             rule: d.rule,
                             severity: d.severity,
@@ -424,20 +382,7 @@ impl Report {
                     patch: v.patch_state.map(|state| PatchEntry {
                         state,
                         due: v.patch_due.map(ts),
-                        images: v
-                            .patch
-                            .iter()
-                            .map(|p| ImageEntry {
-                                container: p.container.clone(),
-                                image: p.image.clone(),
-                                baseline: p.baseline.clone(),
-                                ring: p.ring.clone(),
-                                minimum_version: p.minimum_version.clone(),
-                                state: p.state,
-                                due: p.due.map(ts),
-                                reason: p.reason.clone(),
-                            })
-                            .collect(),
+                        images: v.patch.iter().map(Into::into).collect(),
                     }),
                     owner,
                 }

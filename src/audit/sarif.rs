@@ -296,7 +296,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                             img.minimum_version,
                             img.due
                                 .as_ref()
-                                .map(|d| format!(", due {d}"))
+                                .map(|d| format!(", due {}", d.0))
                                 .unwrap_or_default(),
                             img.reason
                                 .as_ref()

@@ -101,8 +101,8 @@ pub fn render(report: &Report, color: bool) -> String {
                     _ => p.dim(&state),
                 };
                 let when = match (img.state, &img.due) {
-                    (PatchState::Overdue, Some(d)) => format!(", overdue since {d}"),
-                    (PatchState::Behind, Some(d)) => format!(", due {d}"),
+                    (PatchState::Overdue, Some(d)) => format!(", overdue since {}", d.0),
+                    (PatchState::Behind, Some(d)) => format!(", due {}", d.0),
                     _ => String::new(),
                 };
                 let _ = writeln!(

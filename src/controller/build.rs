@@ -202,20 +202,7 @@ pub fn report(
         patch: v.patch_state.map(|state| PatchReport {
             state,
             due: v.patch_due.map(Time),
-            images: v
-                .patch
-                .iter()
-                .map(|p| ImagePatch {
-                    container: p.container.clone(),
-                    image: p.image.clone(),
-                    baseline: p.baseline.clone(),
-                    ring: p.ring.clone(),
-                    minimum_version: p.minimum_version.clone(),
-                    state: p.state,
-                    due: p.due.map(Time),
-                    reason: p.reason.clone(),
-                })
-                .collect(),
+            images: v.patch.iter().map(ImagePatch::from).collect(),
         }),
         owner: match &v.owner {
             Owner::Owned(o) => Some(OwnerSummary {

@@ -213,3 +213,20 @@ pub fn patch_rank(state: PatchState) -> u8 {
         PatchState::Overdue => 4,
     }
 }
+
+impl From<&ImagePatch> for crate::api::report::ImagePatch {
+    fn from(p: &ImagePatch) -> Self {
+        Self {
+            container: p.container.clone(),
+            image: p.image.clone(),
+            baseline: p.baseline.clone(),
+            ring: p.ring.clone(),
+            minimum_version: p.minimum_version.clone(),
+            state: p.state,
+            due: p
+                .due
+                .map(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time),
+            reason: p.reason.clone(),
+        }
+    }
+}
