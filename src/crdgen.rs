@@ -68,9 +68,12 @@ pub fn render_all() -> Result<Vec<RenderedCrd>, CrdGenError> {
         .collect()
 }
 
-/// All CRDs as one multi-document YAML stream, as `plumbline crd` prints it.
+/// All CRDs as one multi-document YAML stream, as `plumbline crd` prints it:
+/// the files of `crds/` in name order, each after a `---` line.
 pub fn stream() -> Result<String, CrdGenError> {
-    Ok(render_all()?
+    let mut crds = render_all()?;
+    crds.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+    Ok(crds
         .into_iter()
         .map(|crd| format!("---\n{}", crd.yaml))
         .collect())

@@ -145,3 +145,28 @@ fn every_field_has_a_description() {
         "fields without a description: {missing:#?}"
     );
 }
+
+/// `plumbline crd` prints exactly the files of crds/, in name order.
+#[test]
+fn plumbline_crd_prints_the_committed_files() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plumbline"))
+        .arg("crd")
+        .output()
+        .expect("plumbline crd runs");
+    assert!(out.status.success());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    let expected: String = files
+        .iter()
+        .map(|f| format!("---\n{}", std::fs::read_to_string(f).unwrap()))
+        .collect();
+    assert!(
+        String::from_utf8(out.stdout).unwrap() == expected,
+        "`plumbline crd` differs from crds/: run `make crds`"
+    );
+}
