@@ -25,6 +25,9 @@ enum Command {
         /// Log format.
         #[arg(long, env = "PLUMBLINE_LOG_FORMAT", value_enum, default_value = "text")]
         log_format: LogFormat,
+        /// Where to serve /metrics, /healthz and /readyz; port 0 picks a free one (logged).
+        #[arg(long, env = "PLUMBLINE_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+        metrics_addr: std::net::SocketAddr,
     },
     /// Evaluate manifests offline, as the operator would in the cluster.
     ///
@@ -79,7 +82,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd { out_dir } => crd(out_dir),
-        Command::Run { resync, log_format } => run(resync.into(), log_format),
+        Command::Run {
+            resync,
+            log_format,
+            metrics_addr,
+        } => run(resync.into(), log_format, metrics_addr),
         Command::Audit {
             paths,
             standards,
@@ -109,11 +116,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(resync: std::time::Duration, log_format: LogFormat) -> ExitCode {
+fn run(
+    resync: std::time::Duration,
+    log_format: LogFormat,
+    metrics_addr: std::net::SocketAddr,
+) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PLUMBLINE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match log_format {
         LogFormat::Json => logs.json().init(),
@@ -134,6 +146,24 @@ fn run(resync: std::time::Duration, log_format: LogFormat) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let metrics = std::sync::Arc::new(plumbline::controller::metrics::Metrics::default());
+        let listener = match tokio::net::TcpListener::bind(metrics_addr).await {
+            Ok(l) => l,
+            Err(err) => {
+                tracing::error!(error = %err, %metrics_addr, "cannot serve metrics: choose another --metrics-addr");
+                return ExitCode::FAILURE;
+            }
+        };
+        match listener.local_addr() {
+            Ok(addr) => tracing::info!(%addr, "serving /metrics, /healthz and /readyz"),
+            Err(err) => tracing::warn!(error = %err, "serving metrics on an unknown address"),
+        }
+        let app = plumbline::controller::metrics::router(metrics.clone());
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, app).await {
+                tracing::error!(error = %err, "the metrics server stopped");
+            }
+        });
         let config = plumbline::controller::run::Config { namespace: None, resync };
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -147,6 +177,7 @@ fn run(resync: std::time::Duration, log_format: LogFormat) -> ExitCode {
             client,
             config,
             std::sync::Arc::new(plumbline::controller::clock::SystemClock),
+            metrics,
             shutdown,
         )
         .await;

@@ -45,7 +45,15 @@ fn start_operator() -> Operator {
     let log = std::fs::File::create(common::controlplane_dir().join("logs/operator-test.log"))
         .expect("log file");
     let child = Command::new(env!("CARGO_BIN_EXE_plumbline"))
-        .args(["run", "--resync", "10m"])
+        .args([
+            "run",
+            "--resync",
+            "10m",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
         .env("KUBECONFIG", kubeconfig)
         .env("PLUMBLINE_LOG", "info")
         .stdout(Stdio::null())
@@ -164,6 +172,51 @@ async fn wait_for_events(admin: &Client, reason: &str, count: i32) {
     }
 }
 
+/// The address the operator serves metrics on, read from its JSON log.
+async fn metrics_addr() -> String {
+    let log = common::controlplane_dir().join("logs/operator-test.log");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(addr) = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find_map(|v| v["fields"]["addr"].as_str().map(String::from))
+        {
+            return addr;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no metrics address in {}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A plain HTTP GET: the status code and the body.
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the metrics server");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let code = response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
 /// Writes by the operator recorded in the API server's audit log.
 fn operator_writes() -> usize {
     let log = std::fs::read_to_string(common::controlplane_dir().join("logs/audit.log"))
@@ -257,6 +310,29 @@ async fn reports_follow_workloads_exceptions_and_time() {
         (owner.kind.as_str(), owner.name.as_str()),
         ("Deployment", "web")
     );
+
+    // Operations endpoints: health, readiness once written, metrics without per-object labels.
+    let addr = metrics_addr().await;
+    assert_eq!(http_get(&addr, "/healthz").0, 200);
+    assert_eq!(
+        http_get(&addr, "/readyz").0,
+        200,
+        "ready once the first evaluation is written"
+    );
+    let (code, body) = http_get(&addr, "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        body.lines().any(|l| l.starts_with(
+            "plumbline_deviations{standard=\"operator-test-replicas\",rule=\"two-replicas\",severity=\"High\"}"
+        )),
+        "{body}"
+    );
+    assert!(
+        body.contains("plumbline_workloads{state=\"deviating\"}"),
+        "{body}"
+    );
+    assert!(body.contains("plumbline_evaluations_total"), "{body}");
+    assert!(!body.contains("name=\"web\""), "no per-object labels");
 
     // Fixing it flips the report.
     apply(&deployments, "web", deployment(2)).await;

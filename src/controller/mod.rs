@@ -10,6 +10,7 @@
 pub mod build;
 pub mod clock;
 pub mod conditions;
+pub mod metrics;
 pub mod run;
 pub mod transitions;
 pub mod watch;

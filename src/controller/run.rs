@@ -32,6 +32,7 @@ pub async fn run(
     client: Client,
     config: Config,
     clock: Arc<dyn Clock>,
+    metrics: Arc<super::metrics::Metrics>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let changed = Arc::new(Notify::new());
@@ -52,10 +53,17 @@ pub async fn run(
     tracing::info!("caches filled; evaluating");
     let mut retry = Duration::from_secs(1);
     loop {
+        let started = std::time::Instant::now();
         let now = clock.now();
         let inputs = stores.inputs();
         let evaluation = evaluate(&inputs, now);
         let failures = write_all(&writer, &recorder, &stores, &inputs, &evaluation, now).await;
+        metrics.observe(
+            &evaluation,
+            started.elapsed().as_secs_f64(),
+            writer.writes(),
+            failures,
+        );
         let mut wait = config.resync;
         if failures > 0 {
             wait = wait.min(retry);

@@ -1,0 +1,226 @@
+//! Operations: Prometheus metrics about the last evaluation (no per-object
+//! labels, so cardinality stays bounded), and the `/metrics`, `/healthz` and
+//! `/readyz` endpoints. `/readyz` answers 200 once the first full evaluation
+//! is written.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicU64, Ordering},
+};
+
+use axum::{Router, extract::State, http::StatusCode, routing::get};
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+use crate::{
+    api::PatchState,
+    engine::{Compliance, Evaluation, Owner},
+};
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The operator's metrics.
+pub struct Metrics {
+    registry: Registry,
+    workloads: Family<Labels, Gauge>,
+    deviations: Family<Labels, Gauge>,
+    active_exceptions: Family<Labels, Gauge>,
+    review_required: Family<Labels, Gauge>,
+    patch: Family<Labels, Gauge>,
+    orphans: Gauge,
+    evaluations: Counter,
+    write_errors: Counter,
+    writes: Counter,
+    duration: Histogram,
+    written_writes: AtomicU64,
+    ready: AtomicBool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("plumbline");
+        let m = Self {
+            workloads: Family::default(),
+            deviations: Family::default(),
+            active_exceptions: Family::default(),
+            review_required: Family::default(),
+            patch: Family::default(),
+            orphans: Gauge::default(),
+            evaluations: Counter::default(),
+            write_errors: Counter::default(),
+            writes: Counter::default(),
+            duration: Histogram::new([0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            written_writes: AtomicU64::new(0),
+            ready: AtomicBool::new(false),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "workloads",
+            "Workloads by compliance state (compliant, excepted, deviating)",
+            m.workloads.clone(),
+        );
+        registry.register(
+            "deviations",
+            "Open deviations by standard, rule and severity",
+            m.deviations.clone(),
+        );
+        registry.register(
+            "active_exceptions",
+            "Active exceptions by standard",
+            m.active_exceptions.clone(),
+        );
+        registry.register(
+            "review_required",
+            "1 when a standard needs review, by standard",
+            m.review_required.clone(),
+        );
+        registry.register(
+            "patch_workloads",
+            "Workloads by baseline, ring and patch state",
+            m.patch.clone(),
+        );
+        registry.register(
+            "orphaned_workloads",
+            "Workloads no ServiceOwnership selects",
+            m.orphans.clone(),
+        );
+        registry.register("evaluations", "Full evaluations run", m.evaluations.clone());
+        registry.register(
+            "write_errors",
+            "Writes that failed and will be retried",
+            m.write_errors.clone(),
+        );
+        registry.register(
+            "writes",
+            "Reports, statuses and deletions written",
+            m.writes.clone(),
+        );
+        registry.register(
+            "evaluation_duration_seconds",
+            "Time to read, evaluate and write once",
+            m.duration.clone(),
+        );
+        Self { registry, ..m }
+    }
+}
+
+impl Metrics {
+    /// Records one evaluation and its writes.
+    pub fn observe(&self, eval: &Evaluation, seconds: f64, total_writes: u64, failures: usize) {
+        self.evaluations.inc();
+        self.duration.observe(seconds);
+        let previous = self.written_writes.swap(total_writes, Ordering::Relaxed);
+        self.writes.inc_by(total_writes.saturating_sub(previous));
+        self.write_errors.inc_by(failures as u64);
+
+        self.workloads.clear();
+        self.deviations.clear();
+        let (mut compliant, mut excepted, mut deviating, mut orphans) = (0, 0, 0, 0);
+        for v in &eval.workloads {
+            if v.open_deviations().next().is_some() {
+                deviating += 1;
+            } else if v.standards.iter().any(|(_, c)| *c == Compliance::Excepted) {
+                excepted += 1;
+            } else {
+                compliant += 1;
+            }
+            if matches!(v.owner, Owner::Orphan) {
+                orphans += 1;
+            }
+            for d in v.open_deviations() {
+                self.deviations
+                    .get_or_create(&vec![
+                        ("standard", d.standard.clone()),
+                        ("rule", d.rule.clone()),
+                        ("severity", d.severity.to_string()),
+                    ])
+                    .inc();
+            }
+        }
+        for (state, n) in [
+            ("compliant", compliant),
+            ("excepted", excepted),
+            ("deviating", deviating),
+        ] {
+            self.workloads
+                .get_or_create(&vec![("state", state.to_string())])
+                .set(n);
+        }
+        self.orphans.set(orphans);
+
+        self.active_exceptions.clear();
+        self.review_required.clear();
+        for s in &eval.standards {
+            let labels = vec![("standard", s.name.clone())];
+            self.active_exceptions
+                .get_or_create(&labels)
+                .set(i64::from(s.exceptions.active));
+            self.review_required
+                .get_or_create(&labels)
+                .set(i64::from(s.review.is_some()));
+        }
+        self.patch.clear();
+        for b in &eval.baselines {
+            for r in &b.rings {
+                for (state, n) in [
+                    (PatchState::Current, r.counts.current),
+                    (PatchState::Behind, r.counts.behind),
+                    (PatchState::Overdue, r.counts.overdue),
+                    (PatchState::Excepted, r.counts.excepted),
+                    (PatchState::Unknown, r.counts.unknown),
+                ] {
+                    self.patch
+                        .get_or_create(&vec![
+                            ("baseline", b.name.clone()),
+                            ("ring", r.name.clone()),
+                            ("state", format!("{state:?}")),
+                        ])
+                        .set(i64::from(n));
+                }
+            }
+        }
+        if failures == 0 {
+            self.ready.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the first full evaluation has been written.
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The HTTP endpoints.
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(m): State<Arc<Metrics>>| async move { m.render() }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(|State(m): State<Arc<Metrics>>| async move {
+                if m.ready() {
+                    (StatusCode::OK, "ready")
+                } else {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the first evaluation is not written yet",
+                    )
+                }
+            }),
+        )
+        .with_state(metrics)
+}
