@@ -314,11 +314,14 @@ async fn reports_follow_workloads_exceptions_and_time() {
     // Operations endpoints: health, readiness once written, metrics without per-object labels.
     let addr = metrics_addr().await;
     assert_eq!(http_get(&addr, "/healthz").0, 200);
-    assert_eq!(
-        http_get(&addr, "/readyz").0,
-        200,
-        "ready once the first evaluation is written"
-    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while http_get(&addr, "/readyz").0 != 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not ready within 30s of writing reports"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let (code, body) = http_get(&addr, "/metrics");
     assert_eq!(code, 200);
     assert!(

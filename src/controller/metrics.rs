@@ -182,9 +182,9 @@ impl Metrics {
                 }
             }
         }
-        if failures == 0 {
-            self.ready.store(true, Ordering::Relaxed);
-        }
+        // Ready once the first full evaluation has been written; writes that
+        // failed are retried and counted in write_errors, not held against readiness.
+        self.ready.store(true, Ordering::Relaxed);
     }
 
     /// Whether the first full evaluation has been written.

@@ -129,9 +129,17 @@ async fn write_all(
         .into_iter()
         .map(|r| ((r.namespace().unwrap_or_default(), r.name_any()), r))
         .collect();
+    // Nothing can be created in a namespace being deleted: its reports go with it.
+    let terminating: std::collections::HashSet<String> = stores
+        .namespaces
+        .state()
+        .iter()
+        .filter(|n| n.metadata.deletion_timestamp.is_some())
+        .map(|n| n.name_any())
+        .collect();
     let mut wanted = std::collections::HashSet::new();
     for (w, v) in inputs.workloads.iter().zip(&eval.workloads) {
-        if w.uid.is_none() {
+        if w.uid.is_none() || terminating.contains(&w.namespace) {
             continue;
         }
         let key = (w.namespace.clone(), build::report_name(w));
@@ -168,6 +176,7 @@ async fn write_all(
             .as_ref()
             .is_some_and(|o| !o.is_empty());
         if owned
+            && !terminating.contains(ns)
             && !wanted.contains(&(ns.clone(), name.clone()))
             && let Err(err) = writer.delete_report(ns, name).await
         {
