@@ -183,90 +183,111 @@ async fn write_all(
             fail(err);
         }
     }
+    let client = writer.client().clone();
     for (s, v) in inputs.standards.iter().zip(&eval.standards) {
-        let previous = s
-            .status
-            .as_ref()
-            .map_or(&[][..], |st| st.conditions.as_slice());
+        let previous = conditions(s.status.as_ref().map(|st| &st.conditions));
         let desired = build::standard_status(v, s.metadata.generation, previous, now);
         let events = transitions::standard(previous, &desired.conditions);
-        let written = writer
-            .status(
-                Api::<crate::api::InfrastructureStandard>::all(writer.client().clone()),
-                &s.name_any(),
-                &desired,
-                s.status.as_ref(),
-            )
-            .await;
-        match written {
-            Ok(true) => publish(recorder, &s.object_ref(&()), events).await,
-            Ok(false) => {}
-            Err(err) => fail(err),
+        let api = Api::all(client.clone());
+        if let Err(err) = write_status(
+            writer,
+            recorder,
+            api,
+            s,
+            &desired,
+            s.status.as_ref(),
+            events,
+        )
+        .await
+        {
+            fail(err);
         }
     }
     for (e, v) in inputs.exceptions.iter().zip(&eval.exceptions) {
-        let previous = e
-            .status
-            .as_ref()
-            .map_or(&[][..], |st| st.conditions.as_slice());
+        let previous = conditions(e.status.as_ref().map(|st| &st.conditions));
         let desired = build::exception_status(v, e.metadata.generation, previous, now);
         let events = transitions::exception(e.status.as_ref(), &desired);
-        let written = writer
-            .status(
-                Api::<crate::api::StandardException>::namespaced(
-                    writer.client().clone(),
-                    &e.namespace().unwrap_or_default(),
-                ),
-                &e.name_any(),
-                &desired,
-                e.status.as_ref(),
-            )
-            .await;
-        match written {
-            Ok(true) => publish(recorder, &e.object_ref(&()), events).await,
-            Ok(false) => {}
-            Err(err) => fail(err),
+        let api = Api::namespaced(client.clone(), &e.namespace().unwrap_or_default());
+        if let Err(err) = write_status(
+            writer,
+            recorder,
+            api,
+            e,
+            &desired,
+            e.status.as_ref(),
+            events,
+        )
+        .await
+        {
+            fail(err);
         }
     }
     for (b, v) in inputs.baselines.iter().zip(&eval.baselines) {
-        let previous = b
-            .status
-            .as_ref()
-            .map_or(&[][..], |st| st.conditions.as_slice());
+        let previous = conditions(b.status.as_ref().map(|st| &st.conditions));
         let desired =
             build::baseline_status(v, b.spec.images.len(), b.metadata.generation, previous, now);
-        if let Err(err) = writer
-            .status(
-                Api::<crate::api::PatchBaseline>::all(writer.client().clone()),
-                &b.name_any(),
-                &desired,
-                b.status.as_ref(),
-            )
-            .await
+        let api = Api::all(client.clone());
+        if let Err(err) = write_status(
+            writer,
+            recorder,
+            api,
+            b,
+            &desired,
+            b.status.as_ref(),
+            Vec::new(),
+        )
+        .await
         {
             fail(err);
         }
     }
     for (o, v) in inputs.ownerships.iter().zip(&eval.ownerships) {
-        let previous = o
-            .status
-            .as_ref()
-            .map_or(&[][..], |st| st.conditions.as_slice());
+        let previous = conditions(o.status.as_ref().map(|st| &st.conditions));
         let desired = build::ownership_status(v, o.metadata.generation, previous, now);
-        if let Err(err) = writer
-            .status(
-                Api::<crate::api::ServiceOwnership>::namespaced(
-                    writer.client().clone(),
-                    &o.namespace().unwrap_or_default(),
-                ),
-                &o.name_any(),
-                &desired,
-                o.status.as_ref(),
-            )
-            .await
+        let api = Api::namespaced(client.clone(), &o.namespace().unwrap_or_default());
+        if let Err(err) = write_status(
+            writer,
+            recorder,
+            api,
+            o,
+            &desired,
+            o.status.as_ref(),
+            Vec::new(),
+        )
+        .await
         {
             fail(err);
         }
     }
     failures
+}
+
+/// The conditions of a status, or none.
+fn conditions(
+    c: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>,
+) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
+    c.map_or(&[], Vec::as_slice)
+}
+
+/// Writes one status when it changed, then raises the Events of its transition.
+async fn write_status<K, S>(
+    writer: &Writer,
+    recorder: &Recorder,
+    api: Api<K>,
+    object: &K,
+    desired: &S,
+    current: Option<&S>,
+    events: Vec<transitions::Transition>,
+) -> Result<(), super::write::WriteError>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    S: serde::Serialize + PartialEq,
+{
+    if writer
+        .status(api, &object.name_any(), desired, current)
+        .await?
+    {
+        publish(recorder, &object.object_ref(&()), events).await;
+    }
+    Ok(())
 }

@@ -106,28 +106,13 @@ impl Pod {
     pub fn from_spec(spec: PodSpec) -> Self {
         let pod_sc = spec.security_context.as_ref();
         let mut containers = Vec::with_capacity(spec.containers.len());
-        for c in &spec.containers {
-            containers.push(facts(
-                Role::Regular,
-                &c.name,
-                c.image.as_deref(),
-                c.security_context.as_ref(),
-                pod_sc,
-                c.resources.as_ref(),
-                [
-                    c.liveness_probe.is_some(),
-                    c.readiness_probe.is_some(),
-                    c.startup_probe.is_some(),
-                ],
-                c.ports.as_deref().unwrap_or_default(),
-            ));
-        }
-        for c in spec.init_containers.iter().flatten() {
-            let role = if c.restart_policy.as_deref() == Some("Always") {
-                Role::Sidecar
-            } else {
-                Role::Init
-            };
+        // Init containers are the same type as regular ones; only their role differs.
+        let regular = spec.containers.iter().map(|c| (Role::Regular, c));
+        let init = spec.init_containers.iter().flatten().map(|c| {
+            let sidecar = c.restart_policy.as_deref() == Some("Always");
+            (if sidecar { Role::Sidecar } else { Role::Init }, c)
+        });
+        for (role, c) in regular.chain(init) {
             containers.push(facts(
                 role,
                 &c.name,
