@@ -1,5 +1,9 @@
-//! The evaluation pass: compile every spec once, then walk the workloads
-//! once, then fold the per-workload results into per-object verdicts. Pure.
+//! The evaluation pass: compile every spec once (`Prepared`), evaluate each
+//! workload on its own (`Prepared::workload`), then fold the per-workload
+//! verdicts into per-object verdicts (`Prepared::fold`). Pure. Because each
+//! workload's verdict depends only on the compiled specs and its own
+//! namespace, a caller may keep verdicts from an earlier pass and evaluate
+//! only the workloads a change can affect (see `incremental`).
 
 use std::collections::HashMap;
 
@@ -7,7 +11,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::{
-    Inputs,
+    Inputs, Workload,
     checks::Context,
     containers::Role,
     exception::CompiledException,
@@ -31,90 +35,144 @@ pub const NO_RING: &str = "none";
 
 /// Evaluates everything at `now`.
 pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
-    let standards: Vec<CompiledStandard> =
-        inputs.standards.iter().map(CompiledStandard::new).collect();
-    let baselines: Vec<CompiledBaseline> =
-        inputs.baselines.iter().map(CompiledBaseline::new).collect();
-    let exceptions: Vec<CompiledException> = inputs
-        .exceptions
+    let prepared = Prepared::new(inputs, now);
+    let verdicts = inputs
+        .workloads
         .iter()
-        .map(|e| CompiledException::new(e, &standards, &baselines, now))
+        .map(|w| prepared.workload(w))
         .collect();
-    let ownerships: Vec<CompiledOwnership> = inputs
-        .ownerships
-        .iter()
-        .map(|o| CompiledOwnership::new(o, now))
-        .collect();
+    prepared.fold(verdicts)
+}
 
-    let empty = Labels::new();
-    let namespace_labels: HashMap<&str, &Labels> = inputs
-        .namespaces
-        .iter()
-        .map(|n| (n.name.as_str(), &n.labels))
-        .collect();
-    let mut budgets: HashMap<&str, Vec<&DisruptionBudget>> = HashMap::new();
-    for b in &inputs.budgets {
-        budgets.entry(b.namespace.as_str()).or_default().push(b);
-    }
-    let mut ownerships_by_ns: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, o) in ownerships.iter().enumerate() {
-        if o.selector.is_ok() {
-            ownerships_by_ns
-                .entry(o.info.namespace.as_str())
+/// Every spec compiled at one instant, with the per-namespace indexes a
+/// workload's evaluation needs.
+pub struct Prepared<'a> {
+    inputs: &'a Inputs,
+    now: Timestamp,
+    pub(super) standards: Vec<CompiledStandard>,
+    pub(super) baselines: Vec<CompiledBaseline>,
+    exceptions: Vec<CompiledException>,
+    ownerships: Vec<CompiledOwnership>,
+    namespace_labels: HashMap<&'a str, &'a Labels>,
+    budgets: HashMap<&'a str, Vec<&'a DisruptionBudget>>,
+    /// Valid ownerships, by namespace.
+    ownerships_by_ns: HashMap<String, Vec<usize>>,
+    /// Every exception, by namespace.
+    exceptions_by_ns: HashMap<String, Vec<usize>>,
+}
+
+impl<'a> Prepared<'a> {
+    /// Compiles every spec of `inputs` at `now`.
+    pub fn new(inputs: &'a Inputs, now: Timestamp) -> Self {
+        let standards: Vec<CompiledStandard> =
+            inputs.standards.iter().map(CompiledStandard::new).collect();
+        let baselines: Vec<CompiledBaseline> =
+            inputs.baselines.iter().map(CompiledBaseline::new).collect();
+        let exceptions: Vec<CompiledException> = inputs
+            .exceptions
+            .iter()
+            .map(|e| CompiledException::new(e, &standards, &baselines, now))
+            .collect();
+        let ownerships: Vec<CompiledOwnership> = inputs
+            .ownerships
+            .iter()
+            .map(|o| CompiledOwnership::new(o, now))
+            .collect();
+        let namespace_labels = inputs
+            .namespaces
+            .iter()
+            .map(|n| (n.name.as_str(), &n.labels))
+            .collect();
+        let mut budgets: HashMap<&str, Vec<&DisruptionBudget>> = HashMap::new();
+        for b in &inputs.budgets {
+            budgets.entry(b.namespace.as_str()).or_default().push(b);
+        }
+        let mut ownerships_by_ns: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, o) in ownerships.iter().enumerate() {
+            if o.selector.is_ok() {
+                ownerships_by_ns
+                    .entry(o.info.namespace.clone())
+                    .or_default()
+                    .push(i);
+            }
+        }
+        let mut exceptions_by_ns: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, e) in exceptions.iter().enumerate() {
+            exceptions_by_ns
+                .entry(e.namespace.clone())
                 .or_default()
                 .push(i);
         }
-    }
-    // Exceptions that can take effect (valid, approved, not expired), by namespace.
-    let mut live_by_ns: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, e) in exceptions.iter().enumerate() {
-        if e.invalid.is_none() && e.approved && now < e.expires_at {
-            live_by_ns.entry(e.namespace.as_str()).or_default().push(i);
+        Self {
+            inputs,
+            now,
+            standards,
+            baselines,
+            exceptions,
+            ownerships,
+            namespace_labels,
+            budgets,
+            ownerships_by_ns,
+            exceptions_by_ns,
         }
     }
 
-    let mut exception_covers = vec![Vec::new(); exceptions.len()];
-    let mut exception_used = vec![false; exceptions.len()];
-    let mut ownership_matched = vec![0i32; ownerships.len()];
-    let mut conflicts: Vec<Vec<OwnershipConflict>> = vec![Vec::new(); ownerships.len()];
-    let mut std_acc: Vec<StandardAcc> = standards.iter().map(StandardAcc::new).collect();
-    let mut base_acc: Vec<BaselineAcc> = baselines.iter().map(BaselineAcc::new).collect();
-    let mut next_change: Option<Timestamp> = None;
-    let mut note = |t: Timestamp| {
-        if t > now {
-            next_change = Some(next_change.map_or(t, |n| n.min(t)));
-        }
-    };
-
-    let mut verdicts = Vec::with_capacity(inputs.workloads.len());
-    for w in &inputs.workloads {
-        let ns_labels = namespace_labels
-            .get(w.namespace.as_str())
+    /// The labels of a workload's namespace.
+    pub(super) fn namespace_labels(&self, namespace: &str) -> &Labels {
+        static EMPTY: std::sync::LazyLock<Labels> = std::sync::LazyLock::new(Labels::new);
+        self.namespace_labels
+            .get(namespace)
             .copied()
-            .unwrap_or(&empty);
+            .unwrap_or(&EMPTY)
+    }
+
+    /// Evaluates one workload.
+    pub fn workload(&self, w: &Workload) -> WorkloadVerdict {
+        let now = self.now;
+        let exceptions = &self.exceptions;
+        let ns_labels = self.namespace_labels(&w.namespace);
         let views = &w.pod.containers;
-        let live: &[usize] = live_by_ns
+        let in_ns: &[usize] = self
+            .exceptions_by_ns
             .get(w.namespace.as_str())
             .map_or(&[], Vec::as_slice);
-        let selecting: Vec<usize> = live
+        let mut selected: Vec<usize> = in_ns
             .iter()
             .copied()
             .filter(|&i| exceptions[i].selects(w))
             .collect();
-        for (i, e) in exceptions.iter().enumerate() {
-            if e.namespace == w.namespace && e.selects(w) {
-                exception_covers[i].push(w.reference());
+        // By name, so that when two exceptions could cover a deviation the
+        // same one does, whatever the order of the inputs.
+        selected.sort_by(|&a, &b| exceptions[a].name.cmp(&exceptions[b].name));
+        // Exceptions that can take effect (valid, approved, not expired).
+        let selecting: Vec<usize> = selected
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let e = &exceptions[i];
+                e.invalid.is_none() && e.approved && now < e.expires_at
+            })
+            .collect();
+        let mut used = vec![false; exceptions.len()];
+        let mut next_change: Option<Timestamp> = None;
+        let mut note = |t: Timestamp| {
+            if t > now {
+                next_change = Some(next_change.map_or(t, |n| n.min(t)));
             }
+        };
+        for &i in &selecting {
+            note(exceptions[i].expires_at);
         }
 
         // Ownership.
-        let owners: Vec<usize> = ownerships_by_ns
+        let owners: Vec<usize> = self
+            .ownerships_by_ns
             .get(w.namespace.as_str())
             .map(|v| {
                 v.iter()
                     .copied()
                     .filter(|&i| {
-                        ownerships[i]
+                        self.ownerships[i]
                             .selector
                             .as_ref()
                             .is_ok_and(|s| s.matches(&w.labels))
@@ -122,32 +180,27 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
                     .collect()
             })
             .unwrap_or_default();
-        for &i in &owners {
-            ownership_matched[i] += 1;
-            if owners.len() > 1 {
-                conflicts[i].push(OwnershipConflict {
-                    workload: w.reference(),
-                    others: owners
-                        .iter()
-                        .filter(|&&j| j != i)
-                        .map(|&j| ownerships[j].info.name.clone())
-                        .collect(),
-                });
-            }
-        }
         let owner = match owners.as_slice() {
             [] => Owner::Orphan,
-            [one] => Owner::Owned(ownerships[*one].info.clone()),
+            [one] => {
+                let info = &self.ownerships[*one].info;
+                if let Some(t) = info.next_change() {
+                    note(t);
+                }
+                Owner::Owned(info.clone())
+            }
             many => Owner::Conflict(
                 many.iter()
-                    .map(|&i| ownerships[i].info.name.clone())
+                    .map(|&i| self.ownerships[i].info.name.clone())
                     .collect(),
             ),
         };
 
         // Standards.
-        let budgets_here: &[&DisruptionBudget] =
-            budgets.get(w.namespace.as_str()).map_or(&[], Vec::as_slice);
+        let budgets_here: &[&DisruptionBudget] = self
+            .budgets
+            .get(w.namespace.as_str())
+            .map_or(&[], Vec::as_slice);
         let cx = Context {
             containers: views,
             budgets: budgets_here,
@@ -155,17 +208,16 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
         };
         let mut deviations = Vec::new();
         let mut compliance = Vec::new();
-        for (si, (std, acc)) in standards.iter().zip(std_acc.iter_mut()).enumerate() {
+        for (si, std) in self.standards.iter().enumerate() {
             let Ok((matcher, rules)) = &std.compiled else {
                 continue;
             };
             if !matcher.matches(w, ns_labels) {
                 continue;
             }
-            acc.matched += 1;
             let mut open = 0;
             let mut covered = 0;
-            for (ri, rule) in rules.iter().enumerate() {
+            for rule in rules {
                 let findings = rule.check.run(w, &cx);
                 if findings.is_empty() {
                     continue;
@@ -175,22 +227,16 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
                     .copied()
                     .find(|&i| exceptions[i].waives_rule(si, &rule.id));
                 if let Some(i) = exception {
-                    exception_used[i] = true;
+                    used[i] = true;
                     covered += 1;
-                    acc.rules[ri].excepted += 1;
                 } else {
                     open += 1;
-                    acc.rules[ri].deviating += 1;
-                }
-                let message = findings.join("; ");
-                if exception.is_none() {
-                    acc.sample.push((rule.severity, verdicts.len(), ri));
                 }
                 deviations.push(Deviation {
                     standard: std.name.clone(),
                     rule: rule.id.clone(),
                     severity: rule.severity,
-                    message,
+                    message: findings.join("; "),
                     exception: exception.map(|i| exceptions[i].name.clone()),
                 });
             }
@@ -199,11 +245,6 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
                 (0, _) => Compliance::Excepted,
                 _ => Compliance::Deviating,
             };
-            match c {
-                Compliance::Compliant => acc.compliant += 1,
-                Compliance::Excepted => acc.excepted += 1,
-                Compliance::Deviating => acc.deviating += 1,
-            }
             compliance.push((si, c));
         }
         deviations.sort_by(|a, b| {
@@ -215,9 +256,10 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
 
         // Patch baselines.
         let mut patch = Vec::new();
+        let mut outcomes = Vec::new();
         let mut worst: Option<PatchState> = None;
         let mut patch_due: Option<Timestamp> = None;
-        for (bi, (base, acc)) in baselines.iter().zip(base_acc.iter_mut()).enumerate() {
+        for (bi, base) in self.baselines.iter().enumerate() {
             let Ok((matcher, entries, rings)) = &base.compiled else {
                 continue;
             };
@@ -241,7 +283,7 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
                             .copied()
                             .find(|&i| exceptions[i].waives_image(bi, &repository))
                     {
-                        exception_used[i] = true;
+                        used[i] = true;
                         state = PatchState::Excepted;
                         reason = Some(format!("excepted by {}", exceptions[i].name));
                     }
@@ -271,106 +313,240 @@ pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
                 }
             }
             if let Some((state, due, image, minimum)) = state_here {
-                acc.count(ring.map(|r| r.name.as_str()), state);
-                if state == PatchState::Overdue {
-                    acc.overdue.push(OverdueWorkload {
+                outcomes.push(BaselineOutcome {
+                    baseline: bi,
+                    ring: ring.map(|r| r.name.clone()),
+                    state,
+                    overdue: (state == PatchState::Overdue).then(|| OverdueWorkload {
                         workload: w.reference(),
                         image,
                         minimum_version: minimum,
                         overdue_since: Time(due.unwrap_or(now)),
-                    });
-                }
+                    }),
+                });
                 if worst.is_none_or(|s| patch_rank(state) > patch_rank(s)) {
                     worst = Some(state);
                 }
             }
         }
 
-        verdicts.push(WorkloadVerdict {
+        WorkloadVerdict {
             deviations,
             standards: compliance,
             patch,
             patch_state: worst,
             patch_due,
             owner,
-        });
+            baselines: outcomes,
+            selected_by: selected
+                .iter()
+                .map(|&i| exceptions[i].name.clone())
+                .collect(),
+            used_exceptions: selected
+                .iter()
+                .filter(|&&i| used[i])
+                .map(|&i| exceptions[i].name.clone())
+                .collect(),
+            next_change,
+        }
     }
 
-    // Exceptions.
-    let exception_verdicts: Vec<ExceptionVerdict> = exceptions
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            if e.invalid.is_none() && now < e.expires_at {
-                note(e.expires_at);
-            }
-            let covered = std::mem::take(&mut exception_covers[i]);
-            let (state, reason, message) =
-                exception_state(e, !covered.is_empty(), exception_used[i], now);
-            ExceptionVerdict {
-                namespace: e.namespace.clone(),
-                name: e.name.clone(),
-                state,
-                reason,
-                message,
-                covered,
-                expires_at: e.expires_at,
-            }
-        })
-        .collect();
+    /// The compiled ownership of this namespace and name, for refreshing the
+    /// owner of a verdict kept from an earlier pass.
+    pub(super) fn ownership(&self, namespace: &str, name: &str) -> Option<&CompiledOwnership> {
+        self.ownerships_by_ns
+            .get(namespace)?
+            .iter()
+            .map(|&i| &self.ownerships[i])
+            .find(|o| o.info.name == name)
+    }
 
-    // Standards.
-    let standard_verdicts = standards
-        .iter()
-        .zip(std_acc)
-        .zip(&inputs.standards)
-        .enumerate()
-        .map(|(si, ((std, acc), spec))| {
-            let mut v = acc.finish(std, &inputs.workloads, &verdicts);
-            for (e, ev) in exceptions.iter().zip(&exception_verdicts) {
-                if matches!(e.target, Some(super::exception::Target::Standard { index, .. }) if index == si) {
-                    count_exception(&mut v.exceptions, ev.state);
-                }
+    /// Folds the verdicts of every workload (one per input workload, in
+    /// input order) into the verdicts of standards, exceptions, baselines
+    /// and ownerships.
+    pub fn fold(self, verdicts: Vec<WorkloadVerdict>) -> Evaluation {
+        let Self {
+            inputs,
+            now,
+            standards,
+            baselines,
+            exceptions,
+            ownerships,
+            ..
+        } = self;
+        let mut next_change: Option<Timestamp> = None;
+        let mut note = |t: Timestamp| {
+            if t > now {
+                next_change = Some(next_change.map_or(t, |n| n.min(t)));
             }
-            v.review = review(spec, &v);
-            v
-        })
-        .collect();
+        };
+        let standard_index: HashMap<&str, usize> = standards
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
+        let exception_index: HashMap<(&str, &str), usize> = exceptions
+            .iter()
+            .enumerate()
+            .map(|(i, e)| ((e.namespace.as_str(), e.name.as_str()), i))
+            .collect();
+        let ownership_index: HashMap<(&str, &str), usize> = ownerships
+            .iter()
+            .enumerate()
+            .map(|(i, o)| ((o.info.namespace.as_str(), o.info.name.as_str()), i))
+            .collect();
 
-    // Ownerships.
-    let ownership_verdicts = ownerships
-        .iter()
-        .zip(ownership_matched)
-        .zip(conflicts)
-        .map(|((o, matched), conflicts)| {
-            if let Some(t) = o.info.next_change() {
+        let mut exception_covers = vec![Vec::new(); exceptions.len()];
+        let mut exception_used = vec![false; exceptions.len()];
+        let mut ownership_matched = vec![0i32; ownerships.len()];
+        let mut conflicts: Vec<Vec<OwnershipConflict>> = vec![Vec::new(); ownerships.len()];
+        let mut std_acc: Vec<StandardAcc> = standards.iter().map(StandardAcc::new).collect();
+        let mut base_acc: Vec<BaselineAcc> = baselines.iter().map(BaselineAcc::new).collect();
+
+        for (wi, (w, v)) in inputs.workloads.iter().zip(&verdicts).enumerate() {
+            if let Some(t) = v.next_change {
                 note(t);
             }
-            OwnershipVerdict {
-                namespace: o.info.namespace.clone(),
-                name: o.info.name.clone(),
-                error: o.selector.as_ref().err().map(ToString::to_string),
-                matched,
-                conflicts: sample(conflicts),
-                findings: o.info.findings(DEFAULT_MIN_MAINTAINERS),
+            let ns = w.namespace.as_str();
+            for name in &v.selected_by {
+                if let Some(&i) = exception_index.get(&(ns, name.as_str())) {
+                    exception_covers[i].push(w.reference());
+                }
             }
-        })
-        .collect();
+            for name in &v.used_exceptions {
+                if let Some(&i) = exception_index.get(&(ns, name.as_str())) {
+                    exception_used[i] = true;
+                }
+            }
+            match &v.owner {
+                Owner::Orphan => {}
+                Owner::Owned(info) => {
+                    if let Some(&i) = ownership_index.get(&(ns, info.name.as_str())) {
+                        ownership_matched[i] += 1;
+                    }
+                }
+                Owner::Conflict(names) => {
+                    for name in names {
+                        let Some(&i) = ownership_index.get(&(ns, name.as_str())) else {
+                            continue;
+                        };
+                        ownership_matched[i] += 1;
+                        conflicts[i].push(OwnershipConflict {
+                            workload: w.reference(),
+                            others: names.iter().filter(|n| *n != name).cloned().collect(),
+                        });
+                    }
+                }
+            }
+            for &(si, c) in &v.standards {
+                let acc = &mut std_acc[si];
+                acc.matched += 1;
+                match c {
+                    Compliance::Compliant => acc.compliant += 1,
+                    Compliance::Excepted => acc.excepted += 1,
+                    Compliance::Deviating => acc.deviating += 1,
+                }
+            }
+            for d in &v.deviations {
+                let Some(&si) = standard_index.get(d.standard.as_str()) else {
+                    continue;
+                };
+                let Some(ri) = standards[si].rule_ids.iter().position(|r| *r == d.rule) else {
+                    continue;
+                };
+                let acc = &mut std_acc[si];
+                if d.exception.is_some() {
+                    acc.rules[ri].excepted += 1;
+                } else {
+                    acc.rules[ri].deviating += 1;
+                    acc.sample.push((d.severity, wi, ri));
+                }
+            }
+            for b in &v.baselines {
+                let acc = &mut base_acc[b.baseline];
+                acc.count(b.ring.as_deref(), b.state);
+                if let Some(o) = &b.overdue {
+                    acc.overdue.push(o.clone());
+                }
+            }
+        }
 
-    let baseline_verdicts = baselines
-        .iter()
-        .zip(base_acc)
-        .map(|(b, acc)| acc.finish(b))
-        .collect();
+        // Exceptions.
+        let exception_verdicts: Vec<ExceptionVerdict> = exceptions
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                if e.invalid.is_none() && now < e.expires_at {
+                    note(e.expires_at);
+                }
+                let covered = std::mem::take(&mut exception_covers[i]);
+                let (state, reason, message) =
+                    exception_state(e, !covered.is_empty(), exception_used[i], now);
+                ExceptionVerdict {
+                    namespace: e.namespace.clone(),
+                    name: e.name.clone(),
+                    state,
+                    reason,
+                    message,
+                    covered,
+                    expires_at: e.expires_at,
+                }
+            })
+            .collect();
 
-    Evaluation {
-        at: now,
-        workloads: verdicts,
-        standards: standard_verdicts,
-        exceptions: exception_verdicts,
-        baselines: baseline_verdicts,
-        ownerships: ownership_verdicts,
-        next_change,
+        // Standards.
+        let standard_verdicts = standards
+            .iter()
+            .zip(std_acc)
+            .zip(&inputs.standards)
+            .enumerate()
+            .map(|(si, ((std, acc), spec))| {
+                let mut v = acc.finish(std, &inputs.workloads, &verdicts);
+                for (e, ev) in exceptions.iter().zip(&exception_verdicts) {
+                    if matches!(e.target, Some(super::exception::Target::Standard { index, .. }) if index == si) {
+                        count_exception(&mut v.exceptions, ev.state);
+                    }
+                }
+                v.review = review(spec, &v);
+                v
+            })
+            .collect();
+
+        // Ownerships.
+        let ownership_verdicts = ownerships
+            .iter()
+            .zip(ownership_matched)
+            .zip(conflicts)
+            .map(|((o, matched), conflicts)| {
+                if let Some(t) = o.info.next_change() {
+                    note(t);
+                }
+                OwnershipVerdict {
+                    namespace: o.info.namespace.clone(),
+                    name: o.info.name.clone(),
+                    error: o.selector.as_ref().err().map(ToString::to_string),
+                    matched,
+                    conflicts: sample(conflicts),
+                    findings: o.info.findings(DEFAULT_MIN_MAINTAINERS),
+                }
+            })
+            .collect();
+
+        let baseline_verdicts = baselines
+            .iter()
+            .zip(base_acc)
+            .map(|(b, acc)| acc.finish(b))
+            .collect();
+
+        Evaluation {
+            at: now,
+            workloads: verdicts,
+            standards: standard_verdicts,
+            exceptions: exception_verdicts,
+            baselines: baseline_verdicts,
+            ownerships: ownership_verdicts,
+            next_change,
+        }
     }
 }
 

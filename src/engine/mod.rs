@@ -8,6 +8,7 @@ pub mod containers;
 mod evaluate;
 pub mod exception;
 pub mod image;
+pub mod incremental;
 mod matcher;
 pub mod ownership;
 pub mod patch;
@@ -16,7 +17,8 @@ pub mod standard;
 pub mod verdict;
 pub mod workload;
 
-pub use evaluate::evaluate;
+pub use evaluate::{Prepared, evaluate};
+pub use incremental::{Incremental, Pass};
 pub use ownership::Owner;
 pub use verdict::*;
 pub use workload::{DisruptionBudget, Namespace, Workload};

@@ -98,6 +98,28 @@ pub struct WorkloadVerdict {
     pub patch_due: Option<Timestamp>,
     /// Who owns it.
     pub owner: Owner,
+    /// Per baseline that applies (by index into the inputs), its worst image.
+    pub baselines: Vec<BaselineOutcome>,
+    /// The exceptions of its namespace that select it, valid or not.
+    pub selected_by: Vec<String>,
+    /// The exceptions that covered one of its deviations or images.
+    pub used_exceptions: Vec<String>,
+    /// The next instant after the evaluation at which this verdict changes
+    /// by itself (an exception expires, a deadline passes, ...).
+    pub next_change: Option<Timestamp>,
+}
+
+/// A workload against one patch baseline: its worst image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BaselineOutcome {
+    /// The baseline, by index into the inputs.
+    pub baseline: usize,
+    /// The ring the workload is in.
+    pub ring: Option<String>,
+    /// The worst state of its images.
+    pub state: PatchState,
+    /// The overdue entry, when it is overdue.
+    pub overdue: Option<OverdueWorkload>,
 }
 
 impl WorkloadVerdict {

@@ -1,0 +1,359 @@
+//! Evaluation that keeps the verdicts of the previous pass and evaluates
+//! again only the workloads a change can affect. Pure: the caller passes the
+//! inputs and the time; nothing here reads a clock or the cluster.
+//!
+//! A workload's verdict depends on itself, its namespace (labels,
+//! PodDisruptionBudgets, exceptions, ownerships), the standards and
+//! baselines that match it, and the time. So a workload is evaluated again
+//! when it changed, when anything in its namespace changed, when a standard
+//! or baseline that matches it now or matched it before changed, or when
+//! its own verdict said it would change by now. Every other verdict is kept;
+//! the per-object verdicts are folded again from all of them, which is cheap.
+
+use std::collections::{HashMap, HashSet};
+
+use jiff::Timestamp;
+
+use super::{
+    Evaluation, Inputs, Owner, Workload, WorkloadVerdict, evaluate::Prepared, matcher::Matcher,
+    patch::CompiledBaseline, standard::CompiledStandard,
+};
+use crate::api::WorkloadKind;
+
+/// The inputs and verdicts of the last pass.
+#[derive(Default)]
+pub struct Incremental {
+    last: Option<(Inputs, Evaluation)>,
+}
+
+/// What one pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Workloads evaluated.
+    pub evaluated: usize,
+    /// Workloads whose previous verdict was kept.
+    pub reused: usize,
+}
+
+type Key<'a> = (&'a str, WorkloadKind, &'a str);
+
+fn key(w: &Workload) -> Key<'_> {
+    (w.namespace.as_str(), w.kind, w.name.as_str())
+}
+
+impl Incremental {
+    /// An empty cache: the first pass evaluates everything.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Evaluates `inputs` at `now`, reusing what it can; the inputs and the
+    /// evaluation stay in the cache for the next pass.
+    pub fn evaluate(&mut self, inputs: Inputs, now: Timestamp) -> (&Inputs, &Evaluation, Pass) {
+        let mut pass = Pass::default();
+        let evaluation = {
+            let prepared = Prepared::new(&inputs, now);
+            let verdicts = match self.last.take() {
+                None => {
+                    pass.evaluated = inputs.workloads.len();
+                    inputs
+                        .workloads
+                        .iter()
+                        .map(|w| prepared.workload(w))
+                        .collect()
+                }
+                Some((old, previous)) => reuse(&old, previous, &inputs, &prepared, now, &mut pass),
+            };
+            prepared.fold(verdicts)
+        };
+        let (inputs, evaluation) = self.last.insert((inputs, evaluation));
+        (inputs, evaluation, pass)
+    }
+
+    /// Forgets everything: the next pass evaluates every workload.
+    pub fn clear(&mut self) {
+        self.last = None;
+    }
+}
+
+fn reuse(
+    old: &Inputs,
+    previous: Evaluation,
+    inputs: &Inputs,
+    prepared: &Prepared<'_>,
+    now: Timestamp,
+    pass: &mut Pass,
+) -> Vec<WorkloadVerdict> {
+    let affected = Affected::new(old, inputs, prepared);
+    let old_index: HashMap<Key<'_>, usize> = old
+        .workloads
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (key(w), i))
+        .collect();
+    let standard_map = index_map(
+        old.standards.iter().map(|s| s.metadata.name.as_deref()),
+        inputs.standards.iter().map(|s| s.metadata.name.as_deref()),
+    );
+    let baseline_map = index_map(
+        old.baselines.iter().map(|s| s.metadata.name.as_deref()),
+        inputs.baselines.iter().map(|s| s.metadata.name.as_deref()),
+    );
+    let mut kept: Vec<Option<WorkloadVerdict>> = previous.workloads.into_iter().map(Some).collect();
+    inputs
+        .workloads
+        .iter()
+        .map(|w| {
+            let reusable = old_index.get(&key(w)).copied().filter(|&i| {
+                old.workloads[i] == *w
+                    && kept[i]
+                        .as_ref()
+                        .is_some_and(|v| v.next_change.is_none_or(|t| t > now))
+                    && !affected.hits(w, prepared)
+            });
+            let Some(i) = reusable else {
+                pass.evaluated += 1;
+                return prepared.workload(w);
+            };
+            let mut v = kept[i].take().expect("each old verdict is taken once");
+            let remapped = remap(&mut v, &standard_map, &baseline_map, prepared, w);
+            if remapped {
+                pass.reused += 1;
+                v
+            } else {
+                pass.evaluated += 1;
+                prepared.workload(w)
+            }
+        })
+        .collect()
+}
+
+/// Old index → new index, by name.
+fn index_map<'a>(
+    old: impl Iterator<Item = Option<&'a str>>,
+    new: impl Iterator<Item = Option<&'a str>>,
+) -> Vec<Option<usize>> {
+    let new: HashMap<&str, usize> = new.enumerate().filter_map(|(i, n)| Some((n?, i))).collect();
+    old.map(|n| n.and_then(|n| new.get(n).copied())).collect()
+}
+
+/// Points a kept verdict at the new inputs' standards, baselines and owner;
+/// false when something it refers to is gone (then it is evaluated again).
+fn remap(
+    v: &mut WorkloadVerdict,
+    standards: &[Option<usize>],
+    baselines: &[Option<usize>],
+    prepared: &Prepared<'_>,
+    w: &Workload,
+) -> bool {
+    for (si, _) in &mut v.standards {
+        match standards.get(*si).copied().flatten() {
+            Some(n) => *si = n,
+            None => return false,
+        }
+    }
+    for b in &mut v.baselines {
+        match baselines.get(b.baseline).copied().flatten() {
+            Some(n) => b.baseline = n,
+            None => return false,
+        }
+    }
+    // In the order a fresh evaluation gives: by the new inputs' order.
+    v.standards.sort_by_key(|&(si, _)| si);
+    v.baselines.sort_by_key(|b| b.baseline);
+    v.patch.sort_by_cached_key(|p| {
+        prepared
+            .baselines
+            .iter()
+            .position(|b| b.name == p.baseline)
+    });
+    if let Owner::Owned(info) = &mut v.owner {
+        match prepared.ownership(&w.namespace, &info.name) {
+            Some(o) => *info = o.info.clone(),
+            None => return false,
+        }
+    }
+    true
+}
+
+/// What changed between two inputs, as far as workloads can tell.
+struct Affected {
+    /// Namespaces whose labels, budgets, exceptions or ownerships changed.
+    namespaces: HashSet<String>,
+    /// Matchers of changed standards and baselines, before and after.
+    matchers: Vec<Matcher>,
+}
+
+impl Affected {
+    fn new(old: &Inputs, new: &Inputs, prepared: &Prepared<'_>) -> Self {
+        let mut namespaces = HashSet::new();
+        let mut changed_in = |a: HashMap<&str, Vec<String>>, b: HashMap<&str, Vec<String>>| {
+            for (ns, items) in &a {
+                if b.get(ns) != Some(items) {
+                    namespaces.insert(ns.to_string());
+                }
+            }
+            for ns in b.keys() {
+                if !a.contains_key(ns) {
+                    namespaces.insert(ns.to_string());
+                }
+            }
+        };
+        // Each namespaced input as a comparable fingerprint per namespace.
+        // Only what evaluation reads counts: a status write is not a change.
+        changed_in(
+            group(
+                old.namespaces
+                    .iter()
+                    .map(|n| (n.name.as_str(), format!("{:?}", n.labels))),
+            ),
+            group(
+                new.namespaces
+                    .iter()
+                    .map(|n| (n.name.as_str(), format!("{:?}", n.labels))),
+            ),
+        );
+        changed_in(
+            group(
+                old.budgets
+                    .iter()
+                    .map(|b| (b.namespace.as_str(), format!("{b:?}"))),
+            ),
+            group(
+                new.budgets
+                    .iter()
+                    .map(|b| (b.namespace.as_str(), format!("{b:?}"))),
+            ),
+        );
+
+        changed_in(
+            group(old.exceptions.iter().map(|e| {
+                fingerprint(
+                    &e.metadata.namespace,
+                    &e.metadata.name,
+                    format!("{:?}", e.spec),
+                )
+            })),
+            group(new.exceptions.iter().map(|e| {
+                fingerprint(
+                    &e.metadata.namespace,
+                    &e.metadata.name,
+                    format!("{:?}", e.spec),
+                )
+            })),
+        );
+        changed_in(
+            group(old.ownerships.iter().map(|o| {
+                fingerprint(
+                    &o.metadata.namespace,
+                    &o.metadata.name,
+                    format!("{:?}", o.spec),
+                )
+            })),
+            group(new.ownerships.iter().map(|o| {
+                fingerprint(
+                    &o.metadata.namespace,
+                    &o.metadata.name,
+                    format!("{:?}", o.spec),
+                )
+            })),
+        );
+
+        let mut matchers = Vec::new();
+        let (gone, came) = changed(&old.standards, &new.standards, |s| {
+            (s.metadata.name.as_deref(), &s.spec)
+        });
+        for before in gone {
+            matchers.extend(CompiledStandard::new(before).compiled.ok().map(|(m, _)| m));
+        }
+        for i in came {
+            matchers.extend(
+                prepared.standards[i]
+                    .compiled
+                    .as_ref()
+                    .ok()
+                    .map(|(m, _)| m.clone()),
+            );
+        }
+        let (gone, came) = changed(&old.baselines, &new.baselines, |b| {
+            (b.metadata.name.as_deref(), &b.spec)
+        });
+        for before in gone {
+            matchers.extend(CompiledBaseline::new(before).compiled.ok().map(|(m, ..)| m));
+        }
+        for i in came {
+            matchers.extend(
+                prepared.baselines[i]
+                    .compiled
+                    .as_ref()
+                    .ok()
+                    .map(|(m, ..)| m.clone()),
+            );
+        }
+        Self {
+            namespaces,
+            matchers,
+        }
+    }
+
+    /// Whether a change can affect this workload.
+    fn hits(&self, w: &Workload, prepared: &Prepared<'_>) -> bool {
+        if self.namespaces.contains(&w.namespace) {
+            return true;
+        }
+        let labels = prepared.namespace_labels(&w.namespace);
+        self.matchers.iter().any(|m| m.matches(w, labels))
+    }
+}
+
+/// Items grouped by namespace, sorted so that order does not count.
+fn group<'a>(items: impl Iterator<Item = (&'a str, String)>) -> HashMap<&'a str, Vec<String>> {
+    let mut by_ns: HashMap<&str, Vec<String>> = HashMap::new();
+    for (ns, item) in items {
+        by_ns.entry(ns).or_default().push(item);
+    }
+    for v in by_ns.values_mut() {
+        v.sort();
+    }
+    by_ns
+}
+
+/// An object's namespace, and its name and spec as one comparable string.
+fn fingerprint<'a>(
+    ns: &'a Option<String>,
+    name: &Option<String>,
+    spec: String,
+) -> (&'a str, String) {
+    (
+        ns.as_deref().unwrap_or_default(),
+        format!("{name:?} {spec}"),
+    )
+}
+
+/// Objects whose spec changed, was added or removed: their old versions,
+/// and the indexes of their new versions.
+fn changed<'a, T, S: PartialEq + 'a>(
+    old: &'a [T],
+    new: &'a [T],
+    parts: impl Fn(&'a T) -> (Option<&'a str>, &'a S),
+) -> (Vec<&'a T>, Vec<usize>) {
+    let before: HashMap<Option<&str>, &S> = old.iter().map(&parts).collect();
+    let after: HashMap<Option<&str>, &S> = new.iter().map(&parts).collect();
+    let gone = old
+        .iter()
+        .filter(|o| {
+            let (name, spec) = parts(o);
+            after.get(&name) != Some(&spec)
+        })
+        .collect();
+    let came = new
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| {
+            let (name, spec) = parts(n);
+            before.get(&name) != Some(&spec)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    (gone, came)
+}
