@@ -28,6 +28,32 @@ enum Command {
         /// Where to serve /metrics, /healthz and /readyz; port 0 picks a free one (logged).
         #[arg(long, env = "PLUMBLINE_METRICS_ADDR", default_value = "0.0.0.0:8080")]
         metrics_addr: std::net::SocketAddr,
+        /// Watch only these namespaces (comma-separated; all when unset).
+        /// Standards, baselines and namespaces are cluster-scoped and always watched.
+        #[arg(
+            long,
+            env = "PLUMBLINE_NAMESPACES",
+            value_delimiter = ',',
+            value_name = "NS,..."
+        )]
+        namespaces: Vec<String>,
+        /// Raise ExceptionExpiringSoon this long before an exception expires (e.g. 7d, 36h, 0s for never).
+        #[arg(long, env = "PLUMBLINE_EXPIRY_WARNING", default_value = "7d", value_parser = parse_duration)]
+        expiry_warning: jiff::SignedDuration,
+        /// Hold a Lease so that only one of several replicas writes.
+        #[arg(long, env = "PLUMBLINE_LEADER_ELECT")]
+        leader_elect: bool,
+        /// The Lease's namespace (default: the Pod's namespace, POD_NAMESPACE, else plumbline-system).
+        #[arg(long, env = "PLUMBLINE_LEADER_ELECT_NAMESPACE", value_name = "NS")]
+        leader_elect_namespace: Option<String>,
+        /// The Lease's name.
+        #[arg(
+            long,
+            env = "PLUMBLINE_LEADER_ELECT_LEASE",
+            default_value = "plumbline",
+            value_name = "NAME"
+        )]
+        leader_elect_lease: String,
     },
     /// Evaluate manifests offline, as the operator would in the cluster.
     ///
@@ -86,7 +112,27 @@ fn main() -> ExitCode {
             resync,
             log_format,
             metrics_addr,
-        } => run(resync.into(), log_format, metrics_addr),
+            namespaces,
+            expiry_warning,
+            leader_elect,
+            leader_elect_namespace,
+            leader_elect_lease,
+        } => {
+            let leader = leader_elect.then(|| plumbline::controller::run::Leader {
+                namespace: leader_elect_namespace
+                    .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                    .unwrap_or_else(|| "plumbline-system".into()),
+                lease: leader_elect_lease,
+                identity: identity(),
+            });
+            let config = plumbline::controller::run::Config {
+                namespaces: namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
+                resync: resync.into(),
+                expiry_warning,
+                leader,
+            };
+            run(config, log_format, metrics_addr)
+        }
         Command::Audit {
             paths,
             standards,
@@ -116,8 +162,35 @@ fn main() -> ExitCode {
     }
 }
 
+/// This instance's name in the leader Lease: the Pod's name in a cluster,
+/// else the host and process.
+fn identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "plumbline".into());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+/// A duration such as `7d`, `36h`, `90m`, `1d 12h` or ISO 8601 `P7D`; a day is 24 hours.
+fn parse_duration(text: &str) -> Result<jiff::SignedDuration, String> {
+    let span: jiff::Span = text
+        .parse()
+        .map_err(|e| format!("`{text}` is not a duration like 7d, 36h or 90m: {e}"))?;
+    let d = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|e| format!("`{text}`: {e}"))?;
+    if d.is_negative() {
+        return Err(format!(
+            "`{text}` is negative: give a duration of 0s or more"
+        ));
+    }
+    Ok(d)
+}
+
 fn run(
-    resync: std::time::Duration,
+    config: plumbline::controller::run::Config,
     log_format: LogFormat,
     metrics_addr: std::net::SocketAddr,
 ) -> ExitCode {
@@ -164,7 +237,7 @@ fn run(
                 tracing::error!(error = %err, "the metrics server stopped");
             }
         });
-        let config = plumbline::controller::run::Config { namespace: None, resync };
+        tracing::info!(namespaces = ?config.namespaces, resync = ?config.resync, expiry_warning = %config.expiry_warning, leader_elect = config.leader.is_some(), "starting");
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {

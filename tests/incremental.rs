@@ -65,7 +65,11 @@ fn workload(inputs: &mut Inputs, name: &str) -> usize {
 }
 
 fn in_namespace(inputs: &Inputs, ns: &str) -> usize {
-    inputs.workloads.iter().filter(|w| w.namespace == ns).count()
+    inputs
+        .workloads
+        .iter()
+        .filter(|w| w.namespace == ns)
+        .count()
 }
 
 #[test]
@@ -117,7 +121,10 @@ fn incremental_evaluation_equals_full_evaluation_after_every_change() {
     // The clock passes its expiry: only the workloads it covered change.
     now += 3.seconds();
     let evaluated = step(&mut cache, &inputs, now, "an expiry");
-    assert!(evaluated < total, "an expiry re-evaluated all {total} workloads");
+    assert!(
+        evaluated < total,
+        "an expiry re-evaluated all {total} workloads"
+    );
 
     // A standard edited, deleted, added back.
     inputs.standards[0].spec.rules.remove(0);

@@ -1,11 +1,18 @@
 //! `plumbline run` against the real local API server, with exactly the
 //! rights deploy/rbac.yaml grants it: reports appear, flip when workloads
 //! are fixed, honour exceptions until the instant they expire, disappear with
-//! their workload, and a quiet cluster causes no writes.
+//! their workload; review thresholds, patch rings, ownership and invalid
+//! standards show in statuses and Events; a quiet cluster causes no writes;
+//! with leader election only the leader writes, and a standby takes over.
+//!
+//! Each test has its own namespace and standards, and the tests run one at a
+//! time: every operator evaluates cluster-scoped standards, so two running
+//! at once would disagree about their status.
 
 mod common;
 
 use std::{
+    path::PathBuf,
     process::{Child, Command, Stdio},
     time::Duration,
 };
@@ -15,52 +22,228 @@ use kube::{
     Api, Client,
     api::{DeleteParams, Patch, PatchParams},
 };
-use plumbline::api::{ComplianceReport, InfrastructureStandard, StandardException};
+use plumbline::api::{
+    ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership, StandardException,
+};
 use serde_json::json;
 
-/// A namespace of its own per run, so that a control plane left running by
-/// an earlier run (its Events, its reports) cannot affect this one.
-fn ns() -> &'static str {
-    static NS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    NS.get_or_init(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        format!("operator-test-{}", nanos % 1_000_000_007)
-    })
+/// A name of its own per run, so that a control plane left running by an
+/// earlier run (its Events, its reports) cannot affect this one.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{prefix}-{}", nanos % 1_000_000_007)
 }
 
+/// The first test's namespace.
+fn ns() -> &'static str {
+    static NS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NS.get_or_init(|| unique("operator-test"))
+}
+
+/// One test at a time (see the module comment).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The operator process, stopped when the test ends however it ends.
-struct Operator(Child);
+struct Operator {
+    child: Child,
+    log: PathBuf,
+}
 
 impl Drop for Operator {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-fn start_operator() -> Operator {
-    let kubeconfig = common::kubeconfig_as("operator");
-    let log = std::fs::File::create(common::controlplane_dir().join("logs/operator-test.log"))
-        .expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_plumbline"))
-        .args([
-            "run",
-            "--resync",
-            "10m",
-            "--metrics-addr",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-        ])
-        .env("KUBECONFIG", kubeconfig)
-        .env("PLUMBLINE_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("plumbline run starts");
-    Operator(child)
+impl Operator {
+    /// Starts `plumbline run` as the user `operator`, logging JSON to
+    /// logs/NAME.log in the control plane's directory.
+    fn start(name: &str, extra: &[&str]) -> Self {
+        let kubeconfig = common::kubeconfig_as("operator");
+        let log = common::controlplane_dir().join(format!("logs/{name}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_plumbline"))
+            .args([
+                "run",
+                "--resync",
+                "10m",
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+            ])
+            .args(extra)
+            .env("KUBECONFIG", kubeconfig)
+            .env("PLUMBLINE_LOG", "info")
+            .env_remove("PLUMBLINE_NAMESPACES")
+            .env_remove("PLUMBLINE_LEADER_ELECT")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("plumbline run starts");
+        Self { child, log }
+    }
+
+    /// Asks it to stop as Kubernetes does (SIGTERM) and waits until it has.
+    fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if self.child.try_wait().expect("waiting").is_some() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the operator did not stop within 15s of SIGTERM (log: {})",
+                self.log.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The address it serves metrics on, read from its JSON log.
+    async fn metrics_addr(&self) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if let Some(addr) = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find_map(|v| v["fields"]["addr"].as_str().map(String::from))
+            {
+                return addr;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no metrics address in {}",
+                self.log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// One sample of its metrics (0 when absent).
+    async fn metric(&self, line_start: &str) -> f64 {
+        let (_, body) = http_get(&self.metrics_addr().await, "/metrics");
+        body.lines()
+            .find(|l| l.starts_with(line_start) && l[line_start.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+}
+
+/// Installs the CRDs, deploy/'s namespace and RBAC, and lets the user
+/// `operator` act with the operator's ClusterRole and leader-election Role.
+async fn setup(admin: &Client) {
+    common::install_crds(admin).await;
+    common::kubectl_apply(&["deploy/namespace.yaml"]);
+    common::kubectl_apply(&["deploy/rbac.yaml"]);
+    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(admin.clone());
+    apply(
+        &bindings,
+        "plumbline-operator-test-user",
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "plumbline-operator-test-user"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "plumbline-operator"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "operator"}],
+        }),
+    )
+    .await;
+    let role_bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
+        Api::namespaced(admin.clone(), "plumbline-system");
+    apply(
+        &role_bindings,
+        "plumbline-leader-election-test-user",
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "plumbline-leader-election-test-user", "namespace": "plumbline-system"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "plumbline-leader-election"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "operator"}],
+        }),
+    )
+    .await;
+}
+
+/// Creates a namespace labelled `plumbline-test: <its name>`.
+async fn namespace(admin: &Client, name: &str, labels: serde_json::Value) {
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
+    let mut all = json!({"plumbline-test": name});
+    for (k, v) in labels.as_object().into_iter().flatten() {
+        all[k] = v.clone();
+    }
+    apply(
+        &namespaces,
+        name,
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": all}}),
+    )
+    .await;
+}
+
+/// Polls `get` until `pred` holds, failing after 30 s with what was last seen.
+async fn eventually<T: std::fmt::Debug, F: std::future::Future<Output = T>>(
+    what: &str,
+    log: &std::path::Path,
+    mut get: impl FnMut() -> F,
+    pred: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let current = get().await;
+        if pred(&current) {
+            return current;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within 30s; last seen {current:#?} (operator log: {})",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The condition of this type, as (status, reason, message).
+fn condition(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    type_: &str,
+) -> Option<(String, String, String)> {
+    conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Events in `namespace` of this reason about the object named `regarding`
+/// (a series counts each occurrence), with their notes.
+async fn events_about(
+    admin: &Client,
+    namespace: &str,
+    reason: &str,
+    regarding: &str,
+) -> (i32, Vec<String>) {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), namespace);
+    let list = api.list(&Default::default()).await.expect("listing events");
+    let matching: Vec<_> = list
+        .items
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(regarding))
+        .collect();
+    (
+        matching
+            .iter()
+            .map(|e| e.series.as_ref().map_or(1, |s| s.count))
+            .sum(),
+        matching.iter().filter_map(|e| e.note.clone()).collect(),
+    )
 }
 
 /// Waits for a report condition, failing with what was last seen.
@@ -172,28 +355,6 @@ async fn wait_for_events(admin: &Client, reason: &str, count: i32) {
     }
 }
 
-/// The address the operator serves metrics on, read from its JSON log.
-async fn metrics_addr() -> String {
-    let log = common::controlplane_dir().join("logs/operator-test.log");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(addr) = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find_map(|v| v["fields"]["addr"].as_str().map(String::from))
-        {
-            return addr;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no metrics address in {}",
-            log.display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// A plain HTTP GET: the status code and the body.
 fn http_get(addr: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
@@ -237,23 +398,9 @@ fn operator_writes() -> usize {
 
 #[tokio::test]
 async fn reports_follow_workloads_exceptions_and_time() {
+    let _serial = SERIAL.lock().await;
     let admin: Client = common::client().await;
-    common::install_crds(&admin).await;
-    common::kubectl_apply(&["deploy/namespace.yaml"]);
-    common::kubectl_apply(&["deploy/rbac.yaml"]);
-    // The operator runs as the user `operator` with deploy/rbac.yaml's ClusterRole.
-    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(admin.clone());
-    apply(
-        &bindings,
-        "plumbline-operator-test-user",
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": "plumbline-operator-test-user"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "plumbline-operator"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "operator"}],
-        }),
-    )
-    .await;
+    setup(&admin).await;
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
     apply(
         &namespaces,
@@ -278,7 +425,7 @@ async fn reports_follow_workloads_exceptions_and_time() {
     let deployments: Api<Deployment> = Api::namespaced(admin.clone(), ns());
     apply(&deployments, "web", deployment(1)).await;
 
-    let operator = start_operator();
+    let operator = Operator::start("operator-test", &[]);
     let reports: Api<ComplianceReport> = Api::namespaced(admin.clone(), ns());
 
     // A deviating Deployment gets a report naming the rule.
@@ -312,7 +459,7 @@ async fn reports_follow_workloads_exceptions_and_time() {
     );
 
     // Operations endpoints: health, readiness once written, metrics without per-object labels.
-    let addr = metrics_addr().await;
+    let addr = operator.metrics_addr().await;
     assert_eq!(http_get(&addr, "/healthz").0, 200);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while http_get(&addr, "/readyz").0 != 200 {
@@ -335,6 +482,22 @@ async fn reports_follow_workloads_exceptions_and_time() {
         "{body}"
     );
     assert!(body.contains("plumbline_evaluations_total"), "{body}");
+    for kind in ["ComplianceReport", "InfrastructureStandard"] {
+        assert!(
+            body.contains(&format!("plumbline_reconciles_total{{kind=\"{kind}\"}}")),
+            "reconciles by kind: {body}"
+        );
+        assert!(
+            body.contains(&format!(
+                "plumbline_reconcile_duration_seconds_count{{kind=\"{kind}\"}}"
+            )),
+            "reconcile durations by kind: {body}"
+        );
+    }
+    assert!(
+        body.contains("plumbline_workload_evaluations_total{result=\"evaluated\"}"),
+        "{body}"
+    );
     assert!(!body.contains("name=\"web\""), "no per-object labels");
 
     // Fixing it flips the report.
@@ -384,6 +547,14 @@ async fn reports_follow_workloads_exceptions_and_time() {
         |r| our_deviation(r) == Some(Some("web-single".into())),
     )
     .await;
+    // Eight seconds from expiry is inside the default 7-day warning window: warned once.
+    eventually(
+        "one ExceptionExpiringSoon Event",
+        &common::controlplane_dir().join("logs/operator-test.log"),
+        || events_about(&admin, ns(), "ExceptionExpiringSoon", "web-single"),
+        |(n, _)| *n == 1,
+    )
+    .await;
     wait_for(
         &reports,
         "deployment-web",
@@ -404,7 +575,7 @@ async fn reports_follow_workloads_exceptions_and_time() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = operator_writes();
     drop(operator);
-    let _operator = start_operator();
+    let _operator = Operator::start("operator-test-restarted", &[]);
     tokio::time::sleep(Duration::from_secs(30)).await;
     let after = operator_writes();
     assert_eq!(
@@ -443,4 +614,472 @@ async fn reports_follow_workloads_exceptions_and_time() {
     let _ = standards
         .delete("operator-test-replicas", &DeleteParams::default())
         .await;
+}
+
+/// A Deployment of one nginx container at this version and replica count.
+fn workload(namespace: &str, name: &str, image: &str, replicas: i32) -> serde_json::Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": "web", "image": image}]}}
+        }
+    })
+}
+
+/// A standard requiring two replicas in one test namespace, with a review
+/// threshold of two active exceptions.
+fn replicas_standard(name: &str, namespace: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "plumbline.dev/v1alpha1", "kind": "InfrastructureStandard",
+        "metadata": {"name": name},
+        "spec": {
+            "match": {"namespaceSelector": {"matchLabels": {"plumbline-test": namespace}}},
+            "rules": [{"id": "two-replicas", "severity": "High", "description": "Two replicas.", "replicas": {"minimum": 2}}],
+            "review": {"maxActiveExceptions": 2}
+        }
+    })
+}
+
+fn exception(
+    namespace: &str,
+    name: &str,
+    standard: &str,
+    workload: &str,
+    approved: bool,
+) -> serde_json::Value {
+    let mut spec = json!({
+        "target": {"standard": standard},
+        "workloads": {"names": [{"kind": "Deployment", "name": workload}]},
+        "justification": "Scaling up after the migration.",
+        "requestedBy": "alice",
+        "expiresAt": (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 30)).round(jiff::Unit::Second).unwrap().to_string(),
+    });
+    if approved {
+        spec["approvedBy"] = json!("bob");
+    }
+    json!({
+        "apiVersion": "plumbline.dev/v1alpha1", "kind": "StandardException",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    })
+}
+
+/// The report's deviation from `standard`: `Some(exception)` when there is one.
+fn deviation_from(r: &Option<ComplianceReport>, standard: &str) -> Option<Option<String>> {
+    r.as_ref()?
+        .status
+        .as_ref()?
+        .deviations
+        .iter()
+        .find(|d| d.standard == standard)
+        .map(|d| d.exception.clone())
+}
+
+/// The report's patch state against `baseline`, and its due time.
+fn patch_state(r: &Option<ComplianceReport>, baseline: &str) -> Option<(String, bool)> {
+    let image = r
+        .as_ref()?
+        .status
+        .as_ref()?
+        .patch
+        .as_ref()?
+        .images
+        .iter()
+        .find(|p| p.baseline == baseline)?;
+    Some((format!("{:?}", image.state), image.due.is_some()))
+}
+
+fn report_condition(r: &Option<ComplianceReport>, type_: &str) -> Option<(String, String, String)> {
+    condition(&r.as_ref()?.status.as_ref()?.conditions, type_)
+}
+
+#[tokio::test]
+async fn review_thresholds_rings_ownership_and_invalid_standards() {
+    let _serial = SERIAL.lock().await;
+    let admin: Client = common::client().await;
+    setup(&admin).await;
+    let ns = unique("operator-review");
+    namespace(&admin, &ns, json!({})).await;
+    let standard = format!("{ns}-replicas");
+    let broken = format!("{ns}-broken");
+    let baseline = format!("{ns}-base");
+    let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
+    apply(&standards, &standard, replicas_standard(&standard, &ns)).await;
+    apply(
+        &standards,
+        &broken,
+        json!({
+            "apiVersion": "plumbline.dev/v1alpha1", "kind": "InfrastructureStandard",
+            "metadata": {"name": broken},
+            "spec": {
+                "match": {"namespaceSelector": {"matchLabels": {"plumbline-test": ns}}},
+                "rules": [{"id": "team-label", "severity": "Low", "description": "A team label.",
+                           "requiredLabels": [{"key": "team", "valuePattern": "^(unclosed"}]}]
+            }
+        }),
+    )
+    .await;
+    // nginx below 1.27.3 from now, with a 10-second deadline in this namespace's ring.
+    let effective = jiff::Timestamp::now().round(jiff::Unit::Second).unwrap();
+    let baselines: Api<PatchBaseline> = Api::all(admin.clone());
+    apply(
+        &baselines,
+        &baseline,
+        json!({
+            "apiVersion": "plumbline.dev/v1alpha1", "kind": "PatchBaseline",
+            "metadata": {"name": baseline},
+            "spec": {
+                "match": {"namespaceSelector": {"matchLabels": {"plumbline-test": ns}}},
+                "images": [{"repository": "nginx", "minimumVersion": "1.27.3", "effectiveFrom": effective.to_string()}],
+                "rings": [{"name": "test", "namespaceSelector": {"matchLabels": {"plumbline-test": ns}}, "deadline": "10s"}]
+            }
+        }),
+    )
+    .await;
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
+    for name in ["a", "b"] {
+        apply(&deployments, name, workload(&ns, name, "nginx:1.25.0", 1)).await;
+    }
+
+    let operator = Operator::start(&ns, &["--namespaces", &ns, "--expiry-warning", "1h"]);
+    let log = operator.log.clone();
+    let reports: Api<ComplianceReport> = Api::namespaced(admin.clone(), &ns);
+    let report = |name: &'static str| {
+        let reports = reports.clone();
+        move || {
+            let reports = reports.clone();
+            async move { reports.get_opt(name).await.expect("reading reports") }
+        }
+    };
+
+    // Both deviate, are orphans, and run an image Behind with a due date.
+    let a = eventually("a deviates", &log, report("deployment-a"), |r| {
+        deviation_from(r, &standard) == Some(None)
+    })
+    .await;
+    assert_eq!(
+        report_condition(&a, "Owned").map(|c| (c.0, c.1)),
+        Some(("False".into(), "Orphan".into()))
+    );
+    let first_patch = patch_state(&a, &baseline);
+    assert!(
+        matches!(&first_patch, Some((s, true)) if s == "Behind")
+            || matches!(&first_patch, Some((s, _)) if s == "Overdue"),
+        "nginx:1.25.0 is Behind (with a due date) inside the deadline: {first_patch:?}"
+    );
+
+    // An invalid standard says what to fix, and the valid one keeps working.
+    let get_standard = |name: String| {
+        let standards = standards.clone();
+        move || {
+            let standards = standards.clone();
+            let name = name.clone();
+            async move { standards.get(&name).await.expect("reading a standard") }
+        }
+    };
+    let s = eventually(
+        "the broken standard is not Ready",
+        &log,
+        get_standard(broken.clone()),
+        |s| {
+            s.status
+                .as_ref()
+                .and_then(|st| condition(&st.conditions, "Ready"))
+                .is_some_and(|c| c.0 == "False")
+        },
+    )
+    .await;
+    let ready = condition(&s.status.unwrap().conditions, "Ready").unwrap();
+    assert_eq!(ready.1, "InvalidSpec");
+    assert!(
+        ready.2.contains("valuePattern") && ready.2.contains("^(unclosed"),
+        "{}",
+        ready.2
+    );
+    let s = eventually(
+        "the valid standard is Ready",
+        &log,
+        get_standard(standard.clone()),
+        |s| {
+            s.status
+                .as_ref()
+                .and_then(|st| condition(&st.conditions, "Ready"))
+                .is_some_and(|c| c.0 == "True")
+        },
+    )
+    .await;
+    assert_eq!(s.status.as_ref().unwrap().deviating, 2);
+
+    // A pending exception changes nothing.
+    let exceptions: Api<StandardException> = Api::namespaced(admin.clone(), &ns);
+    apply(
+        &exceptions,
+        "b-scale",
+        exception(&ns, "b-scale", &standard, "b", false),
+    )
+    .await;
+    let get_exception = |name: &'static str| {
+        let exceptions = exceptions.clone();
+        move || {
+            let exceptions = exceptions.clone();
+            async move { exceptions.get(name).await.expect("reading an exception") }
+        }
+    };
+    eventually("b-scale is Pending", &log, get_exception("b-scale"), |e| {
+        e.status.as_ref().and_then(|s| s.state) == Some(plumbline::api::ExceptionState::Pending)
+    })
+    .await;
+    let b = reports.get_opt("deployment-b").await.unwrap();
+    assert_eq!(
+        deviation_from(&b, &standard),
+        Some(None),
+        "a pending exception covers nothing"
+    );
+
+    // Two approved exceptions reach the threshold of two: ReviewRequired, one Event.
+    apply(
+        &exceptions,
+        "a-scale",
+        exception(&ns, "a-scale", &standard, "a", true),
+    )
+    .await;
+    eventually("a is excepted", &log, report("deployment-a"), |r| {
+        deviation_from(r, &standard) == Some(Some("a-scale".into()))
+            && report_condition(r, "Compliant").is_some_and(|c| c.1 == "Excepted" || c.0 == "False")
+    })
+    .await;
+    let e = exceptions.get("a-scale").await.unwrap();
+    assert_eq!(
+        condition(&e.status.unwrap().conditions, "ExpiringSoon").map(|c| c.0),
+        Some("False".into()),
+        "30 days from expiry, outside a 1h warning window"
+    );
+    apply(
+        &exceptions,
+        "b-scale",
+        exception(&ns, "b-scale", &standard, "b", true),
+    )
+    .await;
+    let s = eventually(
+        "ReviewRequired=True",
+        &log,
+        get_standard(standard.clone()),
+        |s| {
+            s.status
+                .as_ref()
+                .and_then(|st| condition(&st.conditions, "ReviewRequired"))
+                .is_some_and(|c| c.0 == "True")
+        },
+    )
+    .await;
+    let review = condition(&s.status.unwrap().conditions, "ReviewRequired").unwrap();
+    assert_eq!(review.1, "ActiveExceptionsAtThreshold");
+    let (n, notes) = eventually(
+        "one StandardReviewRequired Event",
+        &log,
+        || events_about(&admin, "default", "StandardReviewRequired", &standard),
+        |(n, _)| *n >= 1,
+    )
+    .await;
+    assert_eq!(n, 1, "{notes:?}");
+    assert!(
+        notes[0].contains("2 active exceptions") && notes[0].contains("threshold of 2"),
+        "the Event gives the count and the threshold: {}",
+        notes[0]
+    );
+
+    // The deadline passes: Behind becomes Overdue, with an Event.
+    let a = eventually("a is Overdue", &log, report("deployment-a"), |r| {
+        patch_state(r, &baseline).is_some_and(|(s, _)| s == "Overdue")
+    })
+    .await;
+    assert_eq!(
+        report_condition(&a, "PatchCurrent").map(|c| c.0),
+        Some("False".into())
+    );
+    eventually(
+        "a PatchOverdue Event",
+        &log,
+        || events_about(&admin, &ns, "PatchOverdue", "a"),
+        |(n, _)| *n == 1,
+    )
+    .await;
+    let late = jiff::Timestamp::now().duration_since(effective);
+    assert!(
+        late >= jiff::SignedDuration::from_secs(10),
+        "Overdue before the deadline"
+    );
+
+    // An orphan is owned once a ServiceOwnership selects it.
+    let ownerships: Api<ServiceOwnership> = Api::namespaced(admin.clone(), &ns);
+    apply(
+        &ownerships,
+        "team-a",
+        json!({
+            "apiVersion": "plumbline.dev/v1alpha1", "kind": "ServiceOwnership",
+            "metadata": {"name": "team-a", "namespace": ns},
+            "spec": {
+                "team": "team-a",
+                "selector": {"matchLabels": {"app": "a"}},
+                "maintainers": [{"name": "Ann Lee", "email": "ann@example.com"}],
+                "supportTiers": [{"tier": "First", "team": "team-a", "contact": "#team-a"}],
+                "runbook": "https://runbooks.example.com/a"
+            }
+        }),
+    )
+    .await;
+    eventually("a is owned", &log, report("deployment-a"), |r| {
+        report_condition(r, "Owned").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    let b = reports.get_opt("deployment-b").await.unwrap();
+    assert_eq!(
+        report_condition(&b, "Owned").map(|c| c.1),
+        Some("Orphan".into())
+    );
+
+    // Deleting an exception falls below the threshold: cleared, with no new required Event.
+    exceptions
+        .delete("a-scale", &DeleteParams::default())
+        .await
+        .expect("delete a-scale");
+    eventually(
+        "ReviewRequired=False",
+        &log,
+        get_standard(standard.clone()),
+        |s| {
+            s.status
+                .as_ref()
+                .and_then(|st| condition(&st.conditions, "ReviewRequired"))
+                .is_some_and(|c| c.0 == "False")
+        },
+    )
+    .await;
+    eventually(
+        "a StandardReviewCleared Event",
+        &log,
+        || events_about(&admin, "default", "StandardReviewCleared", &standard),
+        |(n, _)| *n == 1,
+    )
+    .await;
+    assert_eq!(
+        events_about(&admin, "default", "StandardReviewRequired", &standard)
+            .await
+            .0,
+        1
+    );
+    drop(operator);
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
+    let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
+    for name in [&standard, &broken] {
+        let _ = standards.delete(name, &DeleteParams::default()).await;
+    }
+    let _ = baselines.delete(&baseline, &DeleteParams::default()).await;
+}
+
+#[tokio::test]
+async fn only_the_leader_writes_and_a_standby_takes_over() {
+    let _serial = SERIAL.lock().await;
+    let admin: Client = common::client().await;
+    setup(&admin).await;
+    let ns = unique("operator-leader");
+    namespace(&admin, &ns, json!({})).await;
+    let standard = format!("{ns}-replicas");
+    let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
+    apply(&standards, &standard, replicas_standard(&standard, &ns)).await;
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
+    apply(&deployments, "web", workload(&ns, "web", "nginx:1.27.3", 1)).await;
+
+    let args = [
+        "--leader-elect",
+        "--leader-elect-namespace",
+        "plumbline-system",
+        "--leader-elect-lease",
+        &ns,
+        "--namespaces",
+        &ns,
+    ];
+    let first = Operator::start(&format!("{ns}-first"), &args);
+    let log = first.log.clone();
+    eventually(
+        "the first operator leads",
+        &log,
+        || first.metric("plumbline_leader"),
+        |v| *v == 1.0,
+    )
+    .await;
+    let second = Operator::start(&format!("{ns}-second"), &args);
+    let addr = second.metrics_addr().await;
+    eventually(
+        "the standby is ready",
+        &second.log,
+        || async { http_get(&addr, "/readyz").0 },
+        |code| *code == 200,
+    )
+    .await;
+
+    let reports: Api<ComplianceReport> = Api::namespaced(admin.clone(), &ns);
+    let get = || {
+        let reports = reports.clone();
+        async move {
+            reports
+                .get_opt("deployment-web")
+                .await
+                .expect("reading reports")
+        }
+    };
+    eventually("web deviates", &log, get, |r| {
+        deviation_from(r, &standard) == Some(None)
+    })
+    .await;
+    eventually(
+        "one DeviationFound Event",
+        &log,
+        || events_about(&admin, &ns, "DeviationFound", "web"),
+        |(n, _)| *n == 1,
+    )
+    .await;
+    assert!(first.metric("plumbline_writes_total").await > 0.0);
+    assert_eq!(second.metric("plumbline_leader").await, 0.0, "two leaders");
+    assert_eq!(
+        second.metric("plumbline_writes_total").await,
+        0.0,
+        "the standby wrote"
+    );
+
+    // The leader stops; the standby takes over and acts on the next change.
+    first.terminate();
+    eventually(
+        "the standby leads",
+        &second.log,
+        || second.metric("plumbline_leader"),
+        |v| *v == 1.0,
+    )
+    .await;
+    apply(&deployments, "web", workload(&ns, "web", "nginx:1.27.3", 2)).await;
+    eventually("web is fixed", &second.log, get, |r| {
+        r.as_ref().and_then(|r| r.status.as_ref()).is_some()
+            && deviation_from(r, &standard).is_none()
+    })
+    .await;
+    eventually(
+        "one DeviationResolved Event",
+        &second.log,
+        || events_about(&admin, &ns, "DeviationResolved", "web"),
+        |(n, _)| *n == 1,
+    )
+    .await;
+    assert_eq!(
+        events_about(&admin, &ns, "DeviationFound", "web").await.0,
+        1,
+        "an Event raised twice"
+    );
+    drop(second);
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
+    let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
+    let _ = standards.delete(&standard, &DeleteParams::default()).await;
 }

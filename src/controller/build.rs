@@ -4,7 +4,7 @@
 //! passed in), and given the previous status it returns an identical value
 //! when nothing changed, so the writer can skip the write.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, OwnerReference, Time};
 
 use super::conditions::{Desired, merge, reasons, types};
@@ -316,6 +316,7 @@ pub fn exception_status(
     generation: Option<i64>,
     previous: &[Condition],
     now: Timestamp,
+    warning: SignedDuration,
 ) -> StandardExceptionStatus {
     let invalid = v.state == ExceptionState::Invalid;
     let ready = if invalid {
@@ -343,12 +344,56 @@ pub fn exception_status(
             "it covers a deviation, or is not in effect".to_string()
         },
     );
+    let expiring = if in_effect(v.state) && now >= expiry_warning_at(v.expires_at, warning) {
+        Desired::new(
+            types::EXPIRING_SOON,
+            true,
+            reasons::EXPIRES_WITHIN_WARNING,
+            format!(
+                "expires at {}, within the {} warning window: fix the workloads, or have a new exception approved",
+                v.expires_at,
+                human(warning)
+            ),
+        )
+    } else {
+        Desired::new(
+            types::EXPIRING_SOON,
+            false,
+            reasons::NOT_EXPIRING_SOON,
+            "not in effect, or expires after the warning window",
+        )
+    };
     StandardExceptionStatus {
-        conditions: merge(previous, vec![ready, active, stale], generation, now),
+        conditions: merge(
+            previous,
+            vec![ready, active, stale, expiring],
+            generation,
+            now,
+        ),
         observed_generation: generation,
         state: Some(v.state),
         covered: count(v.covered.len()),
         workloads: sample(v.covered.clone()),
+    }
+}
+
+/// Whether an exception in this state is in effect (and so can expire).
+pub fn in_effect(state: ExceptionState) -> bool {
+    matches!(state, ExceptionState::Active | ExceptionState::Stale)
+}
+
+/// When the expiry warning of an exception starts.
+pub fn expiry_warning_at(expires_at: Timestamp, warning: SignedDuration) -> Timestamp {
+    expires_at.checked_sub(warning).unwrap_or(Timestamp::MIN)
+}
+
+/// A duration for messages: whole days when it is whole days.
+fn human(d: SignedDuration) -> String {
+    let secs = d.as_secs();
+    if secs > 0 && secs % 86_400 == 0 {
+        format!("{}-day", secs / 86_400)
+    } else {
+        format!("{d:#}")
     }
 }
 
@@ -619,9 +664,50 @@ spec:
         assert_eq!(review.reason, "ActiveExceptionsAtThreshold");
         assert_eq!(condition(&s.conditions, types::READY).status, "True");
         assert_eq!(s.observed_generation, Some(4));
-        let e = exception_status(&eval.exceptions[0], None, &[], eval.at);
+        let e = exception_status(&eval.exceptions[0], None, &[], eval.at, WEEK);
         assert_eq!(e.state, Some(ExceptionState::Active));
         assert_eq!(condition(&e.conditions, types::ACTIVE).status, "True");
+    }
+
+    const WEEK: SignedDuration = SignedDuration::from_hours(7 * 24);
+
+    #[test]
+    fn expiring_soon_starts_exactly_when_the_warning_window_does() {
+        let (_, eval) = evaluated("2026-11-24T12:00:00Z");
+        let v = &eval.exceptions[0];
+        let left = eval.at.duration_until(v.expires_at);
+        let second = SignedDuration::from_secs(1);
+        let outside = exception_status(v, None, &[], eval.at, left - second);
+        let c = condition(&outside.conditions, types::EXPIRING_SOON);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", reasons::NOT_EXPIRING_SOON)
+        );
+        assert!(super::super::transitions::exception(None, &outside).is_empty());
+
+        let inside = exception_status(v, None, &outside.conditions, eval.at, left);
+        let c = condition(&inside.conditions, types::EXPIRING_SOON);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("True", reasons::EXPIRES_WITHIN_WARNING)
+        );
+        assert!(
+            c.message.contains(&v.expires_at.to_string()),
+            "{}",
+            c.message
+        );
+        let events = super::super::transitions::exception(Some(&outside), &inside);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].reason, "ExceptionExpiringSoon");
+        assert!(
+            super::super::transitions::exception(Some(&inside), &inside).is_empty(),
+            "warned once"
+        );
+        assert_eq!(
+            expiry_warning_at(v.expires_at, left),
+            eval.at,
+            "the loop wakes exactly when the window opens"
+        );
     }
 
     #[test]

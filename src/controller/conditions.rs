@@ -16,6 +16,8 @@ pub mod types {
     pub const ACTIVE: &str = "Active";
     /// An exception covers nothing that deviates.
     pub const STALE: &str = "Stale";
+    /// An exception in effect expires within the warning window.
+    pub const EXPIRING_SOON: &str = "ExpiringSoon";
     /// Some workloads are past a patch deadline.
     pub const OVERDUE: &str = "Overdue";
     /// An ownership names everything it should.
@@ -52,6 +54,10 @@ pub mod reasons {
     pub const COMPLETE: &str = "Complete";
     /// Something is missing.
     pub const INCOMPLETE: &str = "Incomplete";
+    /// An exception in effect expires within the warning window.
+    pub const EXPIRES_WITHIN_WARNING: &str = "ExpiresWithinWarning";
+    /// An exception is not in effect, or expires after the warning window.
+    pub const NOT_EXPIRING_SOON: &str = "NotExpiringSoon";
     /// Exactly one ServiceOwnership selects the workload.
     pub const OWNED: &str = "Owned";
     /// No ServiceOwnership selects the workload.

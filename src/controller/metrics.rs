@@ -35,6 +35,11 @@ pub struct Metrics {
     write_errors: Counter,
     writes: Counter,
     duration: Histogram,
+    reconciles: Family<Labels, Counter>,
+    reconcile_errors: Family<Labels, Counter>,
+    reconcile_duration: Family<Labels, Histogram, fn() -> Histogram>,
+    workload_evaluations: Family<Labels, Counter>,
+    leader: Gauge,
     written_writes: AtomicU64,
     ready: AtomicBool,
 }
@@ -53,6 +58,13 @@ impl Default for Metrics {
             write_errors: Counter::default(),
             writes: Counter::default(),
             duration: Histogram::new([0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            reconciles: Family::default(),
+            reconcile_errors: Family::default(),
+            reconcile_duration: Family::new_with_constructor(|| {
+                Histogram::new([0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0])
+            }),
+            workload_evaluations: Family::default(),
+            leader: Gauge::default(),
             written_writes: AtomicU64::new(0),
             ready: AtomicBool::new(false),
             registry: Registry::default(),
@@ -102,6 +114,31 @@ impl Default for Metrics {
             "evaluation_duration_seconds",
             "Time to read, evaluate and write once",
             m.duration.clone(),
+        );
+        registry.register(
+            "reconciles",
+            "Objects reconciled (compared with the cluster, written when different), by kind",
+            m.reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_errors",
+            "Reconciles whose write failed (retried with backoff), by kind",
+            m.reconcile_errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time to reconcile one object, writes and Events included, by kind",
+            m.reconcile_duration.clone(),
+        );
+        registry.register(
+            "workload_evaluations",
+            "Workload verdicts computed (evaluated) or kept from the previous pass (reused)",
+            m.workload_evaluations.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this instance holds the leader lease (always 1 without --leader-elect)",
+            m.leader.clone(),
         );
         Self { registry, ..m }
     }
@@ -184,6 +221,37 @@ impl Metrics {
         }
         // Ready once the first full evaluation has been written; writes that
         // failed are retried and counted in write_errors, not held against readiness.
+        self.ready.store(true, Ordering::Relaxed);
+    }
+
+    /// Records one reconcile of an object of `kind`.
+    pub fn reconciled(&self, kind: &str, seconds: f64, ok: bool) {
+        let labels = vec![("kind", kind.to_string())];
+        self.reconciles.get_or_create(&labels).inc();
+        self.reconcile_duration
+            .get_or_create(&labels)
+            .observe(seconds);
+        if !ok {
+            self.reconcile_errors.get_or_create(&labels).inc();
+        }
+    }
+
+    /// Records how many workload verdicts a pass computed and reused.
+    pub fn pass(&self, pass: crate::engine::Pass) {
+        for (result, n) in [("evaluated", pass.evaluated), ("reused", pass.reused)] {
+            self.workload_evaluations
+                .get_or_create(&vec![("result", result.to_string())])
+                .inc_by(n as u64);
+        }
+    }
+
+    /// Records whether this instance leads.
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+
+    /// Marks the instance ready (a standby is ready once its caches are filled).
+    pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Relaxed);
     }
 

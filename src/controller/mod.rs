@@ -11,6 +11,7 @@ pub mod build;
 pub mod clock;
 pub mod conditions;
 pub mod metrics;
+pub mod reconcile;
 pub mod run;
 pub mod transitions;
 pub mod watch;

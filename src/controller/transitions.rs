@@ -26,6 +26,8 @@ pub mod reasons {
     pub const EXCEPTION_EXPIRED: &str = "ExceptionExpired";
     /// An exception became invalid.
     pub const EXCEPTION_INVALID: &str = "ExceptionInvalid";
+    /// An exception in effect entered its expiry warning window.
+    pub const EXCEPTION_EXPIRING_SOON: &str = "ExceptionExpiringSoon";
 }
 
 /// An Event to raise.
@@ -165,6 +167,20 @@ pub fn exception(
             .map(|c| c.message.clone())
             .unwrap_or_default()
     };
+    let soon = |conditions: &[Condition]| {
+        condition(conditions, types::EXPIRING_SOON).is_some_and(|c| c.status == "True")
+    };
+    let was_soon = previous.is_some_and(|p| soon(&p.conditions));
+    if soon(&next.conditions) && !was_soon {
+        let note = condition(&next.conditions, types::EXPIRING_SOON)
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        return vec![Transition::new(
+            true,
+            reasons::EXCEPTION_EXPIRING_SOON,
+            note,
+        )];
+    }
     match next.state {
         Some(ExceptionState::Expired) if before != Some(ExceptionState::Expired) => {
             vec![Transition::new(true, reasons::EXCEPTION_EXPIRED, message())]

@@ -16,9 +16,15 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
-    runtime::{WatchStreamExt, reflector, reflector::Store, watcher},
+    runtime::{
+        WatchStreamExt, reflector,
+        reflector::{ObjectRef, Store},
+        watcher,
+    },
 };
 use tokio::sync::Notify;
+
+use super::write::{BASELINE, EXCEPTION, OWNERSHIP, REPORT, STANDARD, Written};
 
 use crate::api::{
     ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership, StandardException,
@@ -28,31 +34,31 @@ use crate::api::{
 #[derive(Clone)]
 pub struct Stores {
     /// Deployments.
-    pub deployments: Store<Deployment>,
+    pub deployments: Reflected<Deployment>,
     /// StatefulSets.
-    pub stateful_sets: Store<StatefulSet>,
+    pub stateful_sets: Reflected<StatefulSet>,
     /// DaemonSets.
-    pub daemon_sets: Store<DaemonSet>,
+    pub daemon_sets: Reflected<DaemonSet>,
     /// CronJobs.
-    pub cron_jobs: Store<CronJob>,
+    pub cron_jobs: Reflected<CronJob>,
     /// Jobs.
-    pub jobs: Store<Job>,
+    pub jobs: Reflected<Job>,
     /// Pods.
-    pub pods: Store<Pod>,
+    pub pods: Reflected<Pod>,
     /// Namespaces.
-    pub namespaces: Store<Namespace>,
+    pub namespaces: Reflected<Namespace>,
     /// PodDisruptionBudgets.
-    pub budgets: Store<PodDisruptionBudget>,
+    pub budgets: Reflected<PodDisruptionBudget>,
     /// Standards.
-    pub standards: Store<InfrastructureStandard>,
+    pub standards: Reflected<InfrastructureStandard>,
     /// Exceptions.
-    pub exceptions: Store<StandardException>,
+    pub exceptions: Reflected<StandardException>,
     /// Baselines.
-    pub baselines: Store<PatchBaseline>,
+    pub baselines: Reflected<PatchBaseline>,
     /// Ownerships.
-    pub ownerships: Store<ServiceOwnership>,
+    pub ownerships: Reflected<ServiceOwnership>,
     /// The reports the operator wrote.
-    pub reports: Store<ComplianceReport>,
+    pub reports: Reflected<ComplianceReport>,
 }
 
 /// Starts one reflector: its store, and a task that keeps it filled and
@@ -83,37 +89,137 @@ where
     store
 }
 
-/// Starts every reflector; `namespace` limits namespaced kinds to one namespace.
-pub fn start(client: &Client, namespace: Option<&str>, changed: Arc<Notify>) -> Stores {
-    fn ns<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+/// The objects of one kind, from one reflector per watched namespace (or one
+/// for the whole cluster).
+#[derive(Clone)]
+pub struct Reflected<K: Resource + 'static>
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    stores: Vec<Store<K>>,
+}
+
+impl<K> Reflected<K>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    /// Every object, from every store.
+    pub fn state(&self) -> Vec<Arc<K>> {
+        self.stores.iter().flat_map(Store::state).collect()
+    }
+
+    /// The resourceVersion of one object: `None` when absent.
+    pub fn resource_version(&self, namespace: &str, name: &str) -> Option<Option<String>>
     where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
         K::DynamicType: Default,
     {
-        match namespace {
-            Some(n) => Api::namespaced(client.clone(), n),
-            None => Api::all(client.clone()),
-        }
+        let key = if namespace.is_empty() {
+            ObjectRef::new_with(name, Default::default())
+        } else {
+            ObjectRef::new_with(name, Default::default()).within(namespace)
+        };
+        self.stores
+            .iter()
+            .find_map(|s| s.get(&key))
+            .map(|o| o.resource_version())
     }
-    let c = || changed.clone();
+
+    /// Waits until every store has its first full list.
+    pub async fn wait_until_ready(&self) {
+        futures::future::join_all(self.stores.iter().map(Store::wait_until_ready)).await;
+    }
+}
+
+/// Which namespaces to watch: every one (empty), or these.
+fn reflect_in<K>(client: &Client, namespaces: &[String], changed: &Arc<Notify>) -> Reflected<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    let stores = if namespaces.is_empty() {
+        vec![reflect(Api::all(client.clone()), changed.clone())]
+    } else {
+        namespaces
+            .iter()
+            .map(|n| reflect(Api::namespaced(client.clone(), n), changed.clone()))
+            .collect()
+    };
+    Reflected { stores }
+}
+
+fn reflect_cluster<K>(client: &Client, changed: &Arc<Notify>) -> Reflected<K>
+where
+    K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    Reflected {
+        stores: vec![reflect(Api::all(client.clone()), changed.clone())],
+    }
+}
+
+/// Starts every reflector; a non-empty `namespaces` limits namespaced kinds
+/// to those namespaces (one watch per namespace and kind).
+pub fn start(client: &Client, namespaces: &[String], changed: Arc<Notify>) -> Stores {
+    let c = &changed;
     Stores {
-        deployments: reflect(ns(client, namespace), c()),
-        stateful_sets: reflect(ns(client, namespace), c()),
-        daemon_sets: reflect(ns(client, namespace), c()),
-        cron_jobs: reflect(ns(client, namespace), c()),
-        jobs: reflect(ns(client, namespace), c()),
-        pods: reflect(ns(client, namespace), c()),
-        namespaces: reflect(Api::all(client.clone()), c()),
-        budgets: reflect(ns(client, namespace), c()),
-        standards: reflect(Api::all(client.clone()), c()),
-        exceptions: reflect(ns(client, namespace), c()),
-        baselines: reflect(Api::all(client.clone()), c()),
-        ownerships: reflect(ns(client, namespace), c()),
-        reports: reflect(ns(client, namespace), c()),
+        deployments: reflect_in(client, namespaces, c),
+        stateful_sets: reflect_in(client, namespaces, c),
+        daemon_sets: reflect_in(client, namespaces, c),
+        cron_jobs: reflect_in(client, namespaces, c),
+        jobs: reflect_in(client, namespaces, c),
+        pods: reflect_in(client, namespaces, c),
+        namespaces: reflect_cluster(client, c),
+        budgets: reflect_in(client, namespaces, c),
+        standards: reflect_cluster(client, c),
+        exceptions: reflect_in(client, namespaces, c),
+        baselines: reflect_cluster(client, c),
+        ownerships: reflect_in(client, namespaces, c),
+        reports: reflect_in(client, namespaces, c),
     }
 }
 
 impl Stores {
+    /// Whether the watches show this write (or something later).
+    pub fn shows(&self, w: &Written) -> bool {
+        let rv = match w.kind {
+            REPORT => self.reports.resource_version(&w.namespace, &w.name),
+            STANDARD => self.standards.resource_version(&w.namespace, &w.name),
+            EXCEPTION => self.exceptions.resource_version(&w.namespace, &w.name),
+            BASELINE => self.baselines.resource_version(&w.namespace, &w.name),
+            OWNERSHIP => self.ownerships.resource_version(&w.namespace, &w.name),
+            _ => return true,
+        };
+        match rv {
+            None => w.deleted,
+            Some(rv) => !w.deleted && rv != w.before,
+        }
+    }
+
+    /// Waits, at most `limit`, until the watches show every write of the
+    /// last pass; returns the writes they still do not show.
+    pub async fn catch_up(
+        &self,
+        written: Vec<Written>,
+        limit: std::time::Duration,
+    ) -> Vec<Written> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut pending = written;
+        loop {
+            pending.retain(|w| !self.shows(w));
+            if pending.is_empty() || tokio::time::Instant::now() >= deadline {
+                return pending;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits until every store has its first full list.
     pub async fn ready(&self) {
         let _ = tokio::join!(

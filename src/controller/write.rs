@@ -3,7 +3,10 @@
 //! cluster causes no writes. May write reports and statuses; never writes a
 //! workload or a spec.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{
+    Mutex,
+    atomic::{AtomicU64, Ordering},
+};
 
 use kube::{
     Api, Client, Resource, ResourceExt,
@@ -13,6 +16,17 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::api::ComplianceReport;
+
+/// The kinds the writer writes, as `Written::kind`.
+pub const REPORT: &str = "ComplianceReport";
+/// InfrastructureStandard.
+pub const STANDARD: &str = "InfrastructureStandard";
+/// StandardException.
+pub const EXCEPTION: &str = "StandardException";
+/// PatchBaseline.
+pub const BASELINE: &str = "PatchBaseline";
+/// ServiceOwnership.
+pub const OWNERSHIP: &str = "ServiceOwnership";
 
 /// The field manager of every write.
 pub const MANAGER: &str = "plumbline";
@@ -34,6 +48,25 @@ pub enum WriteError {
 pub struct Writer {
     client: Client,
     writes: AtomicU64,
+    written: Mutex<Vec<Written>>,
+}
+
+/// One object the writer changed, so that the caller can wait until its
+/// watch shows the change: a pass that read the object from a store still
+/// holding the version from before the write would write it (and raise its
+/// Events) again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// The kind.
+    pub kind: &'static str,
+    /// The namespace (empty when cluster-scoped).
+    pub namespace: String,
+    /// The name.
+    pub name: String,
+    /// Its resourceVersion before the write (none: it did not exist).
+    pub before: Option<String>,
+    /// Whether it was deleted.
+    pub deleted: bool,
 }
 
 impl Writer {
@@ -42,7 +75,39 @@ impl Writer {
         Self {
             client,
             writes: AtomicU64::new(0),
+            written: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The objects changed since the last call.
+    pub fn take_written(&self) -> Vec<Written> {
+        std::mem::take(&mut *self.written.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Notes a write, unless the server found nothing to change.
+    fn wrote(
+        &self,
+        kind: &'static str,
+        ns: &str,
+        name: &str,
+        before: Option<String>,
+        after: Option<String>,
+        deleted: bool,
+    ) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        if !deleted && after.is_some() && after == before {
+            return;
+        }
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Written {
+                kind,
+                namespace: ns.to_string(),
+                name: name.to_string(),
+                before,
+                deleted,
+            });
     }
 
     /// How many writes it made.
@@ -78,16 +143,21 @@ impl Writer {
         let name = desired.name_any();
         let api: Api<ComplianceReport> = Api::namespaced(self.client.clone(), &ns);
         let what = || format!("ComplianceReport {ns}/{name}");
+        let mut before = current.and_then(|c| c.resource_version());
         if !same_object {
             let mut object = desired.clone();
             object.status = None;
-            api.patch(&name, &Self::params(), &Patch::Apply(&object))
+            let written = api
+                .patch(&name, &Self::params(), &Patch::Apply(&object))
                 .await
                 .map_err(|source| WriteError::Api {
                     what: what(),
                     source,
                 })?;
-            self.writes.fetch_add(1, Ordering::Relaxed);
+            let after = written.resource_version();
+            self.wrote(REPORT, &ns, &name, before.clone(), after.clone(), false);
+            // The status write below starts from this version.
+            before = after.or(before);
         }
         if !same_status {
             let status = json!({
@@ -95,13 +165,27 @@ impl Writer {
                 "kind": ComplianceReport::kind(&()),
                 "status": desired.status,
             });
-            api.patch_status(&name, &Self::params(), &Patch::Apply(&status))
+            let written = api
+                .patch_status(&name, &Self::params(), &Patch::Apply(&status))
                 .await
                 .map_err(|source| WriteError::Api {
                     what: what(),
                     source,
                 })?;
-            self.writes.fetch_add(1, Ordering::Relaxed);
+            let before = if same_object {
+                before
+            } else {
+                // The store saw neither write yet: wait for the first.
+                current.and_then(|c| c.resource_version())
+            };
+            self.wrote(
+                REPORT,
+                &ns,
+                &name,
+                before,
+                written.resource_version(),
+                false,
+            );
         }
         Ok(true)
     }
@@ -113,7 +197,7 @@ impl Writer {
         let api: Api<ComplianceReport> = Api::namespaced(self.client.clone(), namespace);
         match api.delete(name, &Default::default()).await {
             Ok(_) => {
-                self.writes.fetch_add(1, Ordering::Relaxed);
+                self.wrote(REPORT, namespace, name, None, None, true);
                 Ok(true)
             }
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
@@ -134,7 +218,7 @@ impl Writer {
     pub async fn status<K, S>(
         &self,
         api: Api<K>,
-        name: &str,
+        object: &K,
         desired: &S,
         current: Option<&S>,
     ) -> Result<bool, WriteError>
@@ -145,6 +229,8 @@ impl Writer {
         if current == Some(desired) {
             return Ok(false);
         }
+        let name = object.name_any();
+        let name = name.as_str();
         let status = json!({
             "apiVersion": K::api_version(&()),
             "kind": K::kind(&()),
@@ -154,8 +240,21 @@ impl Writer {
             .patch_status(name, &Self::params(), &Patch::Apply(&status))
             .await
         {
-            Ok(_) => {
-                self.writes.fetch_add(1, Ordering::Relaxed);
+            Ok(written) => {
+                let kind = match K::kind(&()).as_ref() {
+                    "InfrastructureStandard" => STANDARD,
+                    "StandardException" => EXCEPTION,
+                    "PatchBaseline" => BASELINE,
+                    _ => OWNERSHIP,
+                };
+                self.wrote(
+                    kind,
+                    &object.namespace().unwrap_or_default(),
+                    name,
+                    object.resource_version(),
+                    written.resource_version(),
+                    false,
+                );
                 Ok(true)
             }
             // Deleted since the snapshot: there is no status left to keep true.

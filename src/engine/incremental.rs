@@ -161,12 +161,8 @@ fn remap(
     // In the order a fresh evaluation gives: by the new inputs' order.
     v.standards.sort_by_key(|&(si, _)| si);
     v.baselines.sort_by_key(|b| b.baseline);
-    v.patch.sort_by_cached_key(|p| {
-        prepared
-            .baselines
-            .iter()
-            .position(|b| b.name == p.baseline)
-    });
+    v.patch
+        .sort_by_cached_key(|p| prepared.baselines.iter().position(|b| b.name == p.baseline));
     if let Owner::Owned(info) = &mut v.owner {
         match prepared.ownership(&w.namespace, &info.name) {
             Some(o) => *info = o.info.clone(),

@@ -1,0 +1,243 @@
+//! Applies one evaluation to the cluster: for every workload and every
+//! plumbline object, build the desired report or status (pure, `build`),
+//! write it when it differs from what the cluster holds (`write`), and raise
+//! the Events of its transition (`transitions`). May write reports, statuses
+//! and Events; never a workload or a spec. One failed write never stops the
+//! others: it is counted and retried by the caller.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Instant,
+};
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::{api::core::v1::ObjectReference, apimachinery::pkg::apis::meta::v1::Condition};
+use kube::{
+    Api, Resource, ResourceExt,
+    runtime::events::{Event, EventType, Recorder},
+};
+
+use super::{
+    build,
+    metrics::Metrics,
+    transitions::{self, Transition},
+    watch::Stores,
+    write::{WriteError, Writer},
+};
+use crate::{
+    api::{
+        ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership,
+        StandardException,
+    },
+    engine::{Evaluation, Inputs},
+};
+
+/// What a reconcile pass needs besides the evaluation.
+pub struct Context<'a> {
+    /// Writes reports and statuses.
+    pub writer: &'a Writer,
+    /// Raises Events.
+    pub recorder: &'a Recorder,
+    /// What the cluster holds (reports, namespaces).
+    pub stores: &'a Stores,
+    /// Per-kind reconcile metrics.
+    pub metrics: &'a Metrics,
+    /// How long before expiry an exception warns.
+    pub expiry_warning: SignedDuration,
+}
+
+/// Writes every report and status that changed; returns how many writes failed.
+pub async fn all(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Timestamp) -> usize {
+    let mut failures = 0;
+    failures += reports(cx, inputs, eval, now).await;
+    let client = cx.writer.client().clone();
+    for (s, v) in inputs.standards.iter().zip(&eval.standards) {
+        let started = Instant::now();
+        let previous = conditions(s.status.as_ref().map(|st| &st.conditions));
+        let desired = build::standard_status(v, s.metadata.generation, previous, now);
+        let events = transitions::standard(previous, &desired.conditions);
+        let result = status(
+            cx,
+            Api::all(client.clone()),
+            s,
+            &desired,
+            s.status.as_ref(),
+            events,
+        )
+        .await;
+        failures += done(cx, &InfrastructureStandard::kind(&()), started, result);
+    }
+    for (e, v) in inputs.exceptions.iter().zip(&eval.exceptions) {
+        let started = Instant::now();
+        let previous = conditions(e.status.as_ref().map(|st| &st.conditions));
+        let desired =
+            build::exception_status(v, e.metadata.generation, previous, now, cx.expiry_warning);
+        let events = transitions::exception(e.status.as_ref(), &desired);
+        let api = Api::namespaced(client.clone(), &e.namespace().unwrap_or_default());
+        let result = status(cx, api, e, &desired, e.status.as_ref(), events).await;
+        failures += done(cx, &StandardException::kind(&()), started, result);
+    }
+    for (b, v) in inputs.baselines.iter().zip(&eval.baselines) {
+        let started = Instant::now();
+        let previous = conditions(b.status.as_ref().map(|st| &st.conditions));
+        let desired =
+            build::baseline_status(v, b.spec.images.len(), b.metadata.generation, previous, now);
+        let api = Api::all(client.clone());
+        let result = status(cx, api, b, &desired, b.status.as_ref(), Vec::new()).await;
+        failures += done(cx, &PatchBaseline::kind(&()), started, result);
+    }
+    for (o, v) in inputs.ownerships.iter().zip(&eval.ownerships) {
+        let started = Instant::now();
+        let previous = conditions(o.status.as_ref().map(|st| &st.conditions));
+        let desired = build::ownership_status(v, o.metadata.generation, previous, now);
+        let api = Api::namespaced(client.clone(), &o.namespace().unwrap_or_default());
+        let result = status(cx, api, o, &desired, o.status.as_ref(), Vec::new()).await;
+        failures += done(cx, &ServiceOwnership::kind(&()), started, result);
+    }
+    failures
+}
+
+/// The next instant an exception enters its expiry warning window, after `now`.
+pub fn next_warning(
+    eval: &Evaluation,
+    warning: SignedDuration,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    eval.exceptions
+        .iter()
+        .filter(|e| build::in_effect(e.state))
+        .map(|e| build::expiry_warning_at(e.expires_at, warning))
+        .filter(|t| *t > now)
+        .min()
+}
+
+/// Records one reconcile; returns 1 when it failed.
+fn done(cx: &Context<'_>, kind: &str, started: Instant, result: Result<(), WriteError>) -> usize {
+    let seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(()) => {
+            cx.metrics.reconciled(kind, seconds, true);
+            0
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "write failed; retrying");
+            cx.metrics.reconciled(kind, seconds, false);
+            1
+        }
+    }
+}
+
+/// Reports: one per workload, and none for workloads that are gone.
+async fn reports(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Timestamp) -> usize {
+    let kind = ComplianceReport::kind(&());
+    let mut failures = 0;
+    let reports: HashMap<(String, String), Arc<ComplianceReport>> = cx
+        .stores
+        .reports
+        .state()
+        .into_iter()
+        .map(|r| ((r.namespace().unwrap_or_default(), r.name_any()), r))
+        .collect();
+    // Nothing can be created in a namespace being deleted: its reports go with it.
+    let terminating: HashSet<String> = cx
+        .stores
+        .namespaces
+        .state()
+        .iter()
+        .filter(|n| n.metadata.deletion_timestamp.is_some())
+        .map(|n| n.name_any())
+        .collect();
+    let mut wanted = HashSet::new();
+    for (w, v) in inputs.workloads.iter().zip(&eval.workloads) {
+        if w.uid.is_none() || terminating.contains(&w.namespace) {
+            continue;
+        }
+        let started = Instant::now();
+        let key = (w.namespace.clone(), build::report_name(w));
+        let current = reports.get(&key).map(AsRef::as_ref);
+        wanted.insert(key);
+        let previous = current.and_then(|c| c.status.as_ref());
+        let desired = build::report(w, v, previous, now);
+        let result = match cx.writer.report(&desired, current).await {
+            Ok(true) => {
+                let regarding = ObjectReference {
+                    api_version: Some(w.kind.api_version().into()),
+                    kind: Some(w.kind.as_str().into()),
+                    name: Some(w.name.clone()),
+                    namespace: Some(w.namespace.clone()),
+                    uid: w.uid.clone(),
+                    ..Default::default()
+                };
+                let events = desired
+                    .status
+                    .as_ref()
+                    .map(|next| transitions::report(previous, next))
+                    .unwrap_or_default();
+                publish(cx.recorder, &regarding, events).await;
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(err) => Err(err),
+        };
+        failures += done(cx, &kind, started, result);
+    }
+    for ((ns, name), report) in &reports {
+        // A report without an owner is being garbage-collected already.
+        let owned = report
+            .metadata
+            .owner_references
+            .as_ref()
+            .is_some_and(|o| !o.is_empty());
+        if owned && !terminating.contains(ns) && !wanted.contains(&(ns.clone(), name.clone())) {
+            let started = Instant::now();
+            let result = cx.writer.delete_report(ns, name).await.map(|_| ());
+            failures += done(cx, &kind, started, result);
+        }
+    }
+    failures
+}
+
+/// Raises the Events of a transition; a failure to publish is logged, not retried.
+async fn publish(recorder: &Recorder, regarding: &ObjectReference, events: Vec<Transition>) {
+    for t in events {
+        let event = Event {
+            type_: if t.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: t.reason.into(),
+            note: Some(t.note),
+            action: "Evaluate".into(),
+            secondary: None,
+        };
+        if let Err(err) = recorder.publish(&event, regarding).await {
+            tracing::warn!(error = %err, reason = t.reason, "cannot publish an Event");
+        }
+    }
+}
+
+/// The conditions of a status, or none.
+fn conditions(c: Option<&Vec<Condition>>) -> &[Condition] {
+    c.map_or(&[], Vec::as_slice)
+}
+
+/// Writes one status when it changed, then raises the Events of its transition.
+async fn status<K, S>(
+    cx: &Context<'_>,
+    api: Api<K>,
+    object: &K,
+    desired: &S,
+    current: Option<&S>,
+    events: Vec<Transition>,
+) -> Result<(), WriteError>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    S: serde::Serialize + PartialEq,
+{
+    if cx.writer.status(api, object, desired, current).await? {
+        publish(cx.recorder, &object.object_ref(&()), events).await;
+    }
+    Ok(())
+}
