@@ -51,25 +51,9 @@ controlplane-down: ## Stop the local control plane and remove its data.
 	PLUMBLINE_CONTROLPLANE_DIR=$(DEMO_DIR) $(CONTROLPLANE)/down.sh
 
 .PHONY: demo
-demo: controlplane ## Start the local API server, install the CRDs, deploy/ and the examples, and show them.
-	$(KUBECTL) apply --server-side -f crds/
-	$(KUBECTL) wait --for condition=Established --timeout 60s -f crds/
-	$(KUBECTL) apply --server-side -f deploy/namespace.yaml
-	$(KUBECTL) apply --server-side -R -f deploy/
-	$(KUBECTL) apply --server-side -f examples/00-namespaces.yaml
-	@# A new namespace's default ServiceAccount (needed by bare Pods) appears a moment later.
-	for ns in $$($(KUBECTL) get -f examples/00-namespaces.yaml -o name); do \
-	  until $(KUBECTL) get serviceaccount default -n "$${ns#namespace/}" >/dev/null 2>&1; do sleep 0.2; done; \
-	done
-	$(KUBECTL) apply --server-side -f examples/
-	@echo
-	@echo '$$ kubectl get plumbline -A'
-	@$(KUBECTL) get plumbline -A
-	@echo
-	@echo 'Explore:   export KUBECONFIG=$(DEMO_DIR)/kubeconfig; alias kubectl="'"$$(cat $(DEMO_DIR)/bin)/kubectl"'"'
-	@echo '           kubectl explain infrastructurestandard.spec.rules'
-	@echo '           kubectl get standardexceptions -A -o wide'
-	@echo 'Stop:      make controlplane-down'
+demo: controlplane ## Start the local API server and the operator, install the CRDs and examples, and show reports, reviews, overdue patches and orphans.
+	$(CARGO) build --locked --bin plumbline
+	PLUMBLINE_CONTROLPLANE_DIR=$(DEMO_DIR) scripts/demo.sh
 
 .PHONY: clean
 clean: controlplane-down ## Stop the control plane and remove build output (the cached control-plane build stays).

@@ -972,6 +972,20 @@ async fn review_thresholds_rings_ownership_and_invalid_standards() {
             .0,
         1
     );
+    // a's deviation is open again: an Event of its own, naming the rule.
+    let rule = format!("{standard}/two-replicas");
+    let (_, notes) = eventually(
+        "a second DeviationFound about a naming the rule",
+        &log,
+        || events_about(&admin, &ns, "DeviationFound", "a"),
+        |(_, notes)| notes.iter().filter(|n| n.contains(&rule)).count() >= 2,
+    )
+    .await;
+    assert_eq!(
+        notes.iter().filter(|n| n.contains(&rule)).count(),
+        2,
+        "{notes:#?}"
+    );
     drop(operator);
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
     let _ = namespaces.delete(&ns, &DeleteParams::default()).await;

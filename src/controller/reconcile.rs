@@ -15,7 +15,7 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::{api::core::v1::ObjectReference, apimachinery::pkg::apis::meta::v1::Condition};
 use kube::{
     Api, Resource, ResourceExt,
-    runtime::events::{Event, EventType, Recorder},
+    runtime::events::{Event, EventType, Recorder, Reporter},
 };
 
 use super::{
@@ -37,8 +37,8 @@ use crate::{
 pub struct Context<'a> {
     /// Writes reports and statuses.
     pub writer: &'a Writer,
-    /// Raises Events.
-    pub recorder: &'a Recorder,
+    /// Who raises the Events.
+    pub reporter: &'a Reporter,
     /// What the cluster holds (reports, namespaces).
     pub stores: &'a Stores,
     /// Per-kind reconcile metrics.
@@ -174,7 +174,7 @@ async fn reports(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
                     .as_ref()
                     .map(|next| transitions::report(previous, next))
                     .unwrap_or_default();
-                publish(cx.recorder, &regarding, events).await;
+                publish(cx, &regarding, events).await;
                 Ok(())
             }
             Ok(false) => Ok(()),
@@ -199,8 +199,14 @@ async fn reports(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
 }
 
 /// Raises the Events of a transition; a failure to publish is logged, not retried.
-async fn publish(recorder: &Recorder, regarding: &ObjectReference, events: Vec<Transition>) {
+///
+/// Each transition gets an Event of its own. kube's recorder folds Events
+/// with the same reason about the same object into one series and keeps the
+/// first note, so a second DeviationFound would show the first one's rules;
+/// a recorder per transition (its cache is per instance) keeps every note.
+async fn publish(cx: &Context<'_>, regarding: &ObjectReference, events: Vec<Transition>) {
     for t in events {
+        let recorder = Recorder::new(cx.writer.client().clone(), cx.reporter.clone());
         let event = Event {
             type_: if t.warning {
                 EventType::Warning
@@ -237,7 +243,7 @@ where
     S: serde::Serialize + PartialEq,
 {
     if cx.writer.status(api, object, desired, current).await? {
-        publish(cx.recorder, &object.object_ref(&()), events).await;
+        publish(cx, &object.object_ref(&()), events).await;
     }
     Ok(())
 }

@@ -8,10 +8,7 @@
 use std::{sync::Arc, time::Duration};
 
 use jiff::SignedDuration;
-use kube::{
-    Client,
-    runtime::events::{Recorder, Reporter},
-};
+use kube::{Client, runtime::events::Reporter};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::{Notify, watch as signal};
 
@@ -65,13 +62,10 @@ pub async fn run(
     let mut shutdown = std::pin::pin!(shutdown);
     let changed = Arc::new(Notify::new());
     let stores = watch::start(&client, &config.namespaces, changed.clone());
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "plumbline".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        },
-    );
+    let reporter = Reporter {
+        controller: "plumbline".into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
     let writer = Writer::new(client.clone());
     tokio::select! {
         () = stores.ready() => {}
@@ -98,7 +92,7 @@ pub async fn run(
 
     let cx = reconcile::Context {
         writer: &writer,
-        recorder: &recorder,
+        reporter: &reporter,
         stores: &stores,
         metrics: &metrics,
         expiry_warning: config.expiry_warning,

@@ -24,6 +24,15 @@ if [ ! -d "$dir" ]; then
 fi
 
 stopped=()
+# The operator `make demo` started, first: it needs the API server to release its Lease.
+if pid_alive "$dir/operator.pid"; then
+  kill -TERM "$(cat "$dir/operator.pid")" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    pid_alive "$dir/operator.pid" || break
+    sleep 0.1
+  done
+  stopped+=(operator)
+fi
 for name in "${PROGRAMS[@]}"; do
   pidfile="$dir/$name.pid"
   if pid_alive "$pidfile"; then

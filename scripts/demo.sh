@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# `make demo`: on the local control plane (already started by the Makefile),
+# install the CRDs, deploy/'s RBAC and policies and the examples, start the
+# operator in the background with exactly the operator's rights, wait until
+# every workload's report is written, and show what an SRE would look at.
+# Everything keeps running; the end says how to explore and how to stop.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir="${PLUMBLINE_CONTROLPLANE_DIR:?}"
+bin="$(cat "$dir/bin")"
+kubectl=("$bin/kubectl" --kubeconfig "$dir/kubeconfig")
+plumbline="${PLUMBLINE_BIN:-target/debug/plumbline}"
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+show() { printf '\n$ kubectl %s\n' "$*"; "${kubectl[@]}" "$@"; }
+
+step "Installing the CRDs, RBAC, the approval policy and the examples"
+"${kubectl[@]}" apply --server-side -f crds/ >/dev/null
+"${kubectl[@]}" wait --for condition=Established --timeout 60s -f crds/ >/dev/null
+"${kubectl[@]}" apply --server-side -f deploy/namespace.yaml -f deploy/rbac.yaml \
+  -f deploy/user-roles.yaml -f deploy/admission/ >/dev/null
+"${kubectl[@]}" apply --server-side -f examples/00-namespaces.yaml >/dev/null
+# A new namespace's default ServiceAccount (needed by bare Pods) appears a moment later.
+for ns in $("${kubectl[@]}" get -f examples/00-namespaces.yaml -o name); do
+  until "${kubectl[@]}" get serviceaccount default -n "${ns#namespace/}" >/dev/null 2>&1; do sleep 0.2; done
+done
+"${kubectl[@]}" apply --server-side -f examples/ >/dev/null
+echo "done"
+
+step "Starting the operator as the user 'operator' (deploy/rbac.yaml's rights only)"
+# The local users authenticate with static tokens; bind the operator's roles to ours.
+"${kubectl[@]}" apply --server-side -f - >/dev/null <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: plumbline-operator-demo-user}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: plumbline-operator}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: operator}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: plumbline-leader-election-demo-user, namespace: plumbline-system}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: plumbline-leader-election}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: operator}]
+YAML
+token="$(awk -F, '$2 == "operator" {print $1}' "$dir/pki/tokens.csv")"
+sed "s/^\(\s*token: \).*/\1$token/" "$dir/kubeconfig" > "$dir/kubeconfig-operator"
+chmod 600 "$dir/kubeconfig-operator"
+port="${PLUMBLINE_DEMO_METRICS_PORT:-8080}"
+if [ -s "$dir/operator.pid" ] && kill -0 "$(cat "$dir/operator.pid")" 2>/dev/null; then
+  echo "already running (pid $(cat "$dir/operator.pid"))"
+else
+  KUBECONFIG="$dir/kubeconfig-operator" nohup "$plumbline" run --leader-elect \
+    --metrics-addr "127.0.0.1:$port" >"$dir/logs/operator.log" 2>&1 &
+  echo $! > "$dir/operator.pid"
+  echo "pid $(cat "$dir/operator.pid"), log $dir/logs/operator.log, metrics http://127.0.0.1:$port/metrics"
+fi
+
+step "Waiting until the first evaluation is written (/readyz)"
+ready() { # a plain HTTP GET with bash alone
+  { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
+  printf 'GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
+  local status; read -r _ status _ <&3 || true; exec 3<&- 3>&-
+  [ "$status" = 200 ]
+}
+for i in $(seq 1 600); do
+  ready && break
+  if ! kill -0 "$(cat "$dir/operator.pid")" 2>/dev/null; then
+    echo "the operator stopped; its log:" >&2; tail -20 "$dir/logs/operator.log" >&2; exit 1
+  fi
+  [ "$i" -lt 600 ] || { echo "not ready after 60s; see $dir/logs/operator.log" >&2; exit 1; }
+  sleep 0.1
+done
+echo "ready: $("${kubectl[@]}" get compliancereports -A --no-headers | wc -l) ComplianceReports written"
+
+step "Everything plumbline knows"
+show get plumbline -A
+
+step "The ComplianceReports"
+show get compliancereports -A
+
+step "The standard that needs review, and its Event"
+show get infrastructurestandards -o custom-columns='NAME:.metadata.name,REVIEW:.status.conditions[?(@.type=="ReviewRequired")].status,WHY:.status.conditions[?(@.type=="ReviewRequired")].message'
+show get events -n default --field-selector reason=StandardReviewRequired
+
+step "Overdue patches"
+show get patchbaselines -o custom-columns='NAME:.metadata.name,CURRENT:.status.totals.current,BEHIND:.status.totals.behind,OVERDUE:.status.totals.overdue'
+"${kubectl[@]}" get compliancereports -A -o jsonpath='{range .items[*]}{.metadata.namespace}/{.spec.workload.kind}/{.spec.workload.name}{"\t"}{.status.patch.state}{"\n"}{end}' | awk -F'\t' '$2 == "Overdue" {print "  overdue: " $1}'
+
+step "Orphans: workloads no ServiceOwnership selects"
+"${kubectl[@]}" get compliancereports -A -o jsonpath='{range .items[*]}{.metadata.namespace}/{.spec.workload.kind}/{.spec.workload.name}{"\t"}{.status.conditions[?(@.type=="Owned")].reason}{"\n"}{end}' | awk -F'\t' '$2 == "Orphan" {print "  orphan: " $1}'
+
+cat <<EOF_HELP
+
+The API server, the operator (pid $(cat "$dir/operator.pid")) and the examples keep running.
+Explore:   export KUBECONFIG=$dir/kubeconfig; alias kubectl="$bin/kubectl"
+           kubectl describe compliancereport -n checkout deployment-cart
+           kubectl describe infrastructurestandard production-readiness
+           kubectl get events -A --field-selector reportingComponent=plumbline
+           kubectl scale -n checkout deployment/cart --replicas 3    # then look at its report again
+           kubectl delete standardexception -n checkout cart-replicas # the deviation reopens
+           curl -s http://127.0.0.1:${PLUMBLINE_DEMO_METRICS_PORT:-8080}/metrics | grep ^plumbline_
+           tail -f $dir/logs/operator.log
+Stop:      make controlplane-down   (stops the operator too)
+EOF_HELP
