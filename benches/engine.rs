@@ -9,7 +9,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use plumbline::{
     api::InfrastructureStandard,
     audit::load::{Loaded, Take, read_sources},
-    engine::{Inputs, Namespace, Workload, evaluate},
+    engine::{Incremental, Inputs, Namespace, Workload, evaluate},
 };
 
 const NAMESPACES: usize = 50;
@@ -168,5 +168,52 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// What the operator does on a change: keep the verdicts a change cannot
+/// affect. Each iteration alternates between two inputs that differ in one
+/// object, so every pass sees exactly one change (cloning the inputs, which
+/// the operator does when it snapshots its caches, is not timed).
+fn incremental(c: &mut Criterion) {
+    let now: jiff::Timestamp = "2026-11-24T12:00:00Z".parse().unwrap();
+    let mut group = c.benchmark_group("engine/incremental (10000 workloads)");
+    group.sample_size(10);
+    let base = cluster(10_000);
+    let changes: [(&str, fn(&mut Inputs)); 4] = [
+        ("nothing changed", |_| {}),
+        ("one workload's image", |i| {
+            i.workloads[17].pod.containers[0].image = "nginx:1.27.4".into();
+        }),
+        ("one exception", |i| {
+            i.exceptions[3].spec.justification.push_str(" (renewed)");
+        }),
+        ("one standard", |i| {
+            i.standards[2].spec.rules.pop();
+        }),
+    ];
+    for (name, change) in changes {
+        let mut changed = base.clone();
+        change(&mut changed);
+        let mut cache = Incremental::new();
+        cache.evaluate(base.clone(), now);
+        let flip = std::cell::Cell::new(false);
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    flip.set(!flip.get());
+                    if flip.get() {
+                        changed.clone()
+                    } else {
+                        base.clone()
+                    }
+                },
+                |inputs| {
+                    cache.evaluate(inputs, now);
+                },
+                criterion::BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, incremental);
 criterion_main!(benches);

@@ -2,10 +2,10 @@
 //! and leader election. Evaluation itself is `crate::engine`'s job; building
 //! the desired objects from its verdicts is `build`'s, which is pure.
 //!
-//! In progress (issue 4): reports and statuses are written, only when they
-//! change, on every change, at the next instant a verdict changes by itself
-//! and at each resync, with Events on transitions. Metrics, health endpoints,
-//! leader election, namespace limits and per-object re-evaluation come next.
+//! The pipeline of one pass: `watch` (read) → `crate::engine` (evaluate,
+//! incrementally) → `build` (desired objects, pure) → `reconcile` and
+//! `write` (apply what changed) → `transitions` (Events). `run` drives it
+//! and holds the leader Lease; `metrics` serves the endpoints.
 
 pub mod build;
 pub mod clock;

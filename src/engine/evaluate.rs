@@ -690,8 +690,15 @@ impl StandardAcc {
                 &s.rule_ids[ri],
             )
         };
-        self.sample.sort_by(|a, b| key(a).cmp(&key(b)));
         let total = self.sample.len();
+        // Only the first SAMPLE_CAP are shown: select them, then sort those
+        // (the keys are unique, so this is the order a full sort gives).
+        if total > SAMPLE_CAP {
+            self.sample
+                .select_nth_unstable_by(SAMPLE_CAP, |a, b| key(a).cmp(&key(b)));
+            self.sample.truncate(SAMPLE_CAP);
+        }
+        self.sample.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
         let items: Vec<DeviationSummary> = self
             .sample
             .iter()
