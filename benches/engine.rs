@@ -177,7 +177,8 @@ fn incremental(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine/incremental (10000 workloads)");
     group.sample_size(10);
     let base = cluster(10_000);
-    let changes: [(&str, fn(&mut Inputs)); 4] = [
+    type Change = fn(&mut Inputs);
+    let changes: [(&str, Change); 4] = [
         ("nothing changed", |_| {}),
         ("one workload's image", |i| {
             i.workloads[17].pod.containers[0].image = "nginx:1.27.4".into();

@@ -25,6 +25,9 @@ enum Command {
         /// Log format.
         #[arg(long, env = "PLUMBLINE_LOG_FORMAT", value_enum, default_value = "text")]
         log_format: LogFormat,
+        /// Log level, or per-module filters (e.g. debug, or plumbline=debug,kube=info).
+        #[arg(long, env = "PLUMBLINE_LOG", default_value = "info", value_parser = parse_log_filter)]
+        log_level: String,
         /// Where to serve /metrics, /healthz and /readyz; port 0 picks a free one (logged).
         #[arg(long, env = "PLUMBLINE_METRICS_ADDR", default_value = "0.0.0.0:8080")]
         metrics_addr: std::net::SocketAddr,
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
         Command::Run {
             resync,
             log_format,
+            log_level,
             metrics_addr,
             namespaces,
             expiry_warning,
@@ -131,7 +135,7 @@ fn main() -> ExitCode {
                 expiry_warning,
                 leader,
             };
-            run(config, log_format, metrics_addr)
+            run(config, log_format, &log_level, metrics_addr)
         }
         Command::Audit {
             paths,
@@ -189,13 +193,25 @@ fn parse_duration(text: &str) -> Result<jiff::SignedDuration, String> {
     Ok(d)
 }
 
+/// A tracing filter such as `info` or `plumbline=debug,kube=info`, checked up front.
+fn parse_log_filter(text: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::builder()
+        .parse(text)
+        .map(|_| text.to_string())
+        .map_err(|e| {
+            format!(
+                "`{text}` is not a log level or filter (e.g. info, debug, plumbline=debug): {e}"
+            )
+        })
+}
+
 fn run(
     config: plumbline::controller::run::Config,
     log_format: LogFormat,
+    log_level: &str,
     metrics_addr: std::net::SocketAddr,
 ) -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PLUMBLINE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::new(log_level);
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
