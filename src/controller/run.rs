@@ -107,7 +107,7 @@ pub async fn run(
             // this instance leads: start again from a full evaluation.
             cache.clear();
             tokio::select! {
-                r = leading.changed() => if r.is_err() { std::future::pending::<()>().await },
+                r = leading.changed() => if r.is_err() { break 'outer lost_lease() },
                 () = &mut shutdown => break 'outer,
             }
             if *leading.borrow() {
@@ -161,7 +161,7 @@ pub async fn run(
                     cache.clear();
                 }
             }
-            r = leading.changed() => if r.is_err() { std::future::pending::<()>().await },
+            r = leading.changed() => if r.is_err() { break lost_lease() },
             () = &mut shutdown => break,
         }
     }
@@ -177,6 +177,13 @@ pub async fn run(
         }
     }
     tracing::info!(writes = writer.writes(), "stopped");
+}
+
+/// The Lease task ended (it only does when its API calls keep failing in a
+/// way it cannot recover from): stop, so that the Pod restarts cleanly
+/// rather than writing without knowing whether it leads.
+fn lost_lease() {
+    tracing::error!("leader election stopped; exiting");
 }
 
 /// Builds the Lease manager, retrying with backoff while the API server
