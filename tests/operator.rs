@@ -616,6 +616,28 @@ async fn reports_follow_workloads_exceptions_and_time() {
         .await;
 }
 
+/// Waits until a standard's condition has this status; returns the standard.
+async fn standard_condition(
+    standards: &Api<InfrastructureStandard>,
+    name: &str,
+    type_: &str,
+    status: &str,
+    log: &std::path::Path,
+) -> InfrastructureStandard {
+    eventually(
+        &format!("standard {name}: {type_}={status}"),
+        log,
+        || async { standards.get(name).await.expect("reading a standard") },
+        |s| {
+            s.status
+                .as_ref()
+                .and_then(|st| condition(&st.conditions, type_))
+                .is_some_and(|c| c.0 == status)
+        },
+    )
+    .await
+}
+
 /// A Deployment of one nginx container at this version and replica count.
 fn workload(namespace: &str, name: &str, image: &str, replicas: i32) -> serde_json::Value {
     json!({
@@ -723,8 +745,9 @@ async fn review_thresholds_rings_ownership_and_invalid_standards() {
         }),
     )
     .await;
-    // nginx below 1.27.3 from now, with a 10-second deadline in this namespace's ring.
-    let effective = jiff::Timestamp::now().round(jiff::Unit::Second).unwrap();
+    // nginx below 1.27.3 from now, with a 15-second deadline in this namespace's ring.
+    // Whole seconds, rounded down: effective already when the operator starts.
+    let effective = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap();
     let baselines: Api<PatchBaseline> = Api::all(admin.clone());
     apply(
         &baselines,
@@ -735,7 +758,7 @@ async fn review_thresholds_rings_ownership_and_invalid_standards() {
             "spec": {
                 "match": {"namespaceSelector": {"matchLabels": {"plumbline-test": ns}}},
                 "images": [{"repository": "nginx", "minimumVersion": "1.27.3", "effectiveFrom": effective.to_string()}],
-                "rings": [{"name": "test", "namespaceSelector": {"matchLabels": {"plumbline-test": ns}}, "deadline": "10s"}]
+                "rings": [{"name": "test", "namespaceSelector": {"matchLabels": {"plumbline-test": ns}}, "deadline": "15s"}]
             }
         }),
     )
@@ -765,34 +788,18 @@ async fn review_thresholds_rings_ownership_and_invalid_standards() {
         report_condition(&a, "Owned").map(|c| (c.0, c.1)),
         Some(("False".into(), "Orphan".into()))
     );
-    let first_patch = patch_state(&a, &baseline);
-    assert!(
-        matches!(&first_patch, Some((s, true)) if s == "Behind")
-            || matches!(&first_patch, Some((s, _)) if s == "Overdue"),
-        "nginx:1.25.0 is Behind (with a due date) inside the deadline: {first_patch:?}"
+    let a = eventually("a has a patch state", &log, report("deployment-a"), |r| {
+        patch_state(r, &baseline).is_some()
+    })
+    .await;
+    assert_eq!(
+        patch_state(&a, &baseline),
+        Some(("Behind".into(), true)),
+        "nginx:1.25.0 is Behind, with a due date, inside the deadline"
     );
 
     // An invalid standard says what to fix, and the valid one keeps working.
-    let get_standard = |name: String| {
-        let standards = standards.clone();
-        move || {
-            let standards = standards.clone();
-            let name = name.clone();
-            async move { standards.get(&name).await.expect("reading a standard") }
-        }
-    };
-    let s = eventually(
-        "the broken standard is not Ready",
-        &log,
-        get_standard(broken.clone()),
-        |s| {
-            s.status
-                .as_ref()
-                .and_then(|st| condition(&st.conditions, "Ready"))
-                .is_some_and(|c| c.0 == "False")
-        },
-    )
-    .await;
+    let s = standard_condition(&standards, &broken, "Ready", "False", &log).await;
     let ready = condition(&s.status.unwrap().conditions, "Ready").unwrap();
     assert_eq!(ready.1, "InvalidSpec");
     assert!(
@@ -800,18 +807,7 @@ async fn review_thresholds_rings_ownership_and_invalid_standards() {
         "{}",
         ready.2
     );
-    let s = eventually(
-        "the valid standard is Ready",
-        &log,
-        get_standard(standard.clone()),
-        |s| {
-            s.status
-                .as_ref()
-                .and_then(|st| condition(&st.conditions, "Ready"))
-                .is_some_and(|c| c.0 == "True")
-        },
-    )
-    .await;
+    let s = standard_condition(&standards, &standard, "Ready", "True", &log).await;
     assert_eq!(s.status.as_ref().unwrap().deviating, 2);
 
     // A pending exception changes nothing.
@@ -852,7 +848,10 @@ async fn review_thresholds_rings_ownership_and_invalid_standards() {
             && report_condition(r, "Compliant").is_some_and(|c| c.1 == "Excepted" || c.0 == "False")
     })
     .await;
-    let e = exceptions.get("a-scale").await.unwrap();
+    let e = eventually("a-scale is Active", &log, get_exception("a-scale"), |e| {
+        e.status.as_ref().and_then(|s| s.state) == Some(plumbline::api::ExceptionState::Active)
+    })
+    .await;
     assert_eq!(
         condition(&e.status.unwrap().conditions, "ExpiringSoon").map(|c| c.0),
         Some("False".into()),
@@ -864,18 +863,7 @@ async fn review_thresholds_rings_ownership_and_invalid_standards() {
         exception(&ns, "b-scale", &standard, "b", true),
     )
     .await;
-    let s = eventually(
-        "ReviewRequired=True",
-        &log,
-        get_standard(standard.clone()),
-        |s| {
-            s.status
-                .as_ref()
-                .and_then(|st| condition(&st.conditions, "ReviewRequired"))
-                .is_some_and(|c| c.0 == "True")
-        },
-    )
-    .await;
+    let s = standard_condition(&standards, &standard, "ReviewRequired", "True", &log).await;
     let review = condition(&s.status.unwrap().conditions, "ReviewRequired").unwrap();
     assert_eq!(review.1, "ActiveExceptionsAtThreshold");
     let (n, notes) = eventually(
@@ -910,7 +898,7 @@ async fn review_thresholds_rings_ownership_and_invalid_standards() {
     .await;
     let late = jiff::Timestamp::now().duration_since(effective);
     assert!(
-        late >= jiff::SignedDuration::from_secs(10),
+        late >= jiff::SignedDuration::from_secs(15),
         "Overdue before the deadline"
     );
 
@@ -947,18 +935,7 @@ async fn review_thresholds_rings_ownership_and_invalid_standards() {
         .delete("a-scale", &DeleteParams::default())
         .await
         .expect("delete a-scale");
-    eventually(
-        "ReviewRequired=False",
-        &log,
-        get_standard(standard.clone()),
-        |s| {
-            s.status
-                .as_ref()
-                .and_then(|st| condition(&st.conditions, "ReviewRequired"))
-                .is_some_and(|c| c.0 == "False")
-        },
-    )
-    .await;
+    standard_condition(&standards, &standard, "ReviewRequired", "False", &log).await;
     eventually(
         "a StandardReviewCleared Event",
         &log,
