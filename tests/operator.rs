@@ -1077,6 +1077,36 @@ async fn only_the_leader_writes_and_a_standby_takes_over() {
         1,
         "an Event raised twice"
     );
+
+    // A change to a workload's status alone (rollout progress) starts no
+    // evaluation; a change to its labels does.
+    let passes = second.metric("plumbline_evaluations_total").await;
+    deployments
+        .patch_status(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"observedGeneration": 7, "replicas": 2, "unavailableReplicas": 2}})),
+        )
+        .await
+        .expect("patch the status");
+    // Far longer than the debounce, so that the two changes cannot share a pass.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    deployments
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}})),
+        )
+        .await
+        .expect("label the deployment");
+    let after = eventually(
+        "a pass after the label change",
+        &second.log,
+        || second.metric("plumbline_evaluations_total"),
+        |v| *v > passes,
+    )
+    .await;
+    assert_eq!(after, passes + 1.0, "the status change started a pass");
     drop(second);
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
     let _ = namespaces.delete(&ns, &DeleteParams::default()).await;

@@ -61,11 +61,75 @@ pub struct Stores {
     pub reports: Reflected<ComplianceReport>,
 }
 
+/// What the operator keeps of each watched kind. The cluster's own kinds are
+/// read for their spec and metadata only: their status (which changes all
+/// the time: Pod phases, rollout progress) is dropped, and a change to it
+/// alone does not start an evaluation. plumbline's kinds keep their status:
+/// the previous status is what Events are derived from.
+pub trait Watched:
+    Resource + Clone + Debug + DeserializeOwned + serde::Serialize + Send + Sync + 'static
+{
+    /// Whether only spec and metadata matter.
+    const SPEC_ONLY: bool;
+    /// Drops what evaluation never reads (managed fields are dropped for every kind).
+    fn slim(&mut self) {}
+}
+
+macro_rules! spec_only {
+    ($($kind:ty),*) => {$(
+        impl Watched for $kind {
+            const SPEC_ONLY: bool = true;
+            fn slim(&mut self) {
+                self.status = None;
+            }
+        }
+    )*};
+}
+spec_only!(
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    CronJob,
+    Job,
+    Pod,
+    Namespace,
+    PodDisruptionBudget
+);
+
+macro_rules! with_status {
+    ($($kind:ty),*) => {$(
+        impl Watched for $kind {
+            const SPEC_ONLY: bool = false;
+        }
+    )*};
+}
+with_status!(
+    InfrastructureStandard,
+    StandardException,
+    PatchBaseline,
+    ServiceOwnership,
+    ComplianceReport
+);
+
+/// A digest of what evaluation reads of an object: all of it but its
+/// resourceVersion (status and managed fields are gone already).
+fn digest<K: Watched>(o: &K) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut value = serde_json::to_value(o).unwrap_or_default();
+    if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        meta.remove("resourceVersion");
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    value.to_string().hash(&mut hasher);
+    hasher.finish()
+}
+
 /// Starts one reflector: its store, and a task that keeps it filled and
-/// raises `changed` on every event. Watch errors are retried with backoff.
+/// raises `changed` on every event that can change a verdict. Watch errors
+/// are retried with backoff.
 fn reflect<K>(api: Api<K>, changed: Arc<Notify>) -> Store<K>
 where
-    K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    K: Watched,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
     let (store, writer) = reflector::store();
@@ -73,12 +137,28 @@ where
         writer,
         watcher(api, watcher::Config::default().any_semantic())
             .default_backoff()
-            .modify(|o: &mut K| o.managed_fields_mut().clear()),
+            .modify(|o: &mut K| {
+                o.managed_fields_mut().clear();
+                o.slim();
+            }),
     );
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
+        // The digest of each object last seen, for spec-only kinds.
+        let mut seen: std::collections::HashMap<String, u64> = Default::default();
+        let key = |o: &K| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any());
         while let Some(event) = stream.next().await {
             match event {
+                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) if K::SPEC_ONLY => {
+                    let d = digest(&o);
+                    if seen.insert(key(&o), d) != Some(d) {
+                        changed.notify_one();
+                    }
+                }
+                Ok(watcher::Event::Delete(o)) => {
+                    seen.remove(&key(&o));
+                    changed.notify_one();
+                }
                 Ok(_) => changed.notify_one(),
                 Err(err) => {
                     tracing::warn!(error = %err, kind = %K::kind(&Default::default()), "watch failed; retrying")
@@ -134,13 +214,7 @@ where
 /// Which namespaces to watch: every one (empty), or these.
 fn reflect_in<K>(client: &Client, namespaces: &[String], changed: &Arc<Notify>) -> Reflected<K>
 where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + Debug
-        + DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
+    K: Watched + Resource<Scope = k8s_openapi::NamespaceResourceScope>,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
     let stores = if namespaces.is_empty() {
@@ -156,7 +230,7 @@ where
 
 fn reflect_cluster<K>(client: &Client, changed: &Arc<Notify>) -> Reflected<K>
 where
-    K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    K: Watched,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
     Reflected {
