@@ -156,7 +156,7 @@ pub async fn run(
         tokio::select! {
             () = changed.notified() => tokio::time::sleep(DEBOUNCE).await,
             () = tokio::time::sleep(wait) => {
-                // The resync and the clock are the safety net: trust nothing kept.
+                // A resync is the safety net: evaluate every workload again.
                 if wait == config.resync {
                     cache.clear();
                 }
