@@ -207,6 +207,7 @@ impl<'a> Prepared<'a> {
             owner: &owner,
         };
         let mut deviations = Vec::new();
+        let mut outcomes_by_rule = Vec::new();
         let mut compliance = Vec::new();
         for (si, std) in self.standards.iter().enumerate() {
             let Ok((matcher, rules)) = &std.compiled else {
@@ -217,7 +218,7 @@ impl<'a> Prepared<'a> {
             }
             let mut open = 0;
             let mut covered = 0;
-            for rule in rules {
+            for (ri, rule) in rules.iter().enumerate() {
                 let findings = rule.check.run(w, &cx);
                 if findings.is_empty() {
                     continue;
@@ -232,6 +233,12 @@ impl<'a> Prepared<'a> {
                 } else {
                     open += 1;
                 }
+                outcomes_by_rule.push(RuleOutcome {
+                    standard: si,
+                    rule: ri,
+                    severity: rule.severity,
+                    excepted: exception.is_some(),
+                });
                 deviations.push(Deviation {
                     standard: std.name.clone(),
                     rule: rule.id.clone(),
@@ -338,6 +345,7 @@ impl<'a> Prepared<'a> {
             patch_due,
             owner,
             baselines: outcomes,
+            rules: outcomes_by_rule,
             selected_by: selected
                 .iter()
                 .map(|&i| exceptions[i].name.clone())
@@ -380,11 +388,6 @@ impl<'a> Prepared<'a> {
                 next_change = Some(next_change.map_or(t, |n| n.min(t)));
             }
         };
-        let standard_index: HashMap<&str, usize> = standards
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.name.as_str(), i))
-            .collect();
         let exception_index: HashMap<(&str, &str), usize> = exceptions
             .iter()
             .enumerate()
@@ -447,19 +450,13 @@ impl<'a> Prepared<'a> {
                     Compliance::Deviating => acc.deviating += 1,
                 }
             }
-            for d in &v.deviations {
-                let Some(&si) = standard_index.get(d.standard.as_str()) else {
-                    continue;
-                };
-                let Some(ri) = standards[si].rule_ids.iter().position(|r| *r == d.rule) else {
-                    continue;
-                };
-                let acc = &mut std_acc[si];
-                if d.exception.is_some() {
-                    acc.rules[ri].excepted += 1;
+            for o in &v.rules {
+                let acc = &mut std_acc[o.standard];
+                if o.excepted {
+                    acc.rules[o.rule].excepted += 1;
                 } else {
-                    acc.rules[ri].deviating += 1;
-                    acc.sample.push((d.severity, wi, ri));
+                    acc.rules[o.rule].deviating += 1;
+                    acc.sample.push((o.severity, wi, o.rule));
                 }
             }
             for b in &v.baselines {

@@ -152,6 +152,12 @@ fn remap(
             None => return false,
         }
     }
+    for o in &mut v.rules {
+        match standards.get(o.standard).copied().flatten() {
+            Some(n) => o.standard = n,
+            None => return false,
+        }
+    }
     for b in &mut v.baselines {
         match baselines.get(b.baseline).copied().flatten() {
             Some(n) => b.baseline = n,
@@ -160,6 +166,7 @@ fn remap(
     }
     // In the order a fresh evaluation gives: by the new inputs' order.
     v.standards.sort_by_key(|&(si, _)| si);
+    v.rules.sort_by_key(|o| (o.standard, o.rule));
     v.baselines.sort_by_key(|b| b.baseline);
     v.patch
         .sort_by_cached_key(|p| prepared.baselines.iter().position(|b| b.name == p.baseline));

@@ -98,6 +98,8 @@ pub struct WorkloadVerdict {
     pub patch_due: Option<Timestamp>,
     /// Who owns it.
     pub owner: Owner,
+    /// Per deviation, its standard and rule by index (in input order).
+    pub rules: Vec<RuleOutcome>,
     /// Per baseline that applies (by index into the inputs), its worst image.
     pub baselines: Vec<BaselineOutcome>,
     /// The exceptions of its namespace that select it, valid or not.
@@ -107,6 +109,19 @@ pub struct WorkloadVerdict {
     /// The next instant after the evaluation at which this verdict changes
     /// by itself (an exception expires, a deadline passes, ...).
     pub next_change: Option<Timestamp>,
+}
+
+/// One deviation, by index: what the per-standard counts are folded from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleOutcome {
+    /// The standard, by index into the inputs.
+    pub standard: usize,
+    /// The rule, by index into the standard's rules.
+    pub rule: usize,
+    /// The rule's severity.
+    pub severity: Severity,
+    /// Whether an exception covers it.
+    pub excepted: bool,
 }
 
 /// A workload against one patch baseline: its worst image.
