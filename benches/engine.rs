@@ -110,7 +110,7 @@ fn cluster(n: usize) -> Inputs {
     let mut inputs = Inputs {
         standards: standards(&ex.standards),
         baselines: ex.baselines.clone(),
-        workloads: (0..n).map(workload).collect(),
+        workloads: (0..n).map(|i| std::sync::Arc::new(workload(i))).collect(),
         namespaces: (0..NAMESPACES)
             .map(|i| {
                 let env = ["dev", "staging", "prod"][i % 3];
@@ -181,7 +181,10 @@ fn incremental(c: &mut Criterion) {
     let changes: [(&str, Change); 4] = [
         ("nothing changed", |_| {}),
         ("one workload's image", |i| {
-            i.workloads[17].pod.containers[0].image = "nginx:1.27.4".into();
+            std::sync::Arc::make_mut(&mut i.workloads[17])
+                .pod
+                .containers[0]
+                .image = "nginx:1.27.4".into();
         }),
         ("one exception", |i| {
             i.exceptions[3].spec.justification.push_str(" (renewed)");

@@ -3,6 +3,8 @@
 //! change can affect. The inputs are the shipped examples; each step edits
 //! them the way a user or the clock would.
 
+use std::sync::Arc;
+
 use jiff::{Timestamp, ToSpan};
 use plumbline::{
     audit::load::{Loaded, Source, Take},
@@ -87,12 +89,13 @@ fn incremental_evaluation_equals_full_evaluation_after_every_change() {
 
     // One workload's image.
     let i = workload(&mut inputs, "payments-api");
-    inputs.workloads[i].pod.containers[0].image = "nginx:1.20.0".into();
+    // A changed object is a new one, as the operator's snapshot gives it.
+    Arc::make_mut(&mut inputs.workloads[i]).pod.containers[0].image = "nginx:1.20.0".into();
     assert_eq!(step(&mut cache, &inputs, now, "an image change"), 1);
 
     // A workload's labels (ownership and exceptions select by label).
     let i = workload(&mut inputs, "search-frontend");
-    inputs.workloads[i]
+    Arc::make_mut(&mut inputs.workloads[i])
         .labels
         .insert("app.kubernetes.io/name".into(), "renamed".into());
     assert_eq!(step(&mut cache, &inputs, now, "a label change"), 1);
@@ -162,10 +165,10 @@ fn incremental_evaluation_equals_full_evaluation_after_every_change() {
     step(&mut cache, &inputs, now, "an ownership added");
     let w = inputs.workloads.remove(0);
     step(&mut cache, &inputs, now, "a workload deleted");
-    let mut copy = w.clone();
+    let mut copy = (*w).clone();
     copy.name = format!("{}-copy", copy.name);
     inputs.workloads.push(w);
-    inputs.workloads.push(copy);
+    inputs.workloads.push(Arc::new(copy));
     assert_eq!(step(&mut cache, &inputs, now, "two workloads added"), 2);
     inputs.budgets.clear();
     step(&mut cache, &inputs, now, "budgets removed");

@@ -221,53 +221,39 @@ fn condition(
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
-/// Events in `namespace` of this reason about the object named `regarding`
-/// (a series counts each occurrence), with their notes.
+/// Events in `namespace` of this reason about the object named `regarding`:
+/// each Event's note and how many times it occurred (its series count).
 async fn events_about(
     admin: &Client,
     namespace: &str,
     reason: &str,
     regarding: &str,
-) -> (i32, Vec<String>) {
+) -> Vec<(String, i32)> {
     let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), namespace);
     let list = api.list(&Default::default()).await.expect("listing events");
-    let matching: Vec<_> = list
-        .items
-        .iter()
+    list.items
+        .into_iter()
         .filter(|e| e.reason.as_deref() == Some(reason))
         .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(regarding))
-        .collect();
-    (
-        matching
-            .iter()
-            .map(|e| e.series.as_ref().map_or(1, |s| s.count))
-            .sum(),
-        matching.iter().filter_map(|e| e.note.clone()).collect(),
-    )
+        .map(|e| (e.note.unwrap_or_default(), e.series.map_or(1, |s| s.count)))
+        .collect()
 }
 
-/// Waits for a report condition, failing with what was last seen.
+/// How many times the Events of `events_about` occurred.
+fn total(events: &[(String, i32)]) -> i32 {
+    events.iter().map(|(_, n)| n).sum()
+}
+
+/// Waits for a condition on the first test's report.
 async fn wait_for(
     reports: &Api<ComplianceReport>,
     name: &str,
     what: &str,
     pred: impl Fn(Option<&ComplianceReport>) -> bool,
-) -> tokio::time::Instant {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let current = reports.get_opt(name).await.expect("reading reports");
-        if pred(current.as_ref()) {
-            return tokio::time::Instant::now();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within 30s; the report is {current:#?} (operator log: {})",
-            common::controlplane_dir()
-                .join("logs/operator-test.log")
-                .display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+) {
+    let log = common::controlplane_dir().join("logs/operator-test.log");
+    let get = || async { reports.get_opt(name).await.expect("reading reports") };
+    eventually(what, &log, get, |r| pred(r.as_ref())).await;
 }
 
 /// The report's deviation from this test's standard, if any: `Some(exception)`.
@@ -323,21 +309,9 @@ fn deployment(replicas: i32) -> serde_json::Value {
 /// How many times Events of this reason, about Deployment `web` and naming
 /// the test's rule, were raised (a series counts each occurrence).
 async fn events(admin: &Client, reason: &str) -> i32 {
-    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), ns());
-    api.list(&Default::default())
-        .await
-        .expect("listing events")
-        .items
-        .iter()
-        .filter(|e| e.reason.as_deref() == Some(reason))
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("web"))
-        .filter(|e| {
-            e.note
-                .as_deref()
-                .is_some_and(|n| n.contains("two-replicas"))
-        })
-        .map(|e| e.series.as_ref().map_or(1, |s| s.count))
-        .sum()
+    let mut about_web = events_about(admin, ns(), reason, "web").await;
+    about_web.retain(|(note, _)| note.contains("two-replicas"));
+    total(&about_web)
 }
 
 async fn wait_for_events(admin: &Client, reason: &str, count: i32) {
@@ -552,7 +526,7 @@ async fn reports_follow_workloads_exceptions_and_time() {
         "one ExceptionExpiringSoon Event",
         &common::controlplane_dir().join("logs/operator-test.log"),
         || events_about(&admin, ns(), "ExceptionExpiringSoon", "web-single"),
-        |(n, _)| *n == 1,
+        |e| total(e) == 1,
     )
     .await;
     wait_for(
@@ -874,18 +848,18 @@ async fn review_thresholds_rings_ownership_and_invalid_standards() {
     let s = standard_condition(&standards, &standard, "ReviewRequired", "True", &log).await;
     let review = condition(&s.status.unwrap().conditions, "ReviewRequired").unwrap();
     assert_eq!(review.1, "ActiveExceptionsAtThreshold");
-    let (n, notes) = eventually(
+    let raised = eventually(
         "one StandardReviewRequired Event",
         &log,
         || events_about(&admin, "default", "StandardReviewRequired", &standard),
-        |(n, _)| *n >= 1,
+        |e| total(e) >= 1,
     )
     .await;
-    assert_eq!(n, 1, "{notes:?}");
+    assert_eq!(total(&raised), 1, "{raised:?}");
+    let note = &raised[0].0;
     assert!(
-        notes[0].contains("2 active exceptions") && notes[0].contains("threshold of 2"),
-        "the Event gives the count and the threshold: {}",
-        notes[0]
+        note.contains("2 active exceptions") && note.contains("threshold of 2"),
+        "the Event gives the count and the threshold: {note}"
     );
 
     // The deadline passes: Behind becomes Overdue, with an Event.
@@ -901,7 +875,7 @@ async fn review_thresholds_rings_ownership_and_invalid_standards() {
         "a PatchOverdue Event",
         &log,
         || events_about(&admin, &ns, "PatchOverdue", "a"),
-        |(n, _)| *n == 1,
+        |e| total(e) == 1,
     )
     .await;
     let late = jiff::Timestamp::now().duration_since(effective);
@@ -948,29 +922,25 @@ async fn review_thresholds_rings_ownership_and_invalid_standards() {
         "a StandardReviewCleared Event",
         &log,
         || events_about(&admin, "default", "StandardReviewCleared", &standard),
-        |(n, _)| *n == 1,
+        |e| total(e) == 1,
     )
     .await;
     assert_eq!(
-        events_about(&admin, "default", "StandardReviewRequired", &standard)
-            .await
-            .0,
+        total(&events_about(&admin, "default", "StandardReviewRequired", &standard).await),
         1
     );
     // a's deviation is open again: an Event of its own, naming the rule.
     let rule = format!("{standard}/two-replicas");
-    let (_, notes) = eventually(
+    // Counted as Event objects, not occurrences: a series would keep one note.
+    let naming = |e: &[(String, i32)]| e.iter().filter(|(n, _)| n.contains(&rule)).count();
+    let found = eventually(
         "a second DeviationFound about a naming the rule",
         &log,
         || events_about(&admin, &ns, "DeviationFound", "a"),
-        |(_, notes)| notes.iter().filter(|n| n.contains(&rule)).count() >= 2,
+        |e| naming(e) >= 2,
     )
     .await;
-    assert_eq!(
-        notes.iter().filter(|n| n.contains(&rule)).count(),
-        2,
-        "{notes:#?}"
-    );
+    assert_eq!(naming(&found), 2, "{found:#?}");
     drop(operator);
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
     let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
@@ -1039,7 +1009,7 @@ async fn only_the_leader_writes_and_a_standby_takes_over() {
         "one DeviationFound Event",
         &log,
         || events_about(&admin, &ns, "DeviationFound", "web"),
-        |(n, _)| *n == 1,
+        |e| total(e) == 1,
     )
     .await;
     assert!(first.metric("plumbline_writes_total").await > 0.0);
@@ -1069,11 +1039,11 @@ async fn only_the_leader_writes_and_a_standby_takes_over() {
         "one DeviationResolved Event",
         &second.log,
         || events_about(&admin, &ns, "DeviationResolved", "web"),
-        |(n, _)| *n == 1,
+        |e| total(e) == 1,
     )
     .await;
     assert_eq!(
-        events_about(&admin, &ns, "DeviationFound", "web").await.0,
+        total(&events_about(&admin, &ns, "DeviationFound", "web").await),
         1,
         "an Event raised twice"
     );

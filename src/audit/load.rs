@@ -156,7 +156,7 @@ impl Loaded {
         match object {
             Err(message) => self.malformed.push(Malformed { location, message }),
             Ok(Object::Workload(w)) if take == Take::All => {
-                self.inputs.workloads.push(*w);
+                self.inputs.workloads.push(std::sync::Arc::new(*w));
                 self.workload_locations.push(location);
             }
             Ok(Object::Workload(_)) | Ok(Object::Budget(_)) if take == Take::PlumblineOnly => {

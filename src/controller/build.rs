@@ -713,7 +713,7 @@ spec:
     #[test]
     fn long_names_are_shortened_stably() {
         let (loaded, _) = evaluated("2026-11-24T12:00:00Z");
-        let mut w = loaded.inputs.workloads[0].clone();
+        let mut w = (*loaded.inputs.workloads[0]).clone();
         w.name = "x".repeat(253);
         let a = report_name(&w);
         assert_eq!(a.len(), 253);

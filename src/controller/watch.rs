@@ -24,7 +24,10 @@ use kube::{
 };
 use tokio::sync::Notify;
 
-use super::write::{BASELINE, EXCEPTION, OWNERSHIP, REPORT, STANDARD, Written};
+use super::write::Written;
+
+use crate::engine::Workload;
+use std::collections::HashMap;
 
 use crate::api::{
     ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership, StandardException,
@@ -59,7 +62,13 @@ pub struct Stores {
     pub ownerships: Reflected<ServiceOwnership>,
     /// The reports the operator wrote.
     pub reports: Reflected<ComplianceReport>,
+    /// Each workload object converted for the engine, by uid, with the
+    /// resourceVersion it was converted at: a snapshot converts only what
+    /// changed since the last one.
+    converted: Arc<std::sync::Mutex<Converted>>,
 }
+
+type Converted = HashMap<String, (Option<String>, Option<Arc<Workload>>)>;
 
 /// What the operator keeps of each watched kind. The cluster's own kinds are
 /// read for their spec and metadata only: their status (which changes all
@@ -256,18 +265,45 @@ pub fn start(client: &Client, namespaces: &[String], changed: Arc<Notify>) -> St
         baselines: reflect_cluster(client, c),
         ownerships: reflect_in(client, namespaces, c),
         reports: reflect_in(client, namespaces, c),
+        converted: Default::default(),
+    }
+}
+
+/// Converts the objects of one kind into workloads, reusing the conversion
+/// of every object whose resourceVersion did not change.
+fn convert<K: Watched>(
+    objects: Vec<Arc<K>>,
+    to_workload: impl Fn(K) -> Option<Workload>,
+    previous: &Converted,
+    next: &mut Converted,
+    out: &mut Vec<Arc<Workload>>,
+) {
+    for o in objects {
+        let key = o
+            .uid()
+            .unwrap_or_else(|| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()));
+        let rv = o.resource_version();
+        let workload = match previous.get(&key) {
+            Some((seen, w)) if *seen == rv && rv.is_some() => w.clone(),
+            _ => to_workload((*o).clone()).map(Arc::new),
+        };
+        out.extend(workload.clone());
+        next.insert(key, (rv, workload));
     }
 }
 
 impl Stores {
     /// Whether the watches show this write (or something later).
     pub fn shows(&self, w: &Written) -> bool {
-        let rv = match w.kind {
-            REPORT => self.reports.resource_version(&w.namespace, &w.name),
-            STANDARD => self.standards.resource_version(&w.namespace, &w.name),
-            EXCEPTION => self.exceptions.resource_version(&w.namespace, &w.name),
-            BASELINE => self.baselines.resource_version(&w.namespace, &w.name),
-            OWNERSHIP => self.ownerships.resource_version(&w.namespace, &w.name),
+        let (ns, name) = (w.namespace.as_str(), w.name.as_str());
+        let rv = match w.kind.as_str() {
+            k if k == ComplianceReport::kind(&()) => self.reports.resource_version(ns, name),
+            k if k == InfrastructureStandard::kind(&()) => {
+                self.standards.resource_version(ns, name)
+            }
+            k if k == StandardException::kind(&()) => self.exceptions.resource_version(ns, name),
+            k if k == PatchBaseline::kind(&()) => self.baselines.resource_version(ns, name),
+            k if k == ServiceOwnership::kind(&()) => self.ownerships.resource_version(ns, name),
             _ => return true,
         };
         match rv {
@@ -315,47 +351,45 @@ impl Stores {
 
     /// A snapshot of the stores as the engine's inputs.
     pub fn inputs(&self) -> crate::engine::Inputs {
-        use crate::engine::{DisruptionBudget, Namespace as Ns, Workload};
+        use crate::engine::{DisruptionBudget, Namespace as Ns};
         fn own<T: Clone>(v: Vec<Arc<T>>) -> Vec<T> {
             v.into_iter().map(|a| (*a).clone()).collect()
         }
+        let mut converted = self.converted.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = std::mem::take(&mut *converted);
+        let next = &mut *converted;
         let mut workloads = Vec::new();
-        workloads.extend(
-            self.deployments
-                .state()
-                .iter()
-                .map(|d| Workload::from_deployment((**d).clone())),
+        let out = &mut workloads;
+        convert(
+            self.deployments.state(),
+            |d| Some(Workload::from_deployment(d)),
+            &previous,
+            next,
+            out,
         );
-        workloads.extend(
-            self.stateful_sets
-                .state()
-                .iter()
-                .map(|d| Workload::from_stateful_set((**d).clone())),
+        convert(
+            self.stateful_sets.state(),
+            |d| Some(Workload::from_stateful_set(d)),
+            &previous,
+            next,
+            out,
         );
-        workloads.extend(
-            self.daemon_sets
-                .state()
-                .iter()
-                .map(|d| Workload::from_daemon_set((**d).clone())),
+        convert(
+            self.daemon_sets.state(),
+            |d| Some(Workload::from_daemon_set(d)),
+            &previous,
+            next,
+            out,
         );
-        workloads.extend(
-            self.cron_jobs
-                .state()
-                .iter()
-                .map(|d| Workload::from_cron_job((**d).clone())),
+        convert(
+            self.cron_jobs.state(),
+            |d| Some(Workload::from_cron_job(d)),
+            &previous,
+            next,
+            out,
         );
-        workloads.extend(
-            self.jobs
-                .state()
-                .iter()
-                .filter_map(|d| Workload::from_job((**d).clone())),
-        );
-        workloads.extend(
-            self.pods
-                .state()
-                .iter()
-                .filter_map(|d| Workload::from_pod((**d).clone())),
-        );
+        convert(self.jobs.state(), Workload::from_job, &previous, next, out);
+        convert(self.pods.state(), Workload::from_pod, &previous, next, out);
         // A stable order, so that samples and writes do not depend on watch order.
         workloads
             .sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));

@@ -17,17 +17,6 @@ use serde_json::json;
 
 use crate::api::ComplianceReport;
 
-/// The kinds the writer writes, as `Written::kind`.
-pub const REPORT: &str = "ComplianceReport";
-/// InfrastructureStandard.
-pub const STANDARD: &str = "InfrastructureStandard";
-/// StandardException.
-pub const EXCEPTION: &str = "StandardException";
-/// PatchBaseline.
-pub const BASELINE: &str = "PatchBaseline";
-/// ServiceOwnership.
-pub const OWNERSHIP: &str = "ServiceOwnership";
-
 /// The field manager of every write.
 pub const MANAGER: &str = "plumbline";
 
@@ -58,7 +47,7 @@ pub struct Writer {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Written {
     /// The kind.
-    pub kind: &'static str,
+    pub kind: String,
     /// The namespace (empty when cluster-scoped).
     pub namespace: String,
     /// The name.
@@ -87,7 +76,7 @@ impl Writer {
     /// Notes a write, unless the server found nothing to change.
     fn wrote(
         &self,
-        kind: &'static str,
+        kind: &str,
         ns: &str,
         name: &str,
         before: Option<String>,
@@ -102,7 +91,7 @@ impl Writer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(Written {
-                kind,
+                kind: kind.to_string(),
                 namespace: ns.to_string(),
                 name: name.to_string(),
                 before,
@@ -155,7 +144,14 @@ impl Writer {
                     source,
                 })?;
             let after = written.resource_version();
-            self.wrote(REPORT, &ns, &name, before.clone(), after.clone(), false);
+            self.wrote(
+                &ComplianceReport::kind(&()),
+                &ns,
+                &name,
+                before.clone(),
+                after.clone(),
+                false,
+            );
             // The status write below starts from this version.
             before = after.or(before);
         }
@@ -179,7 +175,7 @@ impl Writer {
                 current.and_then(|c| c.resource_version())
             };
             self.wrote(
-                REPORT,
+                &ComplianceReport::kind(&()),
                 &ns,
                 &name,
                 before,
@@ -197,7 +193,14 @@ impl Writer {
         let api: Api<ComplianceReport> = Api::namespaced(self.client.clone(), namespace);
         match api.delete(name, &Default::default()).await {
             Ok(_) => {
-                self.wrote(REPORT, namespace, name, None, None, true);
+                self.wrote(
+                    &ComplianceReport::kind(&()),
+                    namespace,
+                    name,
+                    None,
+                    None,
+                    true,
+                );
                 Ok(true)
             }
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
@@ -241,14 +244,8 @@ impl Writer {
             .await
         {
             Ok(written) => {
-                let kind = match K::kind(&()).as_ref() {
-                    "InfrastructureStandard" => STANDARD,
-                    "StandardException" => EXCEPTION,
-                    "PatchBaseline" => BASELINE,
-                    _ => OWNERSHIP,
-                };
                 self.wrote(
-                    kind,
+                    &K::kind(&()),
                     &object.namespace().unwrap_or_default(),
                     name,
                     object.resource_version(),

@@ -674,7 +674,7 @@ impl StandardAcc {
     fn finish(
         mut self,
         s: &CompiledStandard,
-        workloads: &[super::Workload],
+        workloads: &[std::sync::Arc<super::Workload>],
         verdicts: &[WorkloadVerdict],
     ) -> StandardVerdict {
         let key = |&(sev, wi, ri): &(crate::api::Severity, usize, usize)| {
@@ -838,7 +838,9 @@ spec:
         )
         .unwrap();
         Inputs {
-            workloads: vec![super::super::Workload::from_deployment(w)],
+            workloads: vec![std::sync::Arc::new(
+                super::super::Workload::from_deployment(w),
+            )],
             standards: vec![standard()],
             exceptions: vec![e],
             ..Default::default()

@@ -105,7 +105,8 @@ fn reuse(
         .iter()
         .map(|w| {
             let reusable = old_index.get(&key(w)).copied().filter(|&i| {
-                old.workloads[i] == *w
+                // The operator hands over the same Arc for an unchanged object.
+                (std::sync::Arc::ptr_eq(&old.workloads[i], w) || old.workloads[i] == *w)
                     && kept[i]
                         .as_ref()
                         .is_some_and(|v| v.next_change.is_none_or(|t| t > now))
@@ -189,77 +190,42 @@ struct Affected {
 
 impl Affected {
     fn new(old: &Inputs, new: &Inputs, prepared: &Prepared<'_>) -> Self {
-        let mut namespaces = HashSet::new();
-        let mut changed_in = |a: HashMap<&str, Vec<String>>, b: HashMap<&str, Vec<String>>| {
-            for (ns, items) in &a {
-                if b.get(ns) != Some(items) {
-                    namespaces.insert(ns.to_string());
-                }
-            }
-            for ns in b.keys() {
-                if !a.contains_key(ns) {
-                    namespaces.insert(ns.to_string());
-                }
-            }
-        };
-        // Each namespaced input as a comparable fingerprint per namespace.
         // Only what evaluation reads counts: a status write is not a change.
+        let mut namespaces = HashSet::new();
+        let ns = &mut namespaces;
+        let meta = |m: &'_ k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+            (
+                m.namespace.clone().unwrap_or_default(),
+                m.name.clone().unwrap_or_default(),
+            )
+        };
         changed_in(
-            group(
-                old.namespaces
-                    .iter()
-                    .map(|n| (n.name.as_str(), format!("{:?}", n.labels))),
-            ),
-            group(
-                new.namespaces
-                    .iter()
-                    .map(|n| (n.name.as_str(), format!("{:?}", n.labels))),
-            ),
+            old.namespaces
+                .iter()
+                .map(|n| ((n.name.clone(), String::new()), &n.labels)),
+            new.namespaces
+                .iter()
+                .map(|n| ((n.name.clone(), String::new()), &n.labels)),
+            ns,
         );
         changed_in(
-            group(
-                old.budgets
-                    .iter()
-                    .map(|b| (b.namespace.as_str(), format!("{b:?}"))),
-            ),
-            group(
-                new.budgets
-                    .iter()
-                    .map(|b| (b.namespace.as_str(), format!("{b:?}"))),
-            ),
-        );
-
-        changed_in(
-            group(old.exceptions.iter().map(|e| {
-                fingerprint(
-                    &e.metadata.namespace,
-                    &e.metadata.name,
-                    format!("{:?}", e.spec),
-                )
-            })),
-            group(new.exceptions.iter().map(|e| {
-                fingerprint(
-                    &e.metadata.namespace,
-                    &e.metadata.name,
-                    format!("{:?}", e.spec),
-                )
-            })),
+            old.budgets
+                .iter()
+                .map(|b| ((b.namespace.clone(), b.name.clone()), b)),
+            new.budgets
+                .iter()
+                .map(|b| ((b.namespace.clone(), b.name.clone()), b)),
+            ns,
         );
         changed_in(
-            group(old.ownerships.iter().map(|o| {
-                fingerprint(
-                    &o.metadata.namespace,
-                    &o.metadata.name,
-                    format!("{:?}", o.spec),
-                )
-            })),
-            group(new.ownerships.iter().map(|o| {
-                fingerprint(
-                    &o.metadata.namespace,
-                    &o.metadata.name,
-                    format!("{:?}", o.spec),
-                )
-            })),
+            old.exceptions.iter().map(|e| (meta(&e.metadata), &e.spec)),
+            new.exceptions.iter().map(|e| (meta(&e.metadata), &e.spec)),
+            ns,
+        );
+        changed_in(
+            old.ownerships.iter().map(|o| (meta(&o.metadata), &o.spec)),
+            new.ownerships.iter().map(|o| (meta(&o.metadata), &o.spec)),
+            ns,
         );
 
         let mut matchers = Vec::new();
@@ -309,30 +275,6 @@ impl Affected {
     }
 }
 
-/// Items grouped by namespace, sorted so that order does not count.
-fn group<'a>(items: impl Iterator<Item = (&'a str, String)>) -> HashMap<&'a str, Vec<String>> {
-    let mut by_ns: HashMap<&str, Vec<String>> = HashMap::new();
-    for (ns, item) in items {
-        by_ns.entry(ns).or_default().push(item);
-    }
-    for v in by_ns.values_mut() {
-        v.sort();
-    }
-    by_ns
-}
-
-/// An object's namespace, and its name and spec as one comparable string.
-fn fingerprint<'a>(
-    ns: &'a Option<String>,
-    name: &Option<String>,
-    spec: String,
-) -> (&'a str, String) {
-    (
-        ns.as_deref().unwrap_or_default(),
-        format!("{name:?} {spec}"),
-    )
-}
-
 /// Objects whose spec changed, was added or removed: their old versions,
 /// and the indexes of their new versions.
 fn changed<'a, T, S: PartialEq + 'a>(
@@ -359,4 +301,25 @@ fn changed<'a, T, S: PartialEq + 'a>(
         .map(|(i, _)| i)
         .collect();
     (gone, came)
+}
+
+/// Adds to `into` the namespace of every object (keyed by namespace and
+/// name) that was added, removed or changed.
+fn changed_in<'a, T: PartialEq + 'a>(
+    old: impl Iterator<Item = ((String, String), &'a T)>,
+    new: impl Iterator<Item = ((String, String), &'a T)>,
+    into: &mut HashSet<String>,
+) {
+    let before: HashMap<(String, String), &T> = old.collect();
+    let after: HashMap<(String, String), &T> = new.collect();
+    for (key, value) in &before {
+        if after.get(key) != Some(value) {
+            into.insert(key.0.clone());
+        }
+    }
+    for key in after.keys() {
+        if !before.contains_key(key) {
+            into.insert(key.0.clone());
+        }
+    }
 }

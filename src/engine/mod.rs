@@ -23,6 +23,8 @@ pub use ownership::Owner;
 pub use verdict::*;
 pub use workload::{DisruptionBudget, Namespace, Workload};
 
+use std::sync::Arc;
+
 use crate::api::{InfrastructureStandard, PatchBaseline, ServiceOwnership, StandardException};
 
 /// Problems in a spec that the API server's validation cannot catch.
@@ -59,8 +61,10 @@ pub enum EngineError {
 /// Everything the engine evaluates, as plain data.
 #[derive(Clone, Debug, Default)]
 pub struct Inputs {
-    /// Workloads of every supported kind.
-    pub workloads: Vec<Workload>,
+    /// Workloads of every supported kind. Shared, so that a caller keeping
+    /// workloads between evaluations (the operator) neither copies nor
+    /// converts an unchanged one again.
+    pub workloads: Vec<Arc<Workload>>,
     /// Namespaces with their labels (a workload's unknown namespace has no labels).
     pub namespaces: Vec<Namespace>,
     /// PodDisruptionBudgets.
