@@ -179,11 +179,7 @@ impl Loaded {
                 self.inputs.standards.push(*s);
             }
             Ok(Object::Exception(e)) => {
-                let ns = e
-                    .metadata
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| "default".into());
+                let ns = crate::engine::namespace_or_default(e.metadata.namespace.as_deref());
                 self.remember(
                     "StandardException",
                     Some(&ns),
@@ -199,11 +195,7 @@ impl Loaded {
                 self.inputs.baselines.push(*b);
             }
             Ok(Object::Ownership(o)) => {
-                let ns = o
-                    .metadata
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| "default".into());
+                let ns = crate::engine::namespace_or_default(o.metadata.namespace.as_deref());
                 self.remember(
                     "ServiceOwnership",
                     Some(&ns),

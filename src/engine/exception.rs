@@ -189,11 +189,7 @@ impl CompiledException {
             );
         }
         Self {
-            namespace: e
-                .metadata
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".into()),
+            namespace: super::namespace_or_default(e.metadata.namespace.as_deref()),
             name: e.metadata.name.clone().unwrap_or_default(),
             invalid,
             target,

@@ -27,6 +27,12 @@ use std::sync::Arc;
 
 use crate::api::{InfrastructureStandard, PatchBaseline, ServiceOwnership, StandardException};
 
+/// The namespace of a namespaced object; `default` when a manifest names
+/// none, as `kubectl apply` would place it.
+pub fn namespace_or_default(namespace: Option<&str>) -> String {
+    namespace.unwrap_or("default").to_string()
+}
+
 /// Problems in a spec that the API server's validation cannot catch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {

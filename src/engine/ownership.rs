@@ -56,11 +56,7 @@ impl OwnerInfo {
         let spec = &so.spec;
         let lifecycle = spec.lifecycle.as_ref();
         Self {
-            namespace: so
-                .metadata
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".into()),
+            namespace: super::namespace_or_default(so.metadata.namespace.as_deref()),
             name: so.metadata.name.clone().unwrap_or_default(),
             team: spec.team.clone(),
             maintainers: spec.maintainers.len(),

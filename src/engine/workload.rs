@@ -62,7 +62,7 @@ impl Workload {
         let template = template.unwrap_or_default();
         Self {
             kind,
-            namespace: meta.namespace.unwrap_or_else(|| "default".into()),
+            namespace: super::namespace_or_default(meta.namespace.as_deref()),
             name: meta.name.unwrap_or_default(),
             uid: meta.uid,
             generation: meta.generation,
@@ -198,7 +198,7 @@ impl DisruptionBudget {
     pub fn from_object(pdb: PodDisruptionBudget) -> Self {
         let spec = pdb.spec.unwrap_or_default();
         Self {
-            namespace: pdb.metadata.namespace.unwrap_or_else(|| "default".into()),
+            namespace: super::namespace_or_default(pdb.metadata.namespace.as_deref()),
             name: pdb.metadata.name.unwrap_or_default(),
             selector: spec
                 .selector
