@@ -2,8 +2,10 @@
 //! infrastructure standards, exceptions, patch baselines and service ownership.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod api;
 pub mod audit;
 pub mod controller;
 pub mod crdgen;
 pub mod engine;
+pub mod names;

@@ -57,6 +57,15 @@ enum Command {
             value_name = "NAME"
         )]
         leader_elect_lease: String,
+        /// The operator's own namespace, which no generated admission policy
+        /// ever matches (besides kube-system, kube-public, kube-node-lease).
+        #[arg(
+            long,
+            env = "POD_NAMESPACE",
+            default_value = "plumbline-system",
+            value_name = "NS"
+        )]
+        operator_namespace: String,
     },
     /// Evaluate manifests offline, as the operator would in the cluster.
     ///
@@ -121,11 +130,10 @@ fn main() -> ExitCode {
             leader_elect,
             leader_elect_namespace,
             leader_elect_lease,
+            operator_namespace,
         } => {
             let leader = leader_elect.then(|| plumbline::controller::run::Leader {
-                namespace: leader_elect_namespace
-                    .or_else(|| std::env::var("POD_NAMESPACE").ok())
-                    .unwrap_or_else(|| "plumbline-system".into()),
+                namespace: leader_elect_namespace.unwrap_or_else(|| operator_namespace.clone()),
                 lease: leader_elect_lease,
                 identity: identity(),
             });
@@ -134,6 +142,9 @@ fn main() -> ExitCode {
                 resync: resync.into(),
                 expiry_warning,
                 leader,
+                admission: plumbline::admission::Options {
+                    also_exempt: vec![operator_namespace],
+                },
             };
             run(config, log_format, &log_level, metrics_addr)
         }

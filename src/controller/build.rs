@@ -9,13 +9,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Owne
 
 use super::conditions::{Desired, merge, reasons, types};
 use crate::{
+    admission::Coverage,
     api::{
         ComplianceReport, ComplianceReportSpec, ComplianceReportStatus, ExceptionState,
         PatchBaselineStatus, PatchState, ServiceOwnershipStatus, StandardExceptionStatus,
         common::Sample,
         ownership::OwnershipFinding,
         report::{Deviation, ImagePatch, OwnerSummary, PatchReport, ReportedWorkload},
-        standard::InfrastructureStandardStatus,
+        standard::{Enforcement, InfrastructureStandardStatus},
     },
     engine::{
         BaselineVerdict, ExceptionVerdict, Owner, OwnershipVerdict, StandardVerdict, Workload,
@@ -26,21 +27,11 @@ use crate::{
 /// How many deviations a report lists (the count covers them all).
 pub const REPORT_DEVIATIONS_CAP: usize = 50;
 
-/// The longest object name Kubernetes accepts.
-const MAX_NAME: usize = 253;
-
 /// The name of a workload's report: its kind and name, e.g. `deployment-web`,
 /// shortened with a hash suffix when that would be too long.
 pub fn report_name(w: &Workload) -> String {
     let name = format!("{}-{}", w.kind.as_str().to_ascii_lowercase(), w.name);
-    if name.len() <= MAX_NAME {
-        return name;
-    }
-    // FNV-1a: stable across releases, unlike std's hasher.
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{}-{hash:016x}", &name[..MAX_NAME - 17])
+    crate::names::shorten(&name, crate::names::MAX_NAME)
 }
 
 /// The desired ComplianceReport of a workload, owned by it (so it is
@@ -278,9 +269,73 @@ fn ready(error: &Option<String>) -> Desired {
     }
 }
 
+/// The `Enforced` condition of a standard: which of its rules the API
+/// server checks at admission, which only the background evaluation does,
+/// and why. `refused` is the API server's answer to a policy it refused.
+pub fn enforced(coverage: &Coverage, refused: Option<&str>) -> Desired {
+    let verb = match coverage.enforcement {
+        Enforcement::Enforce => "refused",
+        Enforcement::Warn => "warned about",
+        Enforcement::Audit => {
+            return Desired::new(
+                types::ENFORCED,
+                false,
+                reasons::AUDIT,
+                "enforcement is Audit: deviations are reported, nothing is refused or warned about at admission",
+            );
+        }
+    };
+    if coverage.invalid {
+        return Desired::new(
+            types::ENFORCED,
+            false,
+            reasons::INVALID_SPEC,
+            "the spec is invalid (see Ready): nothing is checked at admission until it is fixed",
+        );
+    }
+    if let Some(err) = refused {
+        return Desired::new(
+            types::ENFORCED,
+            false,
+            reasons::POLICY_REFUSED,
+            format!("the API server refused the generated ValidatingAdmissionPolicy: {err}"),
+        );
+    }
+    let background: Vec<String> = coverage
+        .background
+        .iter()
+        .map(|n| format!("{} ({})", n.rule, n.reason))
+        .collect();
+    if coverage.enforced.is_empty() {
+        return Desired::new(
+            types::ENFORCED,
+            false,
+            reasons::NO_RULES,
+            format!(
+                "no rule can be checked at admission; in the background only: {}",
+                background.join("; ")
+            ),
+        );
+    }
+    let mut message = format!(
+        "deviations are {verb} at admission for rules {}",
+        coverage.enforced.join(", ")
+    );
+    if background.is_empty() {
+        Desired::new(types::ENFORCED, true, reasons::ALL_RULES, message)
+    } else {
+        message.push_str(&format!(
+            "; in the background only: {}",
+            background.join("; ")
+        ));
+        Desired::new(types::ENFORCED, true, reasons::SOME_RULES, message)
+    }
+}
+
 /// The status of a standard.
 pub fn standard_status(
     v: &StandardVerdict,
+    enforced: Desired,
     generation: Option<i64>,
     previous: &[Condition],
     now: Timestamp,
@@ -298,7 +353,12 @@ pub fn standard_status(
         ),
     };
     InfrastructureStandardStatus {
-        conditions: merge(previous, vec![ready(&v.error), review], generation, now),
+        conditions: merge(
+            previous,
+            vec![ready(&v.error), review, enforced],
+            generation,
+            now,
+        ),
         observed_generation: generation,
         matched: v.matched,
         compliant: v.compliant,

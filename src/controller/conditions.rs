@@ -12,6 +12,8 @@ pub mod types {
     pub const READY: &str = "Ready";
     /// Exceptions to a standard pile up past its review threshold.
     pub const REVIEW_REQUIRED: &str = "ReviewRequired";
+    /// Standards: which rules the API server checks at admission.
+    pub const ENFORCED: &str = "Enforced";
     /// An exception is in effect.
     pub const ACTIVE: &str = "Active";
     /// An exception covers nothing that deviates.
@@ -38,6 +40,16 @@ pub mod reasons {
     pub const INVALID_SPEC: &str = "InvalidSpec";
     /// Below every review threshold.
     pub const BELOW_THRESHOLD: &str = "BelowThreshold";
+    /// Enforced: every rule is checked at admission.
+    pub const ALL_RULES: &str = "AllRules";
+    /// Enforced: some rules are checked in the background only.
+    pub const SOME_RULES: &str = "SomeRules";
+    /// Not enforced: no rule can be checked at admission.
+    pub const NO_RULES: &str = "NoRules";
+    /// Not enforced: the standard's enforcement is Audit.
+    pub const AUDIT: &str = "Audit";
+    /// Not enforced: the API server refused the generated policy.
+    pub const POLICY_REFUSED: &str = "PolicyRefused";
     /// No deviation.
     pub const COMPLIANT: &str = "Compliant";
     /// Every deviation is covered by an active exception.

@@ -12,7 +12,13 @@ use std::{
 };
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::{api::core::v1::ObjectReference, apimachinery::pkg::apis::meta::v1::Condition};
+use k8s_openapi::{
+    api::{
+        admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding},
+        core::v1::ObjectReference,
+    },
+    apimachinery::pkg::apis::meta::v1::Condition,
+};
 use kube::{
     Api, Resource, ResourceExt,
     runtime::events::{Event, EventType, Recorder, Reporter},
@@ -26,6 +32,7 @@ use super::{
     write::{WriteError, Writer},
 };
 use crate::{
+    admission::{self, Generated},
     api::{
         ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership,
         StandardException,
@@ -45,17 +52,23 @@ pub struct Context<'a> {
     pub metrics: &'a Metrics,
     /// How long before expiry an exception warns.
     pub expiry_warning: SignedDuration,
+    /// How admission policies are generated.
+    pub admission: &'a admission::Options,
 }
 
 /// Writes every report and status that changed; returns how many writes failed.
 pub async fn all(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Timestamp) -> usize {
     let mut failures = 0;
+    let generated = admission::generate_all(inputs, eval, cx.admission, now);
+    let (failed, refused) = policies(cx, &generated).await;
+    failures += failed;
     failures += reports(cx, inputs, eval, now).await;
     let client = cx.writer.client().clone();
-    for (s, v) in inputs.standards.iter().zip(&eval.standards) {
+    for ((s, v), g) in inputs.standards.iter().zip(&eval.standards).zip(&generated) {
         let started = Instant::now();
         let previous = conditions(s.status.as_ref().map(|st| &st.conditions));
-        let desired = build::standard_status(v, s.metadata.generation, previous, now);
+        let enforced = build::enforced(&g.coverage, refused.get(&s.name_any()).map(String::as_str));
+        let desired = build::standard_status(v, enforced, s.metadata.generation, previous, now);
         let events = transitions::standard(previous, &desired.conditions);
         let result = status(
             cx,
@@ -96,6 +109,97 @@ pub async fn all(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
         failures += done(cx, &ServiceOwnership::kind(&()), started, result);
     }
     failures
+}
+
+/// Keeps the generated admission policies and bindings as `generated` says:
+/// applies those that differ from the cluster's (a hand edit included) and
+/// deletes those no standard asks for. Returns the failed writes, and the
+/// API server's refusal of a standard's policy by standard name.
+async fn policies(cx: &Context<'_>, generated: &[Generated]) -> (usize, HashMap<String, String>) {
+    let kind = ValidatingAdmissionPolicy::kind(&());
+    let current_policies: HashMap<String, Arc<ValidatingAdmissionPolicy>> = cx
+        .stores
+        .policies
+        .state()
+        .into_iter()
+        .map(|p| (p.name_any(), p))
+        .collect();
+    let current_bindings: HashMap<String, Arc<ValidatingAdmissionPolicyBinding>> = cx
+        .stores
+        .bindings
+        .state()
+        .into_iter()
+        .map(|b| (b.name_any(), b))
+        .collect();
+    let mut failures = 0;
+    let mut refused = HashMap::new();
+    let mut wanted = HashSet::new();
+    for g in generated {
+        for (policy, binding) in &g.policies {
+            let started = Instant::now();
+            let name = policy.name_any();
+            wanted.insert(name.clone());
+            // The policy first: a binding to a policy that does not exist yet
+            // does nothing, while a policy without its binding does nothing either.
+            let mut result = cx
+                .writer
+                .generated(
+                    policy,
+                    current_policies.get(&name).map(AsRef::as_ref),
+                    |a, b| a.spec == b.spec,
+                )
+                .await;
+            if result.is_ok() {
+                result = cx
+                    .writer
+                    .generated(
+                        binding,
+                        current_bindings.get(&name).map(AsRef::as_ref),
+                        |a, b| a.spec == b.spec,
+                    )
+                    .await;
+            }
+            if let Err(WriteError::Api {
+                source: kube::Error::Api(e),
+                ..
+            }) = &result
+                && e.code == 422
+                && let Some(standard) = policy
+                    .annotations()
+                    .get(admission::policy::STANDARD_ANNOTATION)
+            {
+                refused.insert(standard.clone(), e.message.clone());
+            }
+            failures += done(cx, &kind, started, result.map(|_| ()));
+        }
+    }
+    let present: std::collections::BTreeSet<&String> = current_policies
+        .keys()
+        .chain(current_bindings.keys())
+        .collect();
+    for name in present {
+        if wanted.contains(name) {
+            continue;
+        }
+        let started = Instant::now();
+        let result = if current_bindings.contains_key(name) {
+            cx.writer
+                .delete_generated::<ValidatingAdmissionPolicyBinding>(name)
+                .await
+        } else {
+            Ok(false)
+        };
+        let result = match result {
+            Ok(_) if current_policies.contains_key(name) => {
+                cx.writer
+                    .delete_generated::<ValidatingAdmissionPolicy>(name)
+                    .await
+            }
+            other => other,
+        };
+        failures += done(cx, &kind, started, result.map(|_| ()));
+    }
+    (failures, refused)
 }
 
 /// The next instant an exception enters its expiry warning window, after `now`.

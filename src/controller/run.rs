@@ -26,6 +26,8 @@ pub struct Config {
     pub expiry_warning: SignedDuration,
     /// Leader election, when several instances run.
     pub leader: Option<Leader>,
+    /// How admission policies are generated.
+    pub admission: crate::admission::Options,
 }
 
 /// Where and as whom to hold the leader Lease.
@@ -96,6 +98,7 @@ pub async fn run(
         stores: &stores,
         metrics: &metrics,
         expiry_warning: config.expiry_warning,
+        admission: &config.admission,
     };
     let mut cache = Incremental::new();
     let mut retry = Duration::from_secs(1);

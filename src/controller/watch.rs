@@ -7,6 +7,7 @@ use std::{fmt::Debug, sync::Arc};
 use futures::StreamExt;
 use k8s_openapi::{
     api::{
+        admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding},
         apps::v1::{DaemonSet, Deployment, StatefulSet},
         batch::v1::{CronJob, Job},
         core::v1::{Namespace, Pod},
@@ -62,6 +63,10 @@ pub struct Stores {
     pub ownerships: Reflected<ServiceOwnership>,
     /// The reports the operator wrote.
     pub reports: Reflected<ComplianceReport>,
+    /// The admission policies the operator generated (by their label).
+    pub policies: Reflected<ValidatingAdmissionPolicy>,
+    /// Their bindings.
+    pub bindings: Reflected<ValidatingAdmissionPolicyBinding>,
     /// Each workload object converted for the engine, by uid, with the
     /// resourceVersion it was converted at: a snapshot converts only what
     /// changed since the last one.
@@ -95,6 +100,7 @@ macro_rules! spec_only {
     )*};
 }
 spec_only!(
+    ValidatingAdmissionPolicy,
     Deployment,
     StatefulSet,
     DaemonSet,
@@ -104,6 +110,11 @@ spec_only!(
     Namespace,
     PodDisruptionBudget
 );
+
+// A binding has no status: all of it is spec.
+impl Watched for ValidatingAdmissionPolicyBinding {
+    const SPEC_ONLY: bool = true;
+}
 
 macro_rules! with_status {
     ($($kind:ty),*) => {$(
@@ -141,10 +152,19 @@ where
     K: Watched,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
+    reflect_with(api, watcher::Config::default(), changed)
+}
+
+/// `reflect` with a watch configuration of its own (e.g. a label selector).
+fn reflect_with<K>(api: Api<K>, config: watcher::Config, changed: Arc<Notify>) -> Store<K>
+where
+    K: Watched,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
     let (store, writer) = reflector::store();
     let stream = reflector(
         writer,
-        watcher(api, watcher::Config::default().any_semantic())
+        watcher(api, config.any_semantic())
             .default_backoff()
             .modify(|o: &mut K| {
                 o.managed_fields_mut().clear();
@@ -247,6 +267,23 @@ where
     }
 }
 
+/// The objects of a kind the operator generates, found by their label.
+fn reflect_generated<K>(client: &Client, changed: &Arc<Notify>) -> Reflected<K>
+where
+    K: Watched,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    let (key, value) = crate::admission::policy::MANAGED_BY;
+    let config = watcher::Config::default().labels(&format!("{key}={value}"));
+    Reflected {
+        stores: vec![reflect_with(
+            Api::all(client.clone()),
+            config,
+            changed.clone(),
+        )],
+    }
+}
+
 /// Starts every reflector; a non-empty `namespaces` limits namespaced kinds
 /// to those namespaces (one watch per namespace and kind).
 pub fn start(client: &Client, namespaces: &[String], changed: Arc<Notify>) -> Stores {
@@ -265,6 +302,8 @@ pub fn start(client: &Client, namespaces: &[String], changed: Arc<Notify>) -> St
         baselines: reflect_cluster(client, c),
         ownerships: reflect_in(client, namespaces, c),
         reports: reflect_in(client, namespaces, c),
+        policies: reflect_generated(client, c),
+        bindings: reflect_generated(client, c),
         converted: Default::default(),
     }
 }
@@ -304,6 +343,12 @@ impl Stores {
             k if k == StandardException::kind(&()) => self.exceptions.resource_version(ns, name),
             k if k == PatchBaseline::kind(&()) => self.baselines.resource_version(ns, name),
             k if k == ServiceOwnership::kind(&()) => self.ownerships.resource_version(ns, name),
+            k if k == ValidatingAdmissionPolicy::kind(&()) => {
+                self.policies.resource_version(ns, name)
+            }
+            k if k == ValidatingAdmissionPolicyBinding::kind(&()) => {
+                self.bindings.resource_version(ns, name)
+            }
             _ => return true,
         };
         match rv {
@@ -346,6 +391,8 @@ impl Stores {
             self.baselines.wait_until_ready(),
             self.ownerships.wait_until_ready(),
             self.reports.wait_until_ready(),
+            self.policies.wait_until_ready(),
+            self.bindings.wait_until_ready(),
         );
     }
 

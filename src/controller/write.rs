@@ -211,6 +211,77 @@ impl Writer {
         }
     }
 
+    /// Applies an object the operator generates whole (an admission policy
+    /// or binding) when its spec or its metadata differ from `current`;
+    /// returns whether it wrote. `same` compares the specs.
+    pub async fn generated<K>(
+        &self,
+        desired: &K,
+        current: Option<&K>,
+        same: impl Fn(&K, &K) -> bool,
+    ) -> Result<bool, WriteError>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope>
+            + Clone
+            + Serialize
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let unchanged = current.is_some_and(|c| {
+            same(c, desired)
+                && c.meta().owner_references == desired.meta().owner_references
+                && desired
+                    .labels()
+                    .iter()
+                    .chain(desired.annotations())
+                    .all(|(k, v)| c.labels().get(k) == Some(v) || c.annotations().get(k) == Some(v))
+        });
+        if unchanged {
+            return Ok(false);
+        }
+        let name = desired.name_any();
+        let api: Api<K> = Api::all(self.client.clone());
+        let written = api
+            .patch(&name, &Self::params(), &Patch::Apply(desired))
+            .await
+            .map_err(|source| WriteError::Api {
+                what: format!("{} {name}", K::kind(&())),
+                source,
+            })?;
+        self.wrote(
+            &K::kind(&()),
+            "",
+            &name,
+            current.and_then(|c| c.resource_version()),
+            written.resource_version(),
+            false,
+        );
+        Ok(true)
+    }
+
+    /// Deletes a generated cluster-scoped object that nothing asks for any
+    /// more; returns whether it deleted.
+    pub async fn delete_generated<K>(&self, name: &str) -> Result<bool, WriteError>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::all(self.client.clone());
+        match api.delete(name, &Default::default()).await {
+            Ok(_) => {
+                self.wrote(&K::kind(&()), "", name, None, None, true);
+                Ok(true)
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+            Err(source) => Err(WriteError::Api {
+                what: format!("deleting {} {name}", K::kind(&())),
+                source,
+            }),
+        }
+    }
+
     /// The client it writes with.
     pub fn client(&self) -> &Client {
         &self.client

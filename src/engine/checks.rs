@@ -300,6 +300,8 @@ impl Check {
                 }
             }
             Check::SecurityContext(req) => security_context(req, cx.containers, &mut out),
+            // Jobs and CronJobs run to completion: liveness and readiness do not apply.
+            Check::Probes(_) if matches!(workload.kind, WorkloadKind::Job | WorkloadKind::CronJob) => {}
             Check::Probes(req) => {
                 for c in cx.containers.iter().filter(|c| c.role().long_running()) {
                     for (wanted, has, name, field) in [
@@ -444,7 +446,7 @@ fn security_context(req: &SecurityContextCheck, containers: &[Container], out: &
 }
 
 /// `CAP_NET_RAW` and `NET_RAW` are the same capability.
-fn normal_cap(cap: &str) -> &str {
+pub fn normal_cap(cap: &str) -> &str {
     cap.strip_prefix("CAP_")
         .or_else(|| cap.strip_prefix("cap_"))
         .unwrap_or(cap)

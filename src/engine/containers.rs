@@ -105,6 +105,7 @@ impl Pod {
     /// Keeps what evaluation needs of a pod spec.
     pub fn from_spec(spec: PodSpec) -> Self {
         let pod_sc = spec.security_context.as_ref();
+        let host_network = spec.host_network == Some(true);
         let mut containers = Vec::with_capacity(spec.containers.len());
         // Init containers are the same type as regular ones; only their role differs.
         let regular = spec.containers.iter().map(|c| (Role::Regular, c));
@@ -126,6 +127,7 @@ impl Pod {
                     c.startup_probe.is_some(),
                 ],
                 c.ports.as_deref().unwrap_or_default(),
+                host_network,
             ));
         }
         for c in spec.ephemeral_containers.iter().flatten() {
@@ -138,12 +140,13 @@ impl Pod {
                 None,
                 [false; 3],
                 &[],
+                false,
             ));
         }
         Self {
             containers,
             automount_service_account_token: spec.automount_service_account_token,
-            host_network: spec.host_network == Some(true),
+            host_network,
             host_pid: spec.host_pid == Some(true),
             host_ipc: spec.host_ipc == Some(true),
             host_paths: spec
@@ -170,6 +173,7 @@ fn facts(
     resources: Option<&k8s_openapi::api::core::v1::ResourceRequirements>,
     [liveness, readiness, startup]: [bool; 3],
     ports: &[k8s_openapi::api::core::v1::ContainerPort],
+    host_network: bool,
 ) -> Container {
     let keys = |m: Option<
         &std::collections::BTreeMap<
@@ -203,9 +207,15 @@ fn facts(
         liveness,
         readiness,
         startup,
+        // With hostNetwork every container port is bound on the host (the
+        // API server writes it into a Pod's hostPort, too).
         host_ports: ports
             .iter()
-            .filter_map(|p| p.host_port)
+            .map(|p| match p.host_port {
+                Some(port) if port != 0 => port,
+                _ if host_network => p.container_port,
+                _ => 0,
+            })
             .filter(|p| *p != 0)
             .collect(),
     }

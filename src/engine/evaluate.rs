@@ -148,10 +148,7 @@ impl<'a> Prepared<'a> {
         let selecting: Vec<usize> = selected
             .iter()
             .copied()
-            .filter(|&i| {
-                let e = &exceptions[i];
-                e.invalid.is_none() && e.approved && now < e.expires_at
-            })
+            .filter(|&i| exceptions[i].in_force(now))
             .collect();
         let mut used = vec![false; exceptions.len()];
         let mut next_change: Option<Timestamp> = None;
@@ -487,6 +484,7 @@ impl<'a> Prepared<'a> {
                     message,
                     covered,
                     expires_at: e.expires_at,
+                    in_force: e.in_force(now),
                 }
             })
             .collect();

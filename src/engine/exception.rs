@@ -209,6 +209,11 @@ impl CompiledException {
         }
     }
 
+    /// Whether it covers the workloads it selects at `now`: valid, approved, not expired.
+    pub fn in_force(&self, now: Timestamp) -> bool {
+        self.invalid.is_none() && self.approved && now < self.expires_at
+    }
+
     /// Whether it selects the workload (always in its own namespace).
     pub fn selects(&self, w: &Workload) -> bool {
         w.namespace == self.namespace

@@ -3,7 +3,7 @@
 //! no kube client. Shared by the controller and the offline audit, so both
 //! give the same verdict on the same objects.
 
-mod checks;
+pub mod checks;
 pub mod containers;
 mod evaluate;
 pub mod exception;

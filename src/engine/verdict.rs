@@ -195,6 +195,9 @@ pub struct ExceptionVerdict {
     pub covered: Vec<WorkloadRef>,
     /// When it expires.
     pub expires_at: Timestamp,
+    /// Whether it covers the workloads it selects now: valid, approved and
+    /// not expired (what admission honours; it may still select nothing yet).
+    pub in_force: bool,
 }
 
 /// The verdict on one patch baseline.

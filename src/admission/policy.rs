@@ -1,0 +1,582 @@
+//! An InfrastructureStandard as native ValidatingAdmissionPolicies and their
+//! bindings: what to match, how to read the pod spec of each kind, every
+//! expressible rule, the exceptions in effect, and the message a developer
+//! reads. Pure: the controller only writes what this returns.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use k8s_openapi::{
+    api::admissionregistration::v1::{
+        MatchCondition, MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy,
+        ValidatingAdmissionPolicyBinding, ValidatingAdmissionPolicyBindingSpec,
+        ValidatingAdmissionPolicySpec, Validation, Variable,
+    },
+    apimachinery::pkg::apis::meta::v1::{
+        LabelSelector, LabelSelectorRequirement, ObjectMeta, OwnerReference,
+    },
+};
+use kube::{Resource, ResourceExt};
+
+use super::{
+    cel,
+    checks::{self, Findings, Needs},
+};
+use crate::{
+    api::{InfrastructureStandard, Severity, WorkloadKind, standard::Enforcement},
+    engine::standard::CompiledStandard,
+};
+
+/// The label on every object the operator generates.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "plumbline");
+/// The annotation naming the standard a policy enforces.
+pub const STANDARD_ANNOTATION: &str = "plumbline.dev/standard";
+/// The annotation with the generation of the standard a policy was made from.
+pub const GENERATION_ANNOTATION: &str = "plumbline.dev/standard-generation";
+/// Namespaces no generated policy ever matches.
+pub const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
+
+/// Rules per policy. Each policy's evaluation has its own CEL cost budget;
+/// see docs/operator.md for what was measured.
+pub const RULES_PER_POLICY: usize = 50;
+
+/// How generation is set up.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// More namespaces never matched besides `SYSTEM_NAMESPACES` (the operator's own).
+    pub also_exempt: Vec<String>,
+}
+
+/// A StandardException in effect at admission: valid, approved, not expired.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Waiver {
+    /// Its namespace (it covers workloads of that namespace only).
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Workloads it names.
+    pub names: Vec<(WorkloadKind, String)>,
+    /// Workloads it selects by their labels.
+    pub selector: Option<LabelSelector>,
+    /// The rules it waives; all when `None`.
+    pub rules: Option<Vec<String>>,
+    /// When it stops applying.
+    pub expires_at: Timestamp,
+}
+
+/// A rule that admission does not check, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotEnforced {
+    /// The rule's id.
+    pub rule: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What admission does with a standard.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Coverage {
+    /// The standard's enforcement.
+    pub enforcement: Enforcement,
+    /// Whether the standard is invalid (then nothing is generated).
+    pub invalid: bool,
+    /// Rules checked at admission, in spec order.
+    pub enforced: Vec<String>,
+    /// Rules checked in the background only.
+    pub background: Vec<NotEnforced>,
+}
+
+/// Policies and bindings for one standard, and what they cover.
+#[derive(Clone, Debug)]
+pub struct Generated {
+    /// One binding per policy, of the same name.
+    pub policies: Vec<(ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding)>,
+    /// What admission checks of the standard.
+    pub coverage: Coverage,
+}
+
+/// Generates the policies of `standard` with the exceptions in effect at
+/// `now` (`waivers`: those of this standard; expired ones are left out).
+pub fn generate(
+    standard: &InfrastructureStandard,
+    waivers: &[Waiver],
+    options: &Options,
+    now: Timestamp,
+) -> Generated {
+    let spec = &standard.spec;
+    let invalid = CompiledStandard::new(standard).compiled.is_err();
+    let mut coverage = Coverage {
+        enforcement: spec.enforcement,
+        invalid,
+        enforced: Vec::new(),
+        background: Vec::new(),
+    };
+    let mut rules = Vec::new();
+    for rule in &spec.rules {
+        match checks::translate(rule) {
+            Ok(findings) => {
+                coverage.enforced.push(rule.id.clone());
+                rules.push((rule.id.as_str(), rule.severity, findings));
+            }
+            Err(reason) => coverage.background.push(NotEnforced {
+                rule: rule.id.clone(),
+                reason,
+            }),
+        }
+    }
+    if invalid || spec.enforcement == Enforcement::Audit || rules.is_empty() {
+        return Generated {
+            policies: Vec::new(),
+            coverage,
+        };
+    }
+    // Most severe first, then by id: the order of a report's deviations.
+    rules.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let waivers: Vec<&Waiver> = waivers.iter().filter(|w| now < w.expires_at).collect();
+    let chunks: Vec<_> = rules.chunks(RULES_PER_POLICY).collect();
+    let policies = chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let name = policy_name(&standard.name_any(), i);
+            let policy = ValidatingAdmissionPolicy {
+                metadata: metadata(standard, &name),
+                spec: Some(policy_spec(standard, chunk, &waivers, options)),
+                status: None,
+            };
+            let binding = ValidatingAdmissionPolicyBinding {
+                metadata: metadata(standard, &name),
+                spec: ValidatingAdmissionPolicyBindingSpec {
+                    policy_name: name,
+                    validation_actions: vec![
+                        match spec.enforcement {
+                            Enforcement::Warn => "Warn",
+                            _ => "Deny",
+                        }
+                        .into(),
+                    ],
+                    match_resources: None,
+                    param_ref: None,
+                },
+            };
+            (policy, binding)
+        })
+        .collect();
+    Generated { policies, coverage }
+}
+
+/// `plumbline-<standard>`, then `-2`, `-3` for further parts; a long
+/// standard name is shortened so that the name stays valid and unique.
+pub fn policy_name(standard: &str, part: usize) -> String {
+    let suffix = if part == 0 {
+        String::new()
+    } else {
+        format!("-{}", part + 1)
+    };
+    let base = crate::names::shorten(
+        &format!("plumbline-{standard}"),
+        crate::names::MAX_NAME - suffix.len(),
+    );
+    format!("{base}{suffix}")
+}
+
+fn metadata(standard: &InfrastructureStandard, name: &str) -> ObjectMeta {
+    let std_name = standard.name_any();
+    let mut labels = BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())]);
+    if is_label_value(&std_name) {
+        labels.insert(STANDARD_ANNOTATION.into(), std_name.clone());
+    }
+    ObjectMeta {
+        name: Some(name.to_string()),
+        labels: Some(labels),
+        annotations: Some(BTreeMap::from([
+            (STANDARD_ANNOTATION.to_string(), std_name.clone()),
+            (
+                GENERATION_ANNOTATION.to_string(),
+                standard.metadata.generation.unwrap_or_default().to_string(),
+            ),
+        ])),
+        owner_references: Some(vec![OwnerReference {
+            api_version: InfrastructureStandard::api_version(&()).into(),
+            kind: InfrastructureStandard::kind(&()).into(),
+            name: std_name,
+            uid: standard.metadata.uid.clone().unwrap_or_default(),
+            controller: Some(true),
+            block_owner_deletion: None,
+        }]),
+        ..Default::default()
+    }
+}
+
+/// Whether `s` can be a label value (and so a namespace name in a selector).
+fn is_label_value(s: &str) -> bool {
+    s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.bytes().next().is_none_or(|b| b.is_ascii_alphanumeric())
+        && s.bytes().last().is_none_or(|b| b.is_ascii_alphanumeric())
+}
+
+fn var(name: &str, expression: impl Into<String>) -> Variable {
+    Variable {
+        name: name.into(),
+        expression: expression.into(),
+    }
+}
+
+/// The policy's variables every rule may read, in dependency order.
+fn shared_variables(needs: Needs) -> Vec<Variable> {
+    let mut v = vec![
+        var("kind", "request.kind.kind"),
+        // Each kind keeps its pod spec at its own path.
+        var(
+            "spec",
+            "variables.kind == \"Pod\" ? object.spec : variables.kind == \"CronJob\" \
+             ? object.spec.jobTemplate.?spec.?template.?spec.orValue({}) : object.spec.?template.?spec.orValue({})",
+        ),
+        var("labels", "object.metadata.?labels.orValue({})"),
+        var("annotations", "object.metadata.?annotations.orValue({})"),
+        // Every container, regular, then init and sidecar, then ephemeral, as the engine lists them.
+        var(
+            "cs",
+            "variables.spec.?containers.orValue([]) + variables.spec.?initContainers.orValue([]) \
+             + variables.spec.?ephemeralContainers.orValue([])",
+        ),
+        var(
+            "roles",
+            "variables.spec.?containers.orValue([]).map(c, \"container\") \
+             + variables.spec.?initContainers.orValue([]).map(c, c.?restartPolicy.orValue(\"\") == \"Always\" ? \"sidecar container\" : \"init container\") \
+             + variables.spec.?ephemeralContainers.orValue([]).map(c, \"ephemeral container\")",
+        ),
+        var(
+            "ds",
+            "lists.range(size(variables.cs)).map(i, variables.roles[i] + \" `\" + variables.cs[i].name + \"`\")",
+        ),
+    ];
+    if needs.security {
+        v.extend([
+            var(
+                "runAsUser",
+                "variables.cs.map(c, c.?securityContext.?runAsUser.orValue(variables.spec.?securityContext.?runAsUser.orValue(-1)))",
+            ),
+            var(
+                "runAsNonRoot",
+                "variables.cs.map(c, c.?securityContext.?runAsNonRoot.orValue(variables.spec.?securityContext.?runAsNonRoot.orValue(false)))",
+            ),
+            var(
+                "seccomp",
+                "variables.cs.map(c, c.?securityContext.?seccompProfile.?type.orValue(variables.spec.?securityContext.?seccompProfile.?type.orValue(\"\")))",
+            ),
+        ]);
+    }
+    if needs.capabilities {
+        v.extend([
+            var(
+                "dropsAll",
+                "variables.cs.map(c, c.?securityContext.?capabilities.?drop.orValue([]).exists(d, d.lowerAscii() == \"all\"))",
+            ),
+            var(
+                "drops",
+                "variables.cs.map(c, c.?securityContext.?capabilities.?drop.orValue([]).map(d, ((d.startsWith(\"CAP_\") || d.startsWith(\"cap_\")) ? d.substring(4) : d).lowerAscii()))",
+            ),
+        ]);
+    }
+    if needs.images {
+        // An image reference parsed as the engine's ImageRef::parse does,
+        // one list per step, indexed like the containers.
+        v.extend([
+            var("imgShown", "variables.cs.map(c, c.?image.orValue(\"\"))"),
+            var("imgRef", "variables.imgShown.map(r, r.trim())"),
+            var("imgAt", "variables.imgRef.map(r, r.indexOf(\"@\"))"),
+            var(
+                "imgRest",
+                "lists.range(size(variables.cs)).map(i, variables.imgAt[i] >= 0 ? variables.imgRef[i].substring(0, variables.imgAt[i]) : variables.imgRef[i])",
+            ),
+            var(
+                "imgDigest",
+                "lists.range(size(variables.cs)).map(i, variables.imgAt[i] >= 0 ? variables.imgRef[i].substring(variables.imgAt[i] + 1) : \"\")",
+            ),
+            var("imgSeg", "variables.imgRest.map(r, r.lastIndexOf(\"/\") + 1)"),
+            var(
+                "imgColon",
+                "lists.range(size(variables.cs)).map(i, variables.imgRest[i].substring(variables.imgSeg[i]).lastIndexOf(\":\"))",
+            ),
+            var(
+                "imgName",
+                "lists.range(size(variables.cs)).map(i, variables.imgColon[i] >= 0 ? variables.imgRest[i].substring(0, variables.imgSeg[i] + variables.imgColon[i]) : variables.imgRest[i])",
+            ),
+            var(
+                "imgTag",
+                "lists.range(size(variables.cs)).map(i, variables.imgColon[i] >= 0 ? variables.imgRest[i].substring(variables.imgSeg[i] + variables.imgColon[i] + 1) : \"\")",
+            ),
+            var("imgSlash", "variables.imgName.map(n, n.indexOf(\"/\"))"),
+            var(
+                "imgFirst",
+                "lists.range(size(variables.cs)).map(i, variables.imgSlash[i] >= 0 ? variables.imgName[i].substring(0, variables.imgSlash[i]) : \"\")",
+            ),
+            var(
+                "imgIsReg",
+                "lists.range(size(variables.cs)).map(i, variables.imgSlash[i] >= 0 && (variables.imgFirst[i].contains(\".\") || variables.imgFirst[i].contains(\":\") || variables.imgFirst[i] == \"localhost\"))",
+            ),
+            var(
+                "imgRegistry",
+                "lists.range(size(variables.cs)).map(i, !variables.imgIsReg[i] ? \"docker.io\" : variables.imgFirst[i] in [\"index.docker.io\", \"registry-1.docker.io\", \"registry.hub.docker.com\"] ? \"docker.io\" : variables.imgFirst[i].lowerAscii())",
+            ),
+            var(
+                "imgPath",
+                "lists.range(size(variables.cs)).map(i, variables.imgIsReg[i] ? variables.imgName[i].substring(variables.imgSlash[i] + 1) : variables.imgName[i])",
+            ),
+            var(
+                "imgRepo",
+                "lists.range(size(variables.cs)).map(i, variables.imgRegistry[i] + \"/\" + ((variables.imgRegistry[i] == \"docker.io\" && !variables.imgPath[i].contains(\"/\")) ? \"library/\" + variables.imgPath[i] : variables.imgPath[i]))",
+            ),
+            var(
+                "imgFull",
+                "lists.range(size(variables.cs)).map(i, variables.imgRepo[i] + (variables.imgTag[i] != \"\" ? \":\" + variables.imgTag[i] : \"\") + (variables.imgAt[i] >= 0 ? \"@\" + variables.imgDigest[i] : \"\"))",
+            ),
+        ]);
+    }
+    v
+}
+
+/// Whether a waiver takes effect for this request: it selects the object and,
+/// on CREATE, has not expired by the API server's own clock (it fills
+/// `creationTimestamp` before validating admission runs).
+fn waiver_expression(w: &Waiver) -> Option<String> {
+    let mut selects: Vec<String> = w
+        .names
+        .iter()
+        .map(|(kind, name)| {
+            format!(
+                "(variables.kind == {} && object.metadata.name == {})",
+                cel::string(kind.as_str()),
+                cel::string(name)
+            )
+        })
+        .collect();
+    if let Some(sel) = &w.selector {
+        selects.push(format!("({})", cel::selector(sel, "variables.labels")?));
+    }
+    if selects.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "request.namespace == {} && ({}) && (request.operation != \"CREATE\" || (object.metadata.?creationTimestamp.hasValue() && timestamp(object.metadata.creationTimestamp) < timestamp({})))",
+        cel::string(&w.namespace),
+        selects.join(" || "),
+        cel::string(&w.expires_at.to_string())
+    ))
+}
+
+fn policy_spec(
+    standard: &InfrastructureStandard,
+    rules: &[(&str, Severity, Findings)],
+    waivers: &[&Waiver],
+    options: &Options,
+) -> ValidatingAdmissionPolicySpec {
+    let spec = &standard.spec;
+    let std_name = standard.name_any();
+    let mut needs = Needs::default();
+    for (_, _, f) in rules {
+        needs |= f.needs;
+    }
+    let mut variables = shared_variables(needs);
+    // The exceptions, each once: whether it lets this object through.
+    let mut in_effect = Vec::new();
+    for (j, w) in waivers.iter().enumerate() {
+        if let Some(expr) = waiver_expression(w) {
+            variables.push(var(&format!("exception{j}"), expr));
+            in_effect.push((j, *w));
+        }
+    }
+    let mut failed = Vec::new();
+    let mut failed_ids = Vec::new();
+    let mut warn = Vec::new();
+    for (n, (id, severity, findings)) in rules.iter().enumerate() {
+        let name = format!("rule{n}");
+        for (suffix, expr) in &findings.own {
+            variables.push(var(&format!("{name}_{suffix}"), expr.clone()));
+        }
+        let own_prefix = format!("variables.{name}_");
+        variables.push(var(
+            &name,
+            findings.expression.replace("variables.OWN_", &own_prefix),
+        ));
+        let covering: Vec<String> = in_effect
+            .iter()
+            .filter(|(_, w)| w.rules.as_ref().is_none_or(|r| r.iter().any(|x| x == id)))
+            .map(|(j, _)| format!("variables.exception{j}"))
+            .collect();
+        let waived = if covering.is_empty() {
+            "false".to_string()
+        } else {
+            covering.join(" || ")
+        };
+        let fails = format!("(size(variables.{name}) > 0 && !({waived}))");
+        failed.push(format!(
+            "({fails} ? [{} + variables.{name}.join(\"; \")] : [])",
+            cel::string(&format!("[{severity}] {id}: "))
+        ));
+        failed_ids.push(format!("({fails} ? [{}] : [])", cel::string(id)));
+        warn.push((name, *id, *severity, fails));
+    }
+    variables.push(var("failed", failed.join(" + ")));
+    variables.push(var("failedIds", failed_ids.join(" + ")));
+
+    let subject = "variables.kind + \" \" + request.namespace + \"/\" + object.metadata.name";
+    let ask = if spec.exception_policy.allowed {
+        format!(
+            "; to be excused, ask an approver for a StandardException in namespace \" + request.namespace + \" naming standard {std_name} and rules \" + variables.failedIds.join(\", \") + \" (kubectl explain standardexception)"
+        )
+    } else {
+        "; this standard allows no exceptions".to_string()
+    };
+    let validations = match spec.enforcement {
+        Enforcement::Warn => warn
+            .into_iter()
+            .map(|(name, id, severity, fails)| Validation {
+                expression: format!("!{fails}"),
+                message: Some(format!(
+                    "plumbline: does not meet rule {id} of InfrastructureStandard {std_name}; see the workload's ComplianceReport"
+                )),
+                message_expression: Some(capped(&format!(
+                    "\"plumbline: \" + {subject} + {} + variables.{name}.join(\"; \")",
+                    cel::string(&format!(
+                        " does not meet InfrastructureStandard {std_name}, rule [{severity}] {id}: "
+                    ))
+                ))),
+                reason: Some("Forbidden".into()),
+            })
+            .collect(),
+        _ => vec![Validation {
+            expression: "size(variables.failed) == 0".into(),
+            message: Some(format!(
+                "plumbline: refused by InfrastructureStandard {std_name}; see the rules in its spec and the workload's ComplianceReport"
+            )),
+            message_expression: Some(capped(&format!(
+                "\"plumbline: \" + {subject} + {} + variables.failed.join(\" | \") + \"{ask}\"",
+                cel::string(&format!(" violates InfrastructureStandard {std_name}: "))
+            ))),
+            reason: Some("Forbidden".into()),
+        }],
+    };
+
+    ValidatingAdmissionPolicySpec {
+        failure_policy: Some("Fail".into()),
+        match_constraints: Some(match_constraints(standard, options)),
+        match_conditions: Some(match_conditions(spec.match_.selector.as_ref())),
+        variables: Some(variables),
+        validations: Some(validations),
+        audit_annotations: None,
+        param_kind: None,
+    }
+}
+
+/// A message expression whose result stays under the API server's 5 KiB
+/// limit (a longer one would be replaced by the static message).
+fn capped(expression: &str) -> String {
+    format!(
+        "bytes({expression}).size() <= 4096 ? {expression} : ({expression}).substring(0, 1000) + \" … (more in the ComplianceReport)\""
+    )
+}
+
+fn match_constraints(standard: &InfrastructureStandard, options: &Options) -> MatchResources {
+    let m = &standard.spec.match_;
+    let kinds: Vec<WorkloadKind> = if m.kinds.is_empty() {
+        WorkloadKind::ALL.to_vec()
+    } else {
+        WorkloadKind::ALL
+            .into_iter()
+            .filter(|k| m.kinds.contains(k))
+            .collect()
+    };
+    let mut groups: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+    for kind in kinds {
+        let (group, version) = match kind.api_version().split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", kind.api_version()),
+        };
+        groups
+            .entry((group, version))
+            .or_default()
+            .push(format!("{}s", kind.as_str().to_ascii_lowercase()));
+    }
+    let resource_rules = groups
+        .into_iter()
+        .map(|((group, version), resources)| NamedRuleWithOperations {
+            api_groups: Some(vec![group.into()]),
+            api_versions: Some(vec![version.into()]),
+            operations: Some(vec!["CREATE".into(), "UPDATE".into()]),
+            resources: Some(resources),
+            resource_names: None,
+            scope: Some("*".into()),
+        })
+        .collect();
+    let mut exempt: Vec<String> = SYSTEM_NAMESPACES.iter().map(|s| s.to_string()).collect();
+    exempt.extend(options.also_exempt.iter().cloned());
+    // A name that cannot be a label value cannot name a namespace either.
+    exempt.extend(
+        m.excluded_namespaces
+            .iter()
+            .filter(|n| is_label_value(n))
+            .cloned(),
+    );
+    exempt.sort();
+    exempt.dedup();
+    let mut namespaces = m.namespace_selector.clone().unwrap_or_default();
+    namespaces
+        .match_expressions
+        .get_or_insert_with(Vec::new)
+        .push(LabelSelectorRequirement {
+            key: "kubernetes.io/metadata.name".into(),
+            operator: "NotIn".into(),
+            values: Some(exempt),
+        });
+    MatchResources {
+        // Written with the API server's defaults, so that what it stores
+        // equals what is generated and a steady cluster causes no writes.
+        match_policy: Some("Equivalent".into()),
+        namespace_selector: Some(namespaces),
+        object_selector: Some(LabelSelector::default()),
+        resource_rules: Some(resource_rules),
+        exclude_resource_rules: None,
+    }
+}
+
+fn match_conditions(selector: Option<&LabelSelector>) -> Vec<MatchCondition> {
+    let mut conditions = vec![
+        // A Pod made by a ReplicaSet, Job or DaemonSet controller, and a Job
+        // made by the CronJob controller, were judged through their owner.
+        // Only the cluster's own controllers are believed: an ownerReference
+        // anyone can write gets nothing past a standard.
+        MatchCondition {
+            name: "not-made-by-a-judged-owner".into(),
+            expression: "!(request.userInfo.username == \"system:kube-controller-manager\" \
+                || request.userInfo.username.startsWith(\"system:serviceaccount:kube-system:\")) \
+                || !object.metadata.?ownerReferences.orValue([]).exists(r, r.?controller.orValue(false) \
+                && (request.kind.kind == \"Pod\" || (request.kind.kind == \"Job\" && r.kind == \"CronJob\")))"
+                .into(),
+        },
+        // What already runs keeps running: scaling, metadata edits, finalizer
+        // removal and status writes are admitted; a new object or a new pod
+        // template is judged.
+        MatchCondition {
+            name: "new-object-or-pod-template".into(),
+            expression: "request.operation == \"CREATE\" || (request.kind.kind == \"Pod\" ? object.spec != oldObject.spec \
+                : request.kind.kind == \"CronJob\" ? object.spec.jobTemplate != oldObject.spec.jobTemplate \
+                : object.spec.template != oldObject.spec.template)"
+                .into(),
+        },
+    ];
+    if let Some(sel) = selector
+        && let Some(expr) = cel::selector(sel, "object.metadata.?labels.orValue({})")
+    {
+        // The workload's own labels, as the engine reads them (an
+        // objectSelector would also match on the old object's labels).
+        conditions.push(MatchCondition {
+            name: "standard-selector".into(),
+            expression: expr,
+        });
+    }
+    conditions
+}
