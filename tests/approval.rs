@@ -1,6 +1,8 @@
 //! The shipped admission policy (deploy/admission/exception-approval.yaml)
-//! makes the API server enforce who may approve a StandardException, tried
-//! with real users: alice requests, bob approves, carol may not.
+//! makes the API server enforce who requests and who may approve a
+//! StandardException, tried with real users: alice requests, bob approves,
+//! carol may not; nobody writes someone else's name as the requester (unless
+//! granted `request-on-behalf`), and the requester never changes.
 
 mod common;
 
@@ -16,11 +18,15 @@ use serde_json::json;
 const NS: &str = "approval-test";
 
 fn exception(name: &str, approved_by: Option<&str>) -> StandardException {
+    exception_by(name, "alice", approved_by)
+}
+
+fn exception_by(name: &str, requester: &str, approved_by: Option<&str>) -> StandardException {
     let mut spec = json!({
         "target": {"standard": "baseline-security", "rules": ["run-as-non-root"]},
         "workloads": {"names": [{"kind": "Deployment", "name": "cart"}]},
         "justification": "The vendor image runs as root until its next release.",
-        "requestedBy": "alice",
+        "requestedBy": requester,
         "expiresAt": "2027-01-31T00:00:00Z",
     });
     if let Some(approver) = approved_by {
@@ -77,6 +83,7 @@ async fn only_approvers_approve_and_only_in_their_own_name() {
         ("bob-edit", "edit", "bob"),
         ("carol-edit", "edit", "carol"),
         ("bob-approve", "plumbline-approver", "bob"),
+        ("carol-on-behalf", "plumbline-gitops", "carol"),
     ] {
         let binding = json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
@@ -97,7 +104,7 @@ async fn only_approvers_approve_and_only_in_their_own_name() {
     let carol = common::client_as("carol").await;
     let as_alice: Api<StandardException> = Api::namespaced(alice.clone(), NS);
     let as_bob: Api<StandardException> = Api::namespaced(bob.clone(), NS);
-    for name in ["pending", "approved"] {
+    for name in ["pending", "approved", "forged", "own", "for-dave"] {
         let _ = Api::<StandardException>::namespaced(admin.clone(), NS)
             .delete(name, &DeleteParams::default())
             .await;
@@ -186,14 +193,93 @@ async fn only_approvers_approve_and_only_in_their_own_name() {
         .expect("alice may withdraw the approval to change her exception");
     assert_eq!(reopened.spec.approved_by, None);
 
-    // bob may change an approved exception, and create approved ones himself.
+    // The requester never changes, whoever asks.
+    let rename = json!({"spec": {"requestedBy": "carol"}});
+    let message = refusal(
+        as_alice
+            .patch("pending", &PatchParams::default(), &Patch::Merge(&rename))
+            .await,
+        "alice changing the requester",
+    );
+    assert!(
+        message.contains("spec.requestedBy cannot be changed (it is alice)"),
+        "{message}"
+    );
+    let message = refusal(
+        as_bob
+            .patch("pending", &PatchParams::default(), &Patch::Merge(&rename))
+            .await,
+        "an approver changing the requester",
+    );
+    assert!(
+        message.contains("spec.requestedBy cannot be changed"),
+        "{message}"
+    );
+
+    // An approver cannot approve his own request by writing another name as requester...
+    let message = refusal(
+        as_bob
+            .create(
+                &PostParams::default(),
+                &exception_by("forged", "dave", Some("bob")),
+            )
+            .await,
+        "bob creating an exception requested by 'dave' and approved by himself",
+    );
+    assert!(
+        message.contains("request exceptions in your own user name (bob), not dave"),
+        "{message}"
+    );
+    // ...nor approve one he requested in his own name (the schema refuses it).
     as_bob
-        .create(&PostParams::default(), &exception("approved", Some("bob")))
+        .create(&PostParams::default(), &exception_by("own", "bob", None))
         .await
-        .expect("bob may create an exception he approves");
+        .expect("bob may request an exception in his own name");
+    let message = refusal(
+        set_approver(&bob, "own", "bob").await,
+        "bob approving his own request",
+    );
+    assert!(
+        message.contains("approvedBy must differ from requestedBy"),
+        "{message}"
+    );
+
+    // Nobody requests exceptions in a namespace they cannot edit.
+    let elsewhere: Api<StandardException> = Api::namespaced(alice.clone(), "default");
+    let mut other = exception_by("elsewhere", "alice", None);
+    other.metadata.namespace = Some("default".into());
+    let message = refusal(
+        elsewhere.create(&PostParams::default(), &other).await,
+        "alice requesting an exception in another team's namespace",
+    );
+    assert!(message.contains("forbidden"), "{message}");
+
+    // A GitOps identity granted request-on-behalf applies requests written by
+    // others, but approving them still takes an approver.
+    let as_carol: Api<StandardException> = Api::namespaced(carol.clone(), NS);
+    as_carol
+        .create(
+            &PostParams::default(),
+            &exception_by("for-dave", "dave", None),
+        )
+        .await
+        .expect("carol (request-on-behalf) applies dave's request");
+    let message = refusal(
+        set_approver(&carol, "for-dave", "carol").await,
+        "the GitOps identity approving",
+    );
+    assert!(message.contains("carol may not approve"), "{message}");
+    set_approver(&bob, "for-dave", "bob")
+        .await
+        .expect("an approver approves someone else's request");
+
+    // bob may change an approved exception.
+    set_approver(&bob, "pending", "bob")
+        .await
+        .expect("bob approves alice's changed request");
     let shorten = json!({"spec": {"expiresAt": "2026-12-31T00:00:00Z"}});
     as_bob
-        .patch("approved", &PatchParams::default(), &Patch::Merge(&shorten))
+        .patch("pending", &PatchParams::default(), &Patch::Merge(&shorten))
         .await
         .expect("an approver may change an approved exception");
 }

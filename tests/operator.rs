@@ -11,11 +11,9 @@
 
 mod common;
 
-use std::{
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use common::operator::*;
+
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::{
@@ -27,15 +25,6 @@ use plumbline::api::{
 };
 use serde_json::json;
 
-/// A name of its own per run, so that a control plane left running by an
-/// earlier run (its Events, its reports) cannot affect this one.
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{prefix}-{}", nanos % 1_000_000_007)
-}
-
 /// The first test's namespace.
 fn ns() -> &'static str {
     static NS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -44,182 +33,6 @@ fn ns() -> &'static str {
 
 /// One test at a time (see the module comment).
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The operator process, stopped when the test ends however it ends.
-struct Operator {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Operator {
-    /// Starts `plumbline run` as the user `operator`, logging JSON to
-    /// logs/NAME.log in the control plane's directory.
-    fn start(name: &str, extra: &[&str]) -> Self {
-        let kubeconfig = common::kubeconfig_as("operator");
-        let log = common::controlplane_dir().join(format!("logs/{name}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_plumbline"))
-            .args([
-                "run",
-                "--resync",
-                "10m",
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-            ])
-            .args(extra)
-            .env("KUBECONFIG", kubeconfig)
-            .env("PLUMBLINE_LOG", "info")
-            .env_remove("PLUMBLINE_NAMESPACES")
-            .env_remove("PLUMBLINE_LEADER_ELECT")
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("plumbline run starts");
-        Self { child, log }
-    }
-
-    /// Asks it to stop as Kubernetes does (SIGTERM) and waits until it has.
-    fn terminate(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            if self.child.try_wait().expect("waiting").is_some() {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the operator did not stop within 15s of SIGTERM (log: {})",
-                self.log.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The address it serves metrics on, read from its JSON log.
-    async fn metrics_addr(&self) -> String {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            if let Some(addr) = text
-                .lines()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .find_map(|v| v["fields"]["addr"].as_str().map(String::from))
-            {
-                return addr;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no metrics address in {}",
-                self.log.display()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// One sample of its metrics (0 when absent).
-    async fn metric(&self, line_start: &str) -> f64 {
-        let (_, body) = http_get(&self.metrics_addr().await, "/metrics");
-        body.lines()
-            .find(|l| l.starts_with(line_start) && l[line_start.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
-    }
-}
-
-/// Installs the CRDs, deploy/'s namespace and RBAC, and lets the user
-/// `operator` act with the operator's ClusterRole and leader-election Role.
-async fn setup(admin: &Client) {
-    common::install_crds(admin).await;
-    common::kubectl_apply(&["deploy/namespace.yaml"]);
-    common::kubectl_apply(&["deploy/rbac.yaml"]);
-    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(admin.clone());
-    apply(
-        &bindings,
-        "plumbline-operator-test-user",
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": "plumbline-operator-test-user"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "plumbline-operator"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "operator"}],
-        }),
-    )
-    .await;
-    let role_bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
-        Api::namespaced(admin.clone(), "plumbline-system");
-    apply(
-        &role_bindings,
-        "plumbline-leader-election-test-user",
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": "plumbline-leader-election-test-user", "namespace": "plumbline-system"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "plumbline-leader-election"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "operator"}],
-        }),
-    )
-    .await;
-}
-
-/// Creates a namespace labelled `plumbline-test: <its name>`.
-async fn namespace(admin: &Client, name: &str, labels: serde_json::Value) {
-    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
-    let mut all = json!({"plumbline-test": name});
-    for (k, v) in labels.as_object().into_iter().flatten() {
-        all[k] = v.clone();
-    }
-    apply(
-        &namespaces,
-        name,
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": all}}),
-    )
-    .await;
-}
-
-/// Polls `get` until `pred` holds, failing after 30 s with what was last seen.
-async fn eventually<T: std::fmt::Debug, F: std::future::Future<Output = T>>(
-    what: &str,
-    log: &std::path::Path,
-    mut get: impl FnMut() -> F,
-    pred: impl Fn(&T) -> bool,
-) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let current = get().await;
-        if pred(&current) {
-            return current;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within 30s; last seen {current:#?} (operator log: {})",
-            log.display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The condition of this type, as (status, reason, message).
-fn condition(
-    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
-    type_: &str,
-) -> Option<(String, String, String)> {
-    conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
 
 /// Events in `namespace` of this reason about the object named `regarding`:
 /// each Event's note and how many times it occurred (its series count).
@@ -273,26 +86,6 @@ fn has_status(r: Option<&ComplianceReport>) -> bool {
         .is_some_and(|s| !s.conditions.is_empty())
 }
 
-async fn apply<
-    K: serde::Serialize
-        + kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
->(
-    api: &Api<K>,
-    name: &str,
-    body: serde_json::Value,
-) {
-    api.patch(
-        name,
-        &PatchParams::apply(common::MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .unwrap_or_else(|err| panic!("applying {name}: {err}"));
-}
-
 fn deployment(replicas: i32) -> serde_json::Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
@@ -329,29 +122,6 @@ async fn wait_for_events(admin: &Client, reason: &str, count: i32) {
     }
 }
 
-/// A plain HTTP GET: the status code and the body.
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the metrics server");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let code = response
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
-}
-
 /// Writes by the operator recorded in the API server's audit log.
 fn operator_writes() -> usize {
     let log = std::fs::read_to_string(common::controlplane_dir().join("logs/audit.log"))
@@ -374,7 +144,7 @@ fn operator_writes() -> usize {
 async fn reports_follow_workloads_exceptions_and_time() {
     let _serial = SERIAL.lock().await;
     let admin: Client = common::client().await;
-    setup(&admin).await;
+    setup(&admin, "operator-test").await;
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
     apply(
         &namespaces,
@@ -697,7 +467,7 @@ fn report_condition(r: &Option<ComplianceReport>, type_: &str) -> Option<(String
 async fn review_thresholds_rings_ownership_and_invalid_standards() {
     let _serial = SERIAL.lock().await;
     let admin: Client = common::client().await;
-    setup(&admin).await;
+    setup(&admin, "operator-test").await;
     let ns = unique("operator-review");
     namespace(&admin, &ns, json!({})).await;
     let standard = format!("{ns}-replicas");
@@ -954,7 +724,7 @@ async fn review_thresholds_rings_ownership_and_invalid_standards() {
 async fn only_the_leader_writes_and_a_standby_takes_over() {
     let _serial = SERIAL.lock().await;
     let admin: Client = common::client().await;
-    setup(&admin).await;
+    setup(&admin, "operator-test").await;
     let ns = unique("operator-leader");
     namespace(&admin, &ns, json!({})).await;
     let standard = format!("{ns}-replicas");

@@ -439,11 +439,11 @@ fn policy_spec(
                 message: Some(format!(
                     "plumbline: does not meet rule {id} of InfrastructureStandard {std_name}; see the workload's ComplianceReport"
                 )),
+                // The API server cuts a warning at 256 characters, its own
+                // prefix included: the rule and the first finding come first.
                 message_expression: Some(capped(&format!(
-                    "\"plumbline: \" + {subject} + {} + variables.{name}.join(\"; \")",
-                    cel::string(&format!(
-                        " does not meet InfrastructureStandard {std_name}, rule [{severity}] {id}: "
-                    ))
+                    "{} + variables.{name}.join(\"; \")",
+                    cel::string(&format!("[{severity}] {id} ({std_name}): "))
                 ))),
                 reason: Some("Forbidden".into()),
             })

@@ -73,7 +73,10 @@ pub struct StandardExceptionSpec {
     #[schemars(length(min = 10, max = 4096))]
     pub justification: String,
 
-    /// Who asks for the exception (a user or team name, e.g. an e-mail address).
+    /// Who asks for the exception: the user name of whoever creates it (the
+    /// API server refuses another name, unless the creator is allowed the
+    /// verb `request-on-behalf`, as a GitOps controller may be). It cannot be
+    /// changed afterwards.
     #[schemars(length(min = 1, max = 253))]
     pub requested_by: String,
 

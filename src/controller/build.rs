@@ -545,6 +545,18 @@ pub fn ownership_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn audit() -> Desired {
+        enforced(
+            &Coverage {
+                enforcement: Enforcement::Audit,
+                invalid: false,
+                enforced: Vec::new(),
+                background: Vec::new(),
+            },
+            None,
+        )
+    }
     use crate::{
         audit::load::{Loaded, Source, Take},
         engine::{Evaluation, evaluate},
@@ -686,8 +698,14 @@ spec:
             "nothing changed, so nothing is to be written"
         );
 
-        let s1 = standard_status(&eval.standards[0], Some(4), &[], eval.at);
-        let s2 = standard_status(&later.standards[0], Some(4), &s1.conditions, later.at);
+        let s1 = standard_status(&eval.standards[0], audit(), Some(4), &[], eval.at);
+        let s2 = standard_status(
+            &later.standards[0],
+            audit(),
+            Some(4),
+            &s1.conditions,
+            later.at,
+        );
         assert_eq!(s1, s2);
     }
 
@@ -718,7 +736,7 @@ spec:
     #[test]
     fn review_required_follows_the_threshold() {
         let (_, eval) = evaluated("2026-11-24T12:00:00Z");
-        let s = standard_status(&eval.standards[0], Some(4), &[], eval.at);
+        let s = standard_status(&eval.standards[0], audit(), Some(4), &[], eval.at);
         let review = condition(&s.conditions, types::REVIEW_REQUIRED);
         assert_eq!(review.status, "True");
         assert_eq!(review.reason, "ActiveExceptionsAtThreshold");

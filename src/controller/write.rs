@@ -241,13 +241,29 @@ impl Writer {
         }
         let name = desired.name_any();
         let api: Api<K> = Api::all(self.client.clone());
-        let written = api
-            .patch(&name, &Self::params(), &Patch::Apply(desired))
-            .await
-            .map_err(|source| WriteError::Api {
-                what: format!("{} {name}", K::kind(&())),
-                source,
-            })?;
+        let what = || format!("{} {name}", K::kind(&()));
+        // Replaced whole rather than applied: server-side apply would keep
+        // what another manager added to a set-type list (a hand-written
+        // `validationActions: [Audit]` would stay beside Deny).
+        let written = match current {
+            Some(c) => {
+                let mut object = desired.clone();
+                object.meta_mut().resource_version = c.resource_version();
+                let params = kube::api::PostParams {
+                    field_manager: Some(MANAGER.into()),
+                    ..Default::default()
+                };
+                api.replace(&name, &params, &object).await
+            }
+            None => {
+                api.patch(&name, &Self::params(), &Patch::Apply(desired))
+                    .await
+            }
+        }
+        .map_err(|source| WriteError::Api {
+            what: what(),
+            source,
+        })?;
         self.wrote(
             &K::kind(&()),
             "",

@@ -183,3 +183,4 @@ pub fn documents(path: &Path) -> Vec<serde_json::Value> {
         .filter(|doc| !doc.is_null())
         .collect()
 }
+pub mod operator;

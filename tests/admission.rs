@@ -1,0 +1,535 @@
+//! Admission on the real API server: an InfrastructureStandard marked
+//! Enforce or Warn becomes ValidatingAdmissionPolicies that `plumbline run`
+//! (as the user `operator`, with deploy/rbac.yaml's rights) keeps in step.
+//! The parity corpus (tests/fixtures/admission) gets exactly the verdict of
+//! `plumbline audit`; exceptions let it through until the second they
+//! expire (CREATE even with the operator stopped; UPDATE within a second
+//! with it running); Warn warns, Audit generates nothing; hand edits are
+//! undone; running workloads keep running; a 200-rule standard stays inside
+//! the CEL cost limits.
+
+mod common;
+
+use std::{
+    collections::BTreeMap,
+    io::Write,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use common::operator::*;
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
+use kube::{
+    Api, Client,
+    api::{Patch, PatchParams},
+};
+use plumbline::api::InfrastructureStandard;
+use serde_json::{Value, json};
+
+/// One test at a time: each runs an operator, which judges every standard.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const STANDARD: &str = "admission-test";
+/// Rules that need other objects: never checked at admission.
+const BACKGROUND: [&str; 2] = ["budget", "owned"];
+
+/// The corpus, each object placed in `ns`.
+fn corpus(ns: &str) -> Vec<Value> {
+    let path = common::repo_root().join("tests/fixtures/admission/corpus.yaml");
+    let docs = common::documents(&path);
+    assert!(
+        docs.len() >= 40,
+        "the corpus must hold at least 40 workloads"
+    );
+    docs.into_iter()
+        .map(|mut d| {
+            d["metadata"]["namespace"] = json!(ns);
+            d
+        })
+        .collect()
+}
+
+/// The fixture standard, judging only namespace `ns`, with this enforcement.
+fn standard(ns: &str, enforcement: &str) -> Value {
+    let path = common::repo_root().join("tests/fixtures/admission/standard.yaml");
+    let mut s = common::documents(&path).remove(0);
+    s["metadata"]["name"] = json!(STANDARD);
+    s["spec"]["enforcement"] = json!(enforcement);
+    s["spec"]["match"] = json!({"namespaceSelector": {"matchLabels": {"plumbline-test": ns}}});
+    s
+}
+
+/// `kubectl <verb> --dry-run=server` of `doc` (as `user` when given):
+/// `Ok(warnings)` when admitted, `Err(message)` when refused.
+fn kubectl_dry_run(verb: &[&str], doc: &Value, user: Option<&str>) -> Result<Vec<String>, String> {
+    let mut cmd = common::kubectl();
+    cmd.args(verb)
+        .args(["--dry-run=server", "-o", "name", "-f", "-"]);
+    if let Some(user) = user {
+        cmd.args(["--as", user]);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(doc.to_string().as_bytes())
+        .expect("write to kubectl");
+    let out = child.wait_with_output().expect("kubectl finishes");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    if out.status.success() {
+        Ok(stderr
+            .lines()
+            .filter(|l| l.starts_with("Warning:"))
+            .map(String::from)
+            .collect())
+    } else {
+        Err(stderr)
+    }
+}
+
+fn create(doc: &Value) -> Result<Vec<String>, String> {
+    kubectl_dry_run(&["create"], doc, None)
+}
+
+/// The rules a refusal names, with their findings: "[Sev] id: findings | ...".
+fn refused_rules(message: &str) -> BTreeMap<String, String> {
+    let marker = format!("violates InfrastructureStandard {STANDARD}: ");
+    let Some((_, rest)) = message.split_once(&marker) else {
+        panic!("not a refusal by the test's standard: {message}");
+    };
+    let rest = rest.split("; to be excused").next().unwrap_or(rest);
+    rest.split(" | ")
+        .map(|part| {
+            let (_, after) = part.split_once("] ").expect("a severity");
+            let (id, findings) = after.split_once(": ").expect("a rule id");
+            (id.to_string(), findings.trim().to_string())
+        })
+        .collect()
+}
+
+/// What `plumbline audit` reports for each workload of the corpus under the
+/// standard: rule → findings, object-local rules only.
+fn audit(ns: &str, docs: &[Value], standard: &Value) -> BTreeMap<String, BTreeMap<String, String>> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut all = vec![
+        json!({"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": ns, "labels": {"plumbline-test": ns}}}),
+        standard.clone(),
+    ];
+    all.extend(docs.iter().cloned());
+    let text: Vec<String> = all.iter().map(Value::to_string).collect();
+    std::fs::write(dir.path().join("all.yaml"), text.join("\n---\n")).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_plumbline"))
+        .args(["audit", "--format", "json"])
+        .arg(dir.path())
+        .output()
+        .expect("plumbline audit runs");
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "audit failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("audit JSON");
+    report["workloads"]
+        .as_array()
+        .expect("workloads")
+        .iter()
+        .map(|w| {
+            let rules = w["deviations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|d| d["standard"] == STANDARD)
+                .filter(|d| !BACKGROUND.contains(&d["rule"].as_str().unwrap_or_default()))
+                .map(|d| {
+                    (
+                        d["rule"].as_str().unwrap_or_default().to_string(),
+                        d["message"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect();
+            (w["name"].as_str().unwrap_or_default().to_string(), rules)
+        })
+        .collect()
+}
+
+/// Every corpus object through dry-run: name → refused rules and findings.
+fn verdicts(docs: &[Value]) -> BTreeMap<String, BTreeMap<String, String>> {
+    docs.iter()
+        .map(|d| {
+            let name = d["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let rules = match create(d) {
+                Ok(_) => BTreeMap::new(),
+                Err(message) => refused_rules(&message),
+            };
+            (name, rules)
+        })
+        .collect()
+}
+
+async fn apply_standard(admin: &Client, body: Value) {
+    let api: Api<InfrastructureStandard> = Api::all(admin.clone());
+    apply(&api, STANDARD, body).await;
+}
+
+/// Polls `check` every 50 ms until it holds; returns how long it took.
+async fn within(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        if check() {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn binding_actions(name: &str) -> Option<String> {
+    let out = common::kubectl()
+        .args([
+            "get",
+            "validatingadmissionpolicybinding",
+            name,
+            "-o",
+            "jsonpath={.spec.validationActions}",
+        ])
+        .output()
+        .expect("kubectl runs");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+fn in_seconds(seconds: i64) -> jiff::Timestamp {
+    let now = jiff::Timestamp::now();
+    jiff::Timestamp::from_second(now.as_second() + seconds).expect("a time")
+}
+
+fn exception(ns: &str, name: &str, workloads: Value, expires: jiff::Timestamp) -> Value {
+    json!({
+        "apiVersion": "plumbline.dev/v1alpha1", "kind": "StandardException",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "target": {"standard": STANDARD},
+            "workloads": workloads,
+            "justification": "Tried by the admission test, on purpose.",
+            "requestedBy": "alice",
+            "approvedBy": "bob",
+            "expiresAt": expires.to_string(),
+        }
+    })
+}
+
+async fn sleep_until(t: jiff::Timestamp) {
+    let wait = jiff::Timestamp::now().duration_until(t);
+    if wait.is_positive() {
+        tokio::time::sleep(wait.unsigned_abs()).await;
+    }
+}
+
+#[tokio::test]
+async fn enforce_matches_audit_honours_exceptions_to_the_second_and_keeps_workloads_running() {
+    let _serial = SERIAL.lock().await;
+    let admin = common::client().await;
+    setup(&admin, STANDARD).await;
+    let ns = unique("admission-test");
+    namespace(&admin, &ns, json!({})).await;
+    let body = standard(&ns, "Enforce");
+    apply_standard(&admin, body.clone()).await;
+    let operator = Operator::start("admission-test", &[]);
+    let policy = format!("plumbline-{STANDARD}");
+    within("the policy is generated", Duration::from_secs(30), || {
+        binding_actions(&policy).as_deref() == Some("[\"Deny\"]")
+    })
+    .await;
+
+    // The standard says what admission checks, and what it leaves to the background.
+    let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
+    let s = standards.get(STANDARD).await.expect("the standard");
+    let enforced = s
+        .status
+        .as_ref()
+        .and_then(|st| st.conditions.iter().find(|c| c.type_ == "Enforced"))
+        .cloned()
+        .expect("an Enforced condition");
+    assert_eq!(
+        (enforced.status.as_str(), enforced.reason.as_str()),
+        ("True", "SomeRules")
+    );
+    assert!(
+        enforced
+            .message
+            .contains("budget (it needs the namespace's PodDisruptionBudgets"),
+        "{}",
+        enforced.message
+    );
+    assert!(
+        enforced
+            .message
+            .contains("owned (it needs the namespace's ServiceOwnerships"),
+        "{}",
+        enforced.message
+    );
+
+    // One verdict: admission refuses exactly the object-local rules audit reports, with the same findings.
+    let docs = corpus(&ns);
+    let expected = audit(&ns, &docs, &body);
+    let refused = verdicts(&docs);
+    let mut mismatches = Vec::new();
+    for (name, rules) in &refused {
+        let wanted = expected.get(name).cloned().unwrap_or_default();
+        if &wanted != rules {
+            mismatches.push(format!(
+                "{name}:\n  admission: {rules:?}\n  audit:     {wanted:?}"
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "admission and audit disagree:\n{}",
+        mismatches.join("\n")
+    );
+    let refusing = refused.values().filter(|r| !r.is_empty()).count();
+    assert!(
+        refusing >= 30 && refusing < docs.len(),
+        "{refusing} of {} refused",
+        docs.len()
+    );
+    let message = create(&docs[docs.len() - 2]).expect_err("the Pod that breaks every rule");
+    assert!(
+        message.contains("kubectl explain standardexception"),
+        "{message}"
+    );
+
+    // Pods made by the ReplicaSet controller were judged through their Deployment;
+    // the same ownerReference written by anyone else gets nothing through.
+    let mut owned = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "pod-everything-wrong")
+        .cloned()
+        .expect("pod");
+    owned["metadata"]["name"] = json!("web-7d9f8-x2x4z");
+    owned["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "name": "web-7d9f8", "uid": "6f1d2c3b-0000-4000-8000-000000000001", "controller": true}]);
+    kubectl_dry_run(
+        &["create"],
+        &owned,
+        Some("system:serviceaccount:kube-system:replicaset-controller"),
+    )
+    .expect("a Pod the ReplicaSet controller creates is not judged again");
+    create(&owned).expect_err("a forged ownerReference is judged");
+
+    // An approved exception lets every one of them through...
+    let expires = in_seconds(25);
+    let exceptions: Api<plumbline::api::StandardException> = Api::namespaced(admin.clone(), &ns);
+    apply(
+        &exceptions,
+        "everything",
+        exception(&ns, "everything", json!({"selector": {}}), expires),
+    )
+    .await;
+    let everything_wrong = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "pod-everything-wrong")
+        .cloned()
+        .expect("pod");
+    within(
+        "the exception takes effect",
+        Duration::from_secs(10),
+        || create(&everything_wrong).is_ok(),
+    )
+    .await;
+    for d in &docs {
+        create(d)
+            .unwrap_or_else(|e| panic!("{} is excepted but refused: {e}", d["metadata"]["name"]));
+    }
+    // ...until the second it expires, by the API server's clock, with the operator stopped.
+    operator.terminate();
+    sleep_until(expires).await;
+    let after = verdicts(&docs);
+    let names = |v: &BTreeMap<String, BTreeMap<String, String>>| -> Vec<String> {
+        v.iter()
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(n, _)| n.clone())
+            .collect()
+    };
+    assert_eq!(
+        names(&after),
+        names(&refused),
+        "after expiry, with the operator stopped, CREATE is refused again"
+    );
+
+    // With the operator running, an UPDATE is refused within a second of expiry;
+    // scaling, relabelling and deleting a non-compliant workload stay admitted.
+    let operator = Operator::start("admission-test-2", &[]);
+    let expires = in_seconds(15);
+    let mut legacy = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "no-requests")
+        .cloned()
+        .expect("doc");
+    legacy["metadata"]["name"] = json!("legacy");
+    apply(
+        &exceptions,
+        "legacy",
+        exception(
+            &ns,
+            "legacy",
+            json!({"names": [{"kind": "Deployment", "name": "legacy"}]}),
+            expires,
+        ),
+    )
+    .await;
+    within(
+        "the legacy exception takes effect",
+        Duration::from_secs(10),
+        || create(&legacy).is_ok(),
+    )
+    .await;
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(admin.clone(), &ns);
+    apply(&deployments, "legacy", legacy.clone()).await;
+    sleep_until(expires).await;
+    let change =
+        json!({"spec": {"template": {"metadata": {"annotations": {"restartedAt": "now"}}}}});
+    let dry_run = PatchParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    loop {
+        if deployments
+            .patch("legacy", &dry_run, &Patch::Merge(&change))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "an UPDATE of the pod template is still admitted after expiry"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    assert!(
+        took <= Duration::from_secs(1),
+        "refused {took:?} after expiry"
+    );
+    deployments
+        .patch_scale(
+            "legacy",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .expect("a non-compliant Deployment can still be scaled");
+    deployments
+        .patch(
+            "legacy",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"tier": "old"}}})),
+        )
+        .await
+        .expect("a non-compliant Deployment can still be relabelled");
+
+    // Warn admits, with one warning per failed rule; editing the standard
+    // updates its policy within a second.
+    apply_standard(&admin, standard(&ns, "Warn")).await;
+    let took = within("the binding turns to Warn", Duration::from_secs(5), || {
+        binding_actions(&policy).as_deref() == Some("[\"Warn\"]")
+    })
+    .await;
+    assert!(
+        took <= Duration::from_secs(1),
+        "the policy followed the edit after {took:?}"
+    );
+    // The API server's admission plugin loads a changed policy a moment after it is stored.
+    within("Warn admits", Duration::from_secs(10), || {
+        create(&everything_wrong).is_ok()
+    })
+    .await;
+    let warnings = create(&everything_wrong).expect("Warn admits");
+    let rules = &refused["pod-everything-wrong"];
+    assert_eq!(warnings.len(), rules.len(), "{warnings:#?}");
+    for rule in rules.keys() {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains(&format!("] {rule} ({STANDARD}): "))),
+            "no warning for {rule}: {warnings:#?}"
+        );
+    }
+
+    // A hand-edited binding is put back.
+    apply_standard(&admin, standard(&ns, "Enforce")).await;
+    within("back to Deny", Duration::from_secs(5), || {
+        binding_actions(&policy).as_deref() == Some("[\"Deny\"]")
+    })
+    .await;
+    let bindings: Api<ValidatingAdmissionPolicyBinding> = Api::all(admin.clone());
+    bindings
+        .patch(
+            &policy,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"validationActions": ["Audit"]}})),
+        )
+        .await
+        .expect("an administrator edits the binding");
+    let took = within("the edit is undone", Duration::from_secs(5), || {
+        binding_actions(&policy).as_deref() == Some("[\"Deny\"]")
+    })
+    .await;
+    assert!(took <= Duration::from_secs(1), "restored after {took:?}");
+
+    // Audit generates nothing; deleting the standard removes its policies.
+    apply_standard(&admin, standard(&ns, "Audit")).await;
+    let policies: Api<ValidatingAdmissionPolicy> = Api::all(admin.clone());
+    within("Audit removes the policy", Duration::from_secs(5), || {
+        binding_actions(&policy).is_none()
+    })
+    .await;
+    within("Audit admits", Duration::from_secs(10), || {
+        create(&everything_wrong).is_ok()
+    })
+    .await;
+    apply_standard(&admin, standard(&ns, "Enforce")).await;
+    within("Enforce again", Duration::from_secs(5), || {
+        binding_actions(&policy).is_some()
+    })
+    .await;
+    standards
+        .delete(STANDARD, &Default::default())
+        .await
+        .expect("delete the standard");
+    within(
+        "deleting the standard removes its policies",
+        Duration::from_secs(30),
+        || binding_actions(&policy).is_none(),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while policies.get_opt(&policy).await.expect("read").is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the policy outlived its standard"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    deployments
+        .delete("legacy", &Default::default())
+        .await
+        .expect("a non-compliant Deployment can be deleted");
+    drop(operator);
+}
