@@ -88,6 +88,20 @@ show get patchbaselines -o custom-columns='NAME:.metadata.name,CURRENT:.status.t
 step "Orphans: workloads no ServiceOwnership selects"
 "${kubectl[@]}" get compliancereports -A -o jsonpath='{range .items[*]}{.metadata.namespace}/{.spec.workload.kind}/{.spec.workload.name}{"\t"}{.status.conditions[?(@.type=="Owned")].reason}{"\n"}{end}' | awk -F'\t' '$2 == "Orphan" {print "  orphan: " $1}'
 
+step "Admission: baseline-security is Enforce, so the API server itself refuses a hostile Deployment"
+show get validatingadmissionpolicies -l app.kubernetes.io/managed-by=plumbline
+"${kubectl[@]}" get infrastructurestandards -o jsonpath='{range .items[*]}{.metadata.name}{": "}{.status.conditions[?(@.type=="Enforced")].message}{"\n"}{end}'
+hostile='{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"miner","namespace":"checkout"},
+  "spec":{"selector":{"matchLabels":{"app":"miner"}},"template":{"metadata":{"labels":{"app":"miner"}},
+  "spec":{"hostNetwork":true,"containers":[{"name":"miner","image":"evil.io/miner:latest","securityContext":{"privileged":true}}]}}}}'
+printf '\n$ kubectl create --dry-run=server -f miner.yaml   # hostNetwork, privileged, evil.io/miner:latest\n'
+# The API server loads a new policy a moment after it is stored.
+for _ in $(seq 50); do
+  if ! out=$("${kubectl[@]}" create --dry-run=server -f - <<<"$hostile" 2>&1); then break; fi
+  sleep 0.2
+done
+echo "$out"
+
 cat <<EOF_HELP
 
 The API server, the operator (pid $(cat "$dir/operator.pid")) and the examples keep running.
@@ -97,6 +111,7 @@ Explore:   export KUBECONFIG=$dir/kubeconfig; alias kubectl="$bin/kubectl"
            kubectl get events -A --field-selector reportingComponent=plumbline
            kubectl scale -n checkout deployment/cart --replicas 3    # then look at its report again
            kubectl delete standardexception -n checkout cart-replicas # the deviation reopens
+           kubectl get validatingadmissionpolicies                    # what admission enforces, per standard
            curl -s http://127.0.0.1:${PLUMBLINE_DEMO_METRICS_PORT:-8080}/metrics | grep ^plumbline_
            tail -f $dir/logs/operator.log
 Stop:      make controlplane-down   (stops the operator too)

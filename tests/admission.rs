@@ -533,3 +533,150 @@ async fn enforce_matches_audit_honours_exceptions_to_the_second_and_keeps_worklo
         .expect("a non-compliant Deployment can be deleted");
     drop(operator);
 }
+
+/// 200 rules (the most a standard may have) of the costliest checks, one of
+/// them with a pattern only Rust's regex reads, against 30 containers.
+fn large_standard(ns: &str) -> Value {
+    let mut rules = vec![json!({"id": "rust-only-pattern", "severity": "Low",
+        "description": "A class set operation RE2 lacks.",
+        "requiredLabels": [{"key": "team", "valuePattern": "^[a-z&&[^x]]+$"}]})];
+    for i in 0..199 {
+        let check = match i % 6 {
+            0 => {
+                json!({"images": {"allowedRegistries": ["registry.example.com", "docker.io/library", "ghcr.io/acme"],
+                                   "forbidLatestTag": true, "requireDigest": true,
+                                   "forbidden": [".*/debug-tools(:.*)?$", "^docker.io/library/busybox", ".*:.*-rc[0-9]+$"]}})
+            }
+            1 => json!({"securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true,
+                "disallowPrivilegeEscalation": true, "disallowPrivileged": true,
+                "dropCapabilities": ["NET_RAW", "SYS_ADMIN", "CAP_SYS_PTRACE"], "requireSeccompProfile": true}}),
+            2 => {
+                json!({"resources": {"requests": ["cpu", "memory", "ephemeral-storage"], "limits": ["memory", "cpu"]}})
+            }
+            3 => json!({"probes": {"liveness": true, "readiness": true, "startup": true}}),
+            4 => {
+                json!({"requiredLabels": [{"key": "team", "valuePattern": "^[a-z]+$"}, {"key": "app"}, {"key": format!("label-{i}")}]})
+            }
+            _ => {
+                json!({"hostAccess": {"forbidHostNamespaces": true, "forbidHostPath": true, "forbidHostPorts": true}})
+            }
+        };
+        let mut rule = json!({"id": format!("rule-{i:03}"), "severity": "Medium", "description": "One of many."});
+        for (k, v) in check.as_object().expect("a check") {
+            rule[k] = v.clone();
+        }
+        rules.push(rule);
+    }
+    json!({
+        "apiVersion": "plumbline.dev/v1alpha1", "kind": "InfrastructureStandard",
+        "metadata": {"name": "admission-test-large"},
+        "spec": {"enforcement": "Enforce", "rules": rules,
+                 "match": {"namespaceSelector": {"matchLabels": {"plumbline-test": ns}}}}
+    })
+}
+
+fn many_containers(ns: &str, name: &str, compliant: bool) -> Value {
+    let containers: Vec<Value> = (0..30)
+        .map(|i| {
+            if compliant {
+                json!({"name": format!("c{i}"),
+                       "image": format!("registry.example.com/platform/very/long/path/to/component-{i}:1.2.{i}@sha256:{}", "b".repeat(64)),
+                       "resources": {"requests": {"cpu": "10m", "memory": "16Mi", "ephemeral-storage": "1Mi"},
+                                     "limits": {"cpu": "20m", "memory": "32Mi"}},
+                       "securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true,
+                           "allowPrivilegeEscalation": false, "privileged": false,
+                           "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+                       "livenessProbe": {"tcpSocket": {"port": 8080}},
+                       "readinessProbe": {"tcpSocket": {"port": 8080}},
+                       "startupProbe": {"tcpSocket": {"port": 8080}}})
+            } else {
+                json!({"name": format!("c{i}"), "image": format!("evil.example.org/miner-{i}:latest"),
+                       "ports": [{"containerPort": 9000 + i, "hostPort": 9000 + i}],
+                       "securityContext": {"privileged": true, "runAsUser": 0}})
+            }
+        })
+        .collect();
+    let mut labels = json!({"team": "payments", "app": name});
+    for i in (4..199).step_by(6) {
+        labels[format!("label-{i}")] = json!("x");
+    }
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns, "labels": labels},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"hostNetwork": !compliant, "containers": containers}}}
+    })
+}
+
+#[tokio::test]
+async fn hundreds_of_rules_stay_inside_the_cost_limits_and_inexpressible_rules_stay_in_the_background()
+ {
+    let _serial = SERIAL.lock().await;
+    let admin = common::client().await;
+    setup(&admin, STANDARD).await;
+    let ns = unique("admission-large");
+    namespace(&admin, &ns, json!({})).await;
+    let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
+    apply(&standards, "admission-test-large", large_standard(&ns)).await;
+    let _operator = Operator::start("admission-test-large", &[]);
+    // 199 expressible rules, 50 to a policy.
+    let parts = [
+        "plumbline-admission-test-large",
+        "plumbline-admission-test-large-2",
+        "plumbline-admission-test-large-3",
+        "plumbline-admission-test-large-4",
+    ];
+    within(
+        "four policies are generated",
+        Duration::from_secs(30),
+        || parts.iter().all(|p| binding_actions(p).is_some()),
+    )
+    .await;
+    assert!(binding_actions("plumbline-admission-test-large-5").is_none());
+
+    let s = standards
+        .get("admission-test-large")
+        .await
+        .expect("the standard");
+    let enforced = s
+        .status
+        .as_ref()
+        .and_then(|st| st.conditions.iter().find(|c| c.type_ == "Enforced"))
+        .cloned()
+        .expect("Enforced");
+    assert_eq!(enforced.reason, "SomeRules", "{}", enforced.message);
+    assert!(
+        enforced.message.contains(
+            "rust-only-pattern (valuePattern of label 0 `^[a-z&&[^x]]+$`: a class set operation"
+        ),
+        "{}",
+        enforced.message
+    );
+    assert!(
+        enforced.message.contains("rule-198"),
+        "{}",
+        enforced.message
+    );
+
+    // Neither verdict is a cost error: the compliant workload is admitted,
+    // the other refused with the rules of the first part that fails.
+    let good = many_containers(&ns, "good", true);
+    within("the policies take effect", Duration::from_secs(10), || {
+        create(&many_containers(&ns, "bad", false)).is_err()
+    })
+    .await;
+    create(&good).unwrap_or_else(|e| panic!("a compliant 30-container workload is refused: {e}"));
+    let message = create(&many_containers(&ns, "bad", false)).expect_err("refused");
+    assert!(
+        message.contains("violates InfrastructureStandard admission-test-large: [Medium] rule-"),
+        "{message}"
+    );
+    assert!(!message.to_lowercase().contains("cost"), "{message}");
+    // The message stays under the API server's limit, cut where it must be.
+    assert!(message.len() < 5 * 1024 + 512, "{} bytes", message.len());
+    standards
+        .delete("admission-test-large", &Default::default())
+        .await
+        .expect("delete");
+}

@@ -580,3 +580,288 @@ fn match_conditions(selector: Option<&LabelSelector>) -> Vec<MatchCondition> {
     }
     conditions
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn standard(enforcement: &str, rules: serde_json::Value) -> InfrastructureStandard {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "plumbline.dev/v1alpha1", "kind": "InfrastructureStandard",
+            "metadata": {"name": "std", "uid": "u-1", "generation": 7},
+            "spec": {"enforcement": enforcement, "rules": rules,
+                     "match": {"kinds": ["Deployment", "Pod"], "excludedNamespaces": ["legacy", "Not A Name"],
+                               "selector": {"matchLabels": {"tier": "web"}}}}
+        }))
+        .expect("a standard")
+    }
+
+    fn rule(id: &str, check: serde_json::Value) -> serde_json::Value {
+        let mut r = serde_json::json!({"id": id, "severity": "High", "description": "d"});
+        for (k, v) in check.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        r
+    }
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn waiver(rules: Option<Vec<&str>>, expires: &str) -> Waiver {
+        Waiver {
+            namespace: "shop".into(),
+            name: "w".into(),
+            names: vec![(WorkloadKind::Deployment, "cart".into())],
+            selector: None,
+            rules: rules.map(|r| r.into_iter().map(String::from).collect()),
+            expires_at: at(expires),
+        }
+    }
+
+    fn spec(g: &Generated, i: usize) -> &ValidatingAdmissionPolicySpec {
+        g.policies[i].0.spec.as_ref().unwrap()
+    }
+
+    fn variable<'a>(s: &'a ValidatingAdmissionPolicySpec, name: &str) -> &'a str {
+        &s.variables
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == name)
+            .unwrap()
+            .expression
+    }
+
+    const NOW: &str = "2027-01-01T00:00:00Z";
+
+    #[test]
+    fn audit_and_invalid_standards_generate_nothing() {
+        let rules =
+            serde_json::json!([rule("tok", serde_json::json!({"serviceAccountToken": {}}))]);
+        let g = generate(&standard("Audit", rules), &[], &Options::default(), at(NOW));
+        assert!(g.policies.is_empty());
+        assert_eq!(g.coverage.enforcement, Enforcement::Audit);
+        let bad = serde_json::json!([rule(
+            "l",
+            serde_json::json!({"requiredLabels": [{"key": "a", "valuePattern": "("}]})
+        )]);
+        let g = generate(&standard("Enforce", bad), &[], &Options::default(), at(NOW));
+        assert!(g.policies.is_empty());
+        assert!(g.coverage.invalid);
+    }
+
+    #[test]
+    fn enforce_denies_once_and_warn_warns_per_rule() {
+        let rules = serde_json::json!([
+            rule("tok", serde_json::json!({"serviceAccountToken": {}})),
+            rule("reps", serde_json::json!({"replicas": {"minimum": 2}})),
+        ]);
+        let g = generate(
+            &standard("Enforce", rules.clone()),
+            &[],
+            &Options::default(),
+            at(NOW),
+        );
+        let (policy, binding) = &g.policies[0];
+        assert_eq!(policy.metadata.name.as_deref(), Some("plumbline-std"));
+        assert_eq!(binding.spec.policy_name, "plumbline-std");
+        assert_eq!(binding.spec.validation_actions, ["Deny"]);
+        assert_eq!(spec(&g, 0).validations.as_ref().unwrap().len(), 1);
+        assert_eq!(spec(&g, 0).failure_policy.as_deref(), Some("Fail"));
+        let meta = &policy.metadata;
+        assert_eq!(
+            meta.annotations.as_ref().unwrap()[GENERATION_ANNOTATION],
+            "7"
+        );
+        assert_eq!(
+            meta.annotations.as_ref().unwrap()[STANDARD_ANNOTATION],
+            "std"
+        );
+        let owner = &meta.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+            ("InfrastructureStandard", "u-1", Some(true))
+        );
+        let g = generate(&standard("Warn", rules), &[], &Options::default(), at(NOW));
+        assert_eq!(g.policies[0].1.spec.validation_actions, ["Warn"]);
+        assert_eq!(spec(&g, 0).validations.as_ref().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn rules_needing_other_objects_or_rust_only_patterns_stay_in_the_background() {
+        let rules = serde_json::json!([
+            rule("pdb", serde_json::json!({"podDisruptionBudget": {}})),
+            rule("own", serde_json::json!({"ownership": {}})),
+            rule(
+                "img",
+                serde_json::json!({"images": {"forbidden": ["(?x) debug"]}})
+            ),
+            rule("tok", serde_json::json!({"serviceAccountToken": {}})),
+        ]);
+        let g = generate(
+            &standard("Enforce", rules),
+            &[],
+            &Options::default(),
+            at(NOW),
+        );
+        assert_eq!(g.coverage.enforced, ["tok"]);
+        let background: Vec<&str> = g
+            .coverage
+            .background
+            .iter()
+            .map(|n| n.rule.as_str())
+            .collect();
+        assert_eq!(background, ["pdb", "own", "img"]);
+        assert!(g.coverage.background[2].reason.contains("flag x"));
+        assert_eq!(g.policies.len(), 1);
+        let only_background =
+            serde_json::json!([rule("pdb", serde_json::json!({"podDisruptionBudget": {}}))]);
+        let g = generate(
+            &standard("Enforce", only_background),
+            &[],
+            &Options::default(),
+            at(NOW),
+        );
+        assert!(g.policies.is_empty(), "no policy that checks nothing");
+    }
+
+    #[test]
+    fn system_and_excluded_namespaces_and_kinds_are_never_matched() {
+        let rules =
+            serde_json::json!([rule("tok", serde_json::json!({"serviceAccountToken": {}}))]);
+        let options = Options {
+            also_exempt: vec!["plumbline-system".into()],
+        };
+        let g = generate(&standard("Enforce", rules), &[], &options, at(NOW));
+        let m = spec(&g, 0).match_constraints.as_ref().unwrap();
+        let expr = &m
+            .namespace_selector
+            .as_ref()
+            .unwrap()
+            .match_expressions
+            .as_ref()
+            .unwrap()[0];
+        assert_eq!(expr.operator, "NotIn");
+        assert_eq!(
+            expr.values.as_deref().unwrap(),
+            [
+                "kube-node-lease",
+                "kube-public",
+                "kube-system",
+                "legacy",
+                "plumbline-system"
+            ]
+        );
+        let resources: Vec<String> = m
+            .resource_rules
+            .as_ref()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.resources.clone().unwrap())
+            .collect();
+        assert_eq!(resources, ["pods", "deployments"]);
+        let conditions: Vec<&str> = spec(&g, 0)
+            .match_conditions
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            conditions,
+            [
+                "not-made-by-a-judged-owner",
+                "new-object-or-pod-template",
+                "standard-selector"
+            ]
+        );
+    }
+
+    #[test]
+    fn exceptions_in_force_waive_their_rules_until_they_expire() {
+        let rules = serde_json::json!([
+            rule("tok", serde_json::json!({"serviceAccountToken": {}})),
+            rule("reps", serde_json::json!({"replicas": {"minimum": 2}})),
+        ]);
+        let s = standard("Enforce", rules);
+        let waivers = [
+            waiver(Some(vec!["reps"]), "2027-02-01T00:00:00Z"),
+            waiver(None, NOW),
+        ];
+        let g = generate(&s, &waivers, &Options::default(), at(NOW));
+        let sp = spec(&g, 0);
+        let e = variable(sp, "exception0");
+        assert!(e.contains(r#"request.namespace == "shop""#), "{e}");
+        assert!(e.contains(r#"object.metadata.name == "cart""#), "{e}");
+        assert!(e.contains(r#"timestamp(object.metadata.creationTimestamp) < timestamp("2027-02-01T00:00:00Z")"#), "{e}");
+        assert!(
+            sp.variables
+                .as_ref()
+                .unwrap()
+                .iter()
+                .all(|v| v.name != "exception1"),
+            "an expired waiver is left out"
+        );
+        let failed = variable(sp, "failed");
+        // High severity both; by id: reps (rule0, waived), tok (rule1, not).
+        assert!(
+            failed.contains("size(variables.rule0) > 0 && !(variables.exception0)"),
+            "{failed}"
+        );
+        assert!(
+            failed.contains("size(variables.rule1) > 0 && !(false)"),
+            "{failed}"
+        );
+    }
+
+    #[test]
+    fn large_standards_are_split_and_long_names_shortened() {
+        let rules: Vec<serde_json::Value> = (0..120)
+            .map(|i| {
+                rule(
+                    &format!("r{i}"),
+                    serde_json::json!({"requiredLabels": [{"key": format!("k{i}")}]}),
+                )
+            })
+            .collect();
+        let g = generate(
+            &standard("Enforce", serde_json::json!(rules)),
+            &[],
+            &Options::default(),
+            at(NOW),
+        );
+        let names: Vec<&str> = g
+            .policies
+            .iter()
+            .map(|(p, _)| p.metadata.name.as_deref().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["plumbline-std", "plumbline-std-2", "plumbline-std-3"]
+        );
+        let long = "s".repeat(253);
+        assert!(policy_name(&long, 0).len() <= 253);
+        assert!(policy_name(&long, 2).ends_with("-3"));
+        assert_ne!(policy_name(&long, 0), policy_name(&format!("{long}x"), 0));
+    }
+
+    #[test]
+    fn spec_values_cannot_change_an_expression() {
+        let rules = serde_json::json!([rule(
+            "l",
+            serde_json::json!({"requiredLabels": [{"key": "a\" || true || \""}]})
+        )]);
+        let g = generate(
+            &standard("Enforce", rules),
+            &[],
+            &Options::default(),
+            at(NOW),
+        );
+        let r = variable(spec(&g, 0), "rule0");
+        assert!(
+            r.contains(r#"!("a\" || true || \"" in variables.labels)"#),
+            "{r}"
+        );
+    }
+}
