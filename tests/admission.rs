@@ -231,6 +231,29 @@ fn exception(ns: &str, name: &str, workloads: Value, expires: jiff::Timestamp) -
     })
 }
 
+/// The standard's `Enforced` condition, once the operator has written it.
+async fn enforced_condition(
+    standards: &Api<InfrastructureStandard>,
+    name: &str,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = standards.get(name).await.expect("the standard");
+        if let Some(c) = s
+            .status
+            .as_ref()
+            .and_then(|st| st.conditions.iter().find(|c| c.type_ == "Enforced"))
+        {
+            return c.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no Enforced condition on {name} within 30s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn sleep_until(t: jiff::Timestamp) {
     let wait = jiff::Timestamp::now().duration_until(t);
     if wait.is_positive() {
@@ -256,13 +279,7 @@ async fn enforce_matches_audit_honours_exceptions_to_the_second_and_keeps_worklo
 
     // The standard says what admission checks, and what it leaves to the background.
     let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
-    let s = standards.get(STANDARD).await.expect("the standard");
-    let enforced = s
-        .status
-        .as_ref()
-        .and_then(|st| st.conditions.iter().find(|c| c.type_ == "Enforced"))
-        .cloned()
-        .expect("an Enforced condition");
+    let enforced = enforced_condition(&standards, STANDARD).await;
     assert_eq!(
         (enforced.status.as_str(), enforced.reason.as_str()),
         ("True", "SomeRules")
@@ -284,6 +301,16 @@ async fn enforce_matches_audit_honours_exceptions_to_the_second_and_keeps_worklo
 
     // One verdict: admission refuses exactly the object-local rules audit reports, with the same findings.
     let docs = corpus(&ns);
+    // The API server loads a new policy a moment after it is stored.
+    let everything_wrong = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "pod-everything-wrong")
+        .cloned()
+        .expect("pod");
+    within("the policy takes effect", Duration::from_secs(10), || {
+        create(&everything_wrong).is_err()
+    })
+    .await;
     let expected = audit(&ns, &docs, &body);
     let refused = verdicts(&docs);
     let mut mismatches = Vec::new();
@@ -339,11 +366,6 @@ async fn enforce_matches_audit_honours_exceptions_to_the_second_and_keeps_worklo
         exception(&ns, "everything", json!({"selector": {}}), expires),
     )
     .await;
-    let everything_wrong = docs
-        .iter()
-        .find(|d| d["metadata"]["name"] == "pod-everything-wrong")
-        .cloned()
-        .expect("pod");
     within(
         "the exception takes effect",
         Duration::from_secs(10),
@@ -354,9 +376,35 @@ async fn enforce_matches_audit_honours_exceptions_to_the_second_and_keeps_worklo
         create(d)
             .unwrap_or_else(|e| panic!("{} is excepted but refused: {e}", d["metadata"]["name"]));
     }
-    // ...until the second it expires, by the API server's clock, with the operator stopped.
+    // One of them is created for real while excepted.
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(admin.clone(), &ns);
+    let mut kept = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "privileged")
+        .cloned()
+        .expect("doc");
+    kept["metadata"]["name"] = json!("kept");
+    apply(&deployments, "kept", kept).await;
+    // ...until the second it expires, by the API server's clock, with the
+    // operator stopped: CREATE, and UPDATE of a pod template.
     operator.terminate();
     sleep_until(expires).await;
+    let restart = json!({"spec": {"template": {"metadata": {"annotations": {"restartedAt": "after-expiry"}}}}});
+    let dry_run = PatchParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let message = deployments
+        .patch("kept", &dry_run, &Patch::Merge(&restart))
+        .await
+        .expect_err("with the operator stopped, a template UPDATE after expiry is refused");
+    assert!(
+        message
+            .to_string()
+            .contains("violates InfrastructureStandard"),
+        "{message}"
+    );
     let after = verdicts(&docs);
     let names = |v: &BTreeMap<String, BTreeMap<String, String>>| -> Vec<String> {
         v.iter()
@@ -397,16 +445,10 @@ async fn enforce_matches_audit_honours_exceptions_to_the_second_and_keeps_worklo
         || create(&legacy).is_ok(),
     )
     .await;
-    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
-        Api::namespaced(admin.clone(), &ns);
     apply(&deployments, "legacy", legacy.clone()).await;
     sleep_until(expires).await;
     let change =
         json!({"spec": {"template": {"metadata": {"annotations": {"restartedAt": "now"}}}}});
-    let dry_run = PatchParams {
-        dry_run: true,
-        ..Default::default()
-    };
     let started = std::time::Instant::now();
     loop {
         if deployments
@@ -492,10 +534,26 @@ async fn enforce_matches_audit_honours_exceptions_to_the_second_and_keeps_worklo
     })
     .await;
     assert!(took <= Duration::from_secs(1), "restored after {took:?}");
+    let policies: Api<ValidatingAdmissionPolicy> = Api::all(admin.clone());
+    policies
+        .delete(&policy, &Default::default())
+        .await
+        .expect("an administrator deletes the policy");
+    let started = std::time::Instant::now();
+    loop {
+        let restored = policies.get_opt(&policy).await.expect("read");
+        if restored.is_some_and(|p| p.metadata.deletion_timestamp.is_none()) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the deleted policy was not put back within a second"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Audit generates nothing; deleting the standard removes its policies.
     apply_standard(&admin, standard(&ns, "Audit")).await;
-    let policies: Api<ValidatingAdmissionPolicy> = Api::all(admin.clone());
     within("Audit removes the policy", Duration::from_secs(5), || {
         binding_actions(&policy).is_none()
     })
@@ -635,16 +693,7 @@ async fn hundreds_of_rules_stay_inside_the_cost_limits_and_inexpressible_rules_s
     .await;
     assert!(binding_actions("plumbline-admission-test-large-5").is_none());
 
-    let s = standards
-        .get("admission-test-large")
-        .await
-        .expect("the standard");
-    let enforced = s
-        .status
-        .as_ref()
-        .and_then(|st| st.conditions.iter().find(|c| c.type_ == "Enforced"))
-        .cloned()
-        .expect("Enforced");
+    let enforced = enforced_condition(&standards, "admission-test-large").await;
     assert_eq!(enforced.reason, "SomeRules", "{}", enforced.message);
     assert!(
         enforced.message.contains(

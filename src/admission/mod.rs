@@ -33,14 +33,7 @@ pub fn waivers(inputs: &Inputs, eval: &Evaluation) -> HashMap<String, Vec<Waiver
         out.entry(standard.clone()).or_default().push(Waiver {
             namespace: v.namespace.clone(),
             name: e.name_any(),
-            names: e
-                .spec
-                .workloads
-                .names
-                .iter()
-                .flatten()
-                .map(|n| (n.kind, n.name.clone()))
-                .collect(),
+            names: crate::engine::exception::named_workloads(&e.spec.workloads),
             selector: e.spec.workloads.selector.clone(),
             rules: e.spec.target.rules.clone(),
             expires_at: v.expires_at,

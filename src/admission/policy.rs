@@ -339,9 +339,12 @@ fn shared_variables(needs: Needs) -> Vec<Variable> {
     v
 }
 
-/// Whether a waiver takes effect for this request: it selects the object and,
-/// on CREATE, has not expired by the API server's own clock (it fills
-/// `creationTimestamp` before validating admission runs).
+/// Whether a waiver takes effect for this request: it selects the object and
+/// has not expired by the API server's own clock, which it leaves in the
+/// object before validating admission runs: `creationTimestamp` on CREATE,
+/// and on UPDATE the time of the `managedFields` entry of whoever changes it
+/// (stamped on every change, whatever the client sends). The operator also
+/// rewrites the policy at expiry, for updates without managed fields.
 fn waiver_expression(w: &Waiver) -> Option<String> {
     let mut selects: Vec<String> = w
         .names
@@ -361,10 +364,12 @@ fn waiver_expression(w: &Waiver) -> Option<String> {
         return None;
     }
     Some(format!(
-        "request.namespace == {} && ({}) && (request.operation != \"CREATE\" || (object.metadata.?creationTimestamp.hasValue() && timestamp(object.metadata.creationTimestamp) < timestamp({})))",
-        cel::string(&w.namespace),
-        selects.join(" || "),
-        cel::string(&w.expires_at.to_string())
+        "request.namespace == {ns} && ({selects}) && (request.operation == \"CREATE\" \
+         ? (object.metadata.?creationTimestamp.hasValue() && timestamp(object.metadata.creationTimestamp) < timestamp({exp})) \
+         : object.metadata.?managedFields.orValue([]).all(m, !m.?time.hasValue() || timestamp(m.time) < timestamp({exp})))",
+        ns = cel::string(&w.namespace),
+        selects = selects.join(" || "),
+        exp = cel::string(&w.expires_at.to_string())
     ))
 }
 
@@ -795,6 +800,10 @@ mod tests {
         assert!(e.contains(r#"request.namespace == "shop""#), "{e}");
         assert!(e.contains(r#"object.metadata.name == "cart""#), "{e}");
         assert!(e.contains(r#"timestamp(object.metadata.creationTimestamp) < timestamp("2027-02-01T00:00:00Z")"#), "{e}");
+        assert!(
+            e.contains(r#"timestamp(m.time) < timestamp("2027-02-01T00:00:00Z")"#),
+            "{e}"
+        );
         assert!(
             sp.variables
                 .as_ref()

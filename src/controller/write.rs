@@ -233,8 +233,11 @@ impl Writer {
                 && desired
                     .labels()
                     .iter()
-                    .chain(desired.annotations())
-                    .all(|(k, v)| c.labels().get(k) == Some(v) || c.annotations().get(k) == Some(v))
+                    .all(|(k, v)| c.labels().get(k) == Some(v))
+                && desired
+                    .annotations()
+                    .iter()
+                    .all(|(k, v)| c.annotations().get(k) == Some(v))
         });
         if unchanged {
             return Ok(false);

@@ -8,7 +8,7 @@ use super::{
     image::normalise_repository, patch::CompiledBaseline, selector::Selector,
     standard::CompiledStandard, workload::Workload,
 };
-use crate::api::{StandardException, WorkloadKind};
+use crate::api::{StandardException, WorkloadKind, exception::ExceptionWorkloads};
 
 /// What an exception waives.
 #[derive(Clone, Debug, PartialEq)]
@@ -198,13 +198,7 @@ impl CompiledException {
                 .as_deref()
                 .is_some_and(|a| !a.trim().is_empty()),
             expires_at: spec.expires_at.0,
-            names: spec
-                .workloads
-                .names
-                .iter()
-                .flatten()
-                .map(|n| (n.kind, n.name.clone()))
-                .collect(),
+            names: named_workloads(&spec.workloads),
             selector,
         }
     }
@@ -232,6 +226,15 @@ impl CompiledException {
         matches!(&self.target, Some(Target::Baseline { index, images })
             if *index == baseline && images.as_ref().is_none_or(|i| i.iter().any(|x| x == repository)))
     }
+}
+
+/// The workloads an exception names, by kind and name.
+pub fn named_workloads(w: &ExceptionWorkloads) -> Vec<(WorkloadKind, String)> {
+    w.names
+        .iter()
+        .flatten()
+        .map(|n| (n.kind, n.name.clone()))
+        .collect()
 }
 
 /// A duration in days or hours, for messages.
