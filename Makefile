@@ -36,6 +36,13 @@ bench: ## Benchmarks: the engine on 1k/10k workloads (criterion), and `plumbline
 	$(CARGO) build --locked --release
 	python3 bench/audit.py target/release/plumbline 10000
 
+.PHONY: bench-scale
+N ?= 10000
+bench-scale: ## The operator at N workloads (default 10000) on a local API server of its own: time to converge, memory, requests, report size, quiet writes, edit latency.
+	$(CARGO) build --locked --release
+	$(CONTROLPLANE)/build.sh >/dev/null
+	python3 bench/scale.py $(N) target/release/plumbline
+
 .PHONY: crds
 crds: ## Regenerate crds/ from src/api, and the Helm chart's copies of crds/ and deploy/.
 	$(CARGO) run --locked --quiet -- crd --out-dir crds

@@ -89,7 +89,7 @@ step "Orphans: workloads no ServiceOwnership selects"
 "${kubectl[@]}" get compliancereports -A -o jsonpath='{range .items[*]}{.metadata.namespace}/{.spec.workload.kind}/{.spec.workload.name}{"\t"}{.status.conditions[?(@.type=="Owned")].reason}{"\n"}{end}' | awk -F'\t' '$2 == "Orphan" {print "  orphan: " $1}'
 
 step "Admission: baseline-security is Enforce, so the API server itself refuses a hostile Deployment"
-show get validatingadmissionpolicies -l app.kubernetes.io/managed-by=plumbline
+show get validatingadmissionpolicies -l app.kubernetes.io/managed-by=plumbline -L plumbline.dev/standard,plumbline.dev/standard-generation
 "${kubectl[@]}" get infrastructurestandards -o jsonpath='{range .items[*]}{.metadata.name}{": "}{.status.conditions[?(@.type=="Enforced")].message}{"\n"}{end}'
 hostile='{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"miner","namespace":"checkout"},
   "spec":{"selector":{"matchLabels":{"app":"miner"}},"template":{"metadata":{"labels":{"app":"miner"}},

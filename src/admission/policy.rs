@@ -183,9 +183,16 @@ pub fn policy_name(standard: &str, part: usize) -> String {
 fn metadata(standard: &InfrastructureStandard, name: &str) -> ObjectMeta {
     let std_name = standard.name_any();
     let mut labels = BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())]);
+    // Labels too, so that `kubectl get validatingadmissionpolicies -L
+    // plumbline.dev/standard,plumbline.dev/standard-generation` shows them
+    // (a name too long for a label value is in the annotation only).
     if is_label_value(&std_name) {
         labels.insert(STANDARD_ANNOTATION.into(), std_name.clone());
     }
+    labels.insert(
+        GENERATION_ANNOTATION.into(),
+        standard.metadata.generation.unwrap_or_default().to_string(),
+    );
     ObjectMeta {
         name: Some(name.to_string()),
         labels: Some(labels),

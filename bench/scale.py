@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""The operator at scale, on the local API server: `make bench-scale N=10000`.
+
+Starts a control plane of its own (target/controlplane-bench, from scratch),
+creates N workloads across 100 namespaces labelled env=dev/staging/prod (the
+reference corpus of ../shared/bench/gen-workloads.py, spread over 100
+namespaces instead of 50), a ServiceOwnership for most namespaces and
+approved exceptions in some, then the examples' standards and patch
+baseline, and starts the release operator as the user `operator` (with
+exactly deploy/rbac.yaml's rights). It prints, as a Markdown table for
+docs/benchmarks.md:
+
+- start -> ready (every ComplianceReport and status written: /readyz);
+- peak (VmHWM) and settled (VmRSS) resident memory, from /proc;
+- the operator's API requests until then, by verb and resource, from the API
+  server's audit log; and the Events it created;
+- the average and largest stored ComplianceReport (JSON as served);
+- its writes during 60 s with nothing changing;
+- p50 / p99 / max edit -> report latency over 200 edits spread over the
+  namespaces (an annotation the `ownership` standard requires is added, so
+  the report's deviation must go).
+
+Usage: scale.py N OPERATOR_BINARY  (run from the repository root)
+"""
+import collections
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+N = int(sys.argv[1])
+BINARY = sys.argv[2]
+NAMESPACES = 100
+EDITS = 200
+QUIET = 60
+ROOT = os.getcwd()
+DIR = os.path.join(ROOT, "target/controlplane-bench")
+ENV = dict(os.environ, PLUMBLINE_CONTROLPLANE_DIR=DIR)
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, env=ENV, **kw)
+
+
+def kubectl(*args, user=None, input=None, capture=True):
+    cmd = [KUBECTL, "--kubeconfig", KUBECONFIG if user is None else kubeconfig_as(user), *args]
+    out = subprocess.run(cmd, input=input, capture_output=capture, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"kubectl {' '.join(args[:3])} failed: {out.stderr[-2000:]}")
+    return out.stdout
+
+
+def kubeconfig_as(user):
+    path = os.path.join(DIR, f"kubeconfig-{user}")
+    if not os.path.exists(path):
+        token = next(l.split(",")[0] for l in open(os.path.join(DIR, "pki/tokens.csv")) if l.split(",")[1] == user)
+        text = "".join(
+            (l.split("token: ")[0] + "token: " + token + "\n") if "token: " in l else l
+            for l in open(KUBECONFIG))
+        open(path, "w").write(text)
+    return path
+
+
+def step(msg):
+    print(f"bench-scale: {msg}", file=sys.stderr, flush=True)
+
+
+def apply_docs(docs, chunk=500):
+    for i in range(0, len(docs), chunk):
+        kubectl("apply", "--server-side", "--field-manager", "bench", "-f", "-",
+                input="\n---\n".join(json.dumps(d) for d in docs[i:i + chunk]))
+
+
+def rss(pid):
+    fields = {}
+    for line in open(f"/proc/{pid}/status"):
+        k, _, v = line.partition(":")
+        fields[k] = v.strip()
+    return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024
+
+
+def audit_requests(since_line, until=None):
+    """The operator's requests in the audit log after line `since_line` (ResponseComplete stage only)."""
+    counts = collections.Counter()
+    with open(os.path.join(DIR, "logs/audit.log")) as f:
+        for i, line in enumerate(f):
+            if i < since_line:
+                continue
+            if '"username":"operator"' not in line or '"stage":"ResponseComplete"' not in line:
+                continue
+            e = json.loads(line)
+            if until and e.get("stageTimestamp", "") > until:
+                continue
+            res = e.get("objectRef", {}).get("resource", "?")
+            sub = e.get("objectRef", {}).get("subresource")
+            counts[(e["verb"], res + ("/" + sub if sub else ""))] += 1
+    return counts
+
+
+def audit_lines():
+    with open(os.path.join(DIR, "logs/audit.log")) as f:
+        return sum(1 for _ in f)
+
+
+def utc_now():
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1e6) % 1000000:06d}Z"
+
+
+# A fresh control plane, so that the audit log and etcd hold only this run.
+step("starting a fresh control plane")
+sh("bash", "tests/controlplane/down.sh", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+bin_dir = subprocess.run(["bash", "tests/controlplane/build.sh"], env=ENV, capture_output=True, text=True, check=True).stdout.strip()
+sh("bash", "tests/controlplane/up.sh", stdout=subprocess.DEVNULL)
+KUBECTL = os.path.join(bin_dir, "kubectl")
+KUBECONFIG = os.path.join(DIR, "kubeconfig")
+
+step("CRDs, RBAC, the approval policy")
+crds = subprocess.run([BINARY, "crd"], capture_output=True, text=True, check=True).stdout
+kubectl("apply", "--server-side", "-f", "-", input=crds)
+kubectl("wait", "--for", "condition=Established", "--timeout", "60s", "crd", "--all")
+kubectl("apply", "--server-side", "-f", "deploy/namespace.yaml", "-f", "deploy/rbac.yaml",
+        "-f", "deploy/user-roles.yaml", "-f", "deploy/admission/exception-approval.yaml")
+kubectl("create", "clusterrolebinding", "bench-operator", "--clusterrole", "plumbline-operator", "--user", "operator")
+kubectl("create", "rolebinding", "bench-operator-lease", "-n", "plumbline-system",
+        "--role", "plumbline-leader-election", "--user", "operator")
+
+# Workloads first: a cluster that already runs them when plumbline arrives.
+step(f"{NAMESPACES} namespaces and {N} workloads")
+envs = ["dev", "staging", "prod"]
+namespaces = [{"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": f"team-{i}", "labels": {"env": envs[i % 3], "team": f"t{i}"}}}
+              for i in range(NAMESPACES)]
+apply_docs(namespaces)
+with tempfile.TemporaryDirectory() as tmp:
+    corpus = os.path.join(tmp, "workloads.yaml")
+    subprocess.run([sys.executable, "../shared/bench/gen-workloads.py", str(N), corpus], check=True)
+    text = open(corpus).read()
+docs = []
+for chunk in text.split("---\n"):
+    lines = chunk.splitlines()
+    name = next(l.split(": ")[1] for l in lines if l.startswith("  name: "))
+    i = int(name.split("-")[1])
+    lines = [f"  namespace: team-{i % NAMESPACES}" if l.startswith("  namespace: ") else l for l in lines]
+    docs.append("\n".join(lines))
+started = time.time()
+for i in range(0, len(docs), 1000):
+    kubectl("apply", "--server-side", "--field-manager", "bench", "-f", "-", input="\n---\n".join(docs[i:i + 1000]))
+step(f"workloads created in {time.time() - started:.0f}s")
+
+# Ownerships for 90 of the 100 namespaces, exceptions in every tenth.
+owned = []
+for i in range(NAMESPACES):
+    if i % 10 == 9:
+        continue
+    owned.append({"apiVersion": "plumbline.dev/v1alpha1", "kind": "ServiceOwnership",
+                  "metadata": {"name": f"team-{i}", "namespace": f"team-{i}"},
+                  "spec": {"team": f"t{i}", "selector": {},
+                           "maintainers": [{"name": f"m{j}", "email": f"m{j}@example.com"} for j in range(3)],
+                           "runbook": "https://runbooks.example.com/x",
+                           "onCall": {"rotation": f"t{i}", "contact": "https://oncall.example.com/x"}}})
+exceptions = [{"apiVersion": "plumbline.dev/v1alpha1", "kind": "StandardException",
+               "metadata": {"name": "legacy-replicas", "namespace": f"team-{i}"},
+               "spec": {"target": {"standard": "production-readiness"},
+                        "workloads": {"selector": {"matchExpressions": [{"key": "team", "operator": "DoesNotExist"}]}},
+                        "justification": "Legacy workloads, migrated next quarter.",
+                        "requestedBy": "alice", "approvedBy": "bob", "ticket": "RISK-1",
+                        "expiresAt": "2027-06-30T00:00:00Z"}}
+              for i in range(0, NAMESPACES, 10)]
+apply_docs(owned + exceptions)
+kubectl("apply", "--server-side", "-f", "examples/10-standard-baseline-security.yaml",
+        "-f", "examples/11-standard-production-readiness.yaml", "-f", "examples/12-standard-ownership.yaml",
+        "-f", "examples/20-patch-baseline.yaml")
+
+step("starting the operator (release build, user operator)")
+before = audit_lines()
+log = open(os.path.join(DIR, "logs/operator-bench.log"), "w")
+op_env = dict(os.environ, KUBECONFIG=kubeconfig_as("operator"), PLUMBLINE_LOG="info")
+t0 = time.time()
+op = subprocess.Popen([BINARY, "run", "--metrics-addr", "127.0.0.1:18089", "--log-format", "json"],
+                      env=op_env, stdout=subprocess.DEVNULL, stderr=log)
+ready_at = None
+while ready_at is None:
+    if op.poll() is not None:
+        raise SystemExit(f"the operator stopped; see {log.name}")
+    try:
+        if urllib.request.urlopen("http://127.0.0.1:18089/readyz", timeout=1).status == 200:
+            ready_at = time.time()
+    except Exception:
+        pass
+    if time.time() - t0 > 1800:
+        raise SystemExit("not ready after 30 minutes")
+    time.sleep(0.2)
+converge = ready_at - t0
+peak_at_ready, _ = rss(op.pid)
+converged_at = utc_now()
+requests = audit_requests(before)
+step(f"ready after {converge:.1f}s")
+
+reports = json.loads(kubectl("get", "compliancereports", "-A", "-o", "json"))["items"]
+sizes = [len(json.dumps(r, separators=(",", ":"))) for r in reports]
+
+step(f"{QUIET}s with nothing changing")
+quiet_from = audit_lines()
+time.sleep(QUIET)
+quiet = audit_requests(quiet_from)
+quiet_writes = sum(n for (verb, _), n in quiet.items() if verb in ("create", "update", "patch", "delete"))
+
+step(f"{EDITS} edits, one at a time")
+latencies = []
+for e in range(EDITS):
+    i = (e * 53) % N
+    ns, name = f"team-{i % NAMESPACES}", f"app-{i}"
+    kind = ["deployment", "deployment", "deployment", "statefulset", "daemonset"][i % 5]
+    report = f"{kind}-{name}"
+    t = time.time()
+    kubectl("annotate", "--overwrite", kind, name, "-n", ns, f"plumbline.dev/cost-center=cc-{e}")
+    while True:
+        r = json.loads(kubectl("get", "compliancereport", report, "-n", ns, "-o", "json"))
+        devs = r.get("status", {}).get("deviations", [])
+        if not any(d["standard"] == "ownership" and d["rule"] == "cost-center" for d in devs):
+            break
+        if time.time() - t > 30:
+            raise SystemExit(f"{ns}/{report} did not follow the edit within 30s")
+        time.sleep(0.02)
+    latencies.append(time.time() - t)
+latencies.sort()
+peak, settled = rss(op.pid)
+op.terminate()
+op.wait(timeout=30)
+
+events = sum(n for (verb, res), n in requests.items() if res == "events" and verb == "create")
+total = sum(requests.values())
+mib = 1024 * 1024
+print(f"""
+| N = {N} workloads, {NAMESPACES} namespaces, {len(owned)} ownerships, {len(exceptions)} exceptions | |
+|---|---:|
+| start -> every report and status written (/readyz) | {converge:.1f} s |
+| peak RSS (VmHWM) at ready / after edits | {peak_at_ready:.0f} MiB / {peak:.0f} MiB |
+| settled RSS after the edits | {settled:.0f} MiB |
+| API requests until ready | {total} |
+| Events created until ready | {events} |
+| reports written | {len(reports)} |
+| stored report, average / largest | {sum(sizes) / max(len(sizes), 1) / 1024:.1f} KiB / {max(sizes or [0]) / 1024:.1f} KiB |
+| writes in {QUIET} s quiet | {quiet_writes} |
+| edit -> report, p50 / p99 / max over {EDITS} (kubectl per poll) | {latencies[len(latencies) // 2]:.2f} s / {latencies[int(len(latencies) * 0.99) - 1]:.2f} s / {latencies[-1]:.2f} s |
+""")
+print("| requests until ready: verb resource | count |\n|---|---:|")
+for (verb, res), n in sorted(requests.items(), key=lambda kv: -kv[1]):
+    print(f"| {verb} {res} | {n} |")
+print(f"\nmachine: {os.cpu_count()} CPUs, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / mib / 1024:.0f} GiB; converged at {converged_at}")
+sh("bash", "tests/controlplane/down.sh", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
