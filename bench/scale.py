@@ -22,6 +22,7 @@ docs/benchmarks.md:
 
 Usage: scale.py N OPERATOR_BINARY  (run from the repository root)
 """
+import atexit
 import collections
 import json
 import os
@@ -179,17 +180,25 @@ before = audit_lines()
 log = open(os.path.join(DIR, "logs/operator-bench.log"), "w")
 op_env = dict(os.environ, KUBECONFIG=kubeconfig_as("operator"), PLUMBLINE_LOG="info")
 t0 = time.time()
-op = subprocess.Popen([BINARY, "run", "--metrics-addr", "127.0.0.1:18089", "--log-format", "json"],
+op = subprocess.Popen([BINARY, "run", "--metrics-addr", "127.0.0.1:0", "--log-format", "json"],
                       env=op_env, stdout=subprocess.DEVNULL, stderr=log)
+# However the run ends, the operator stops with it.
+atexit.register(lambda: op.poll() is None and op.kill())
+addr = None
 ready_at = None
 while ready_at is None:
     if op.poll() is not None:
         raise SystemExit(f"the operator stopped; see {log.name}")
-    try:
-        if urllib.request.urlopen("http://127.0.0.1:18089/readyz", timeout=1).status == 200:
-            ready_at = time.time()
-    except Exception:
-        pass
+    if addr is None:
+        for line in open(log.name):
+            if '"addr"' in line:
+                addr = json.loads(line)["fields"]["addr"]
+    else:
+        try:
+            if urllib.request.urlopen(f"http://{addr}/readyz", timeout=1).status == 200:
+                ready_at = time.time()
+        except Exception:
+            pass
     if time.time() - t0 > 1800:
         raise SystemExit("not ready after 30 minutes")
     time.sleep(0.2)
@@ -216,7 +225,7 @@ for e in range(EDITS):
     kind = ["deployment", "deployment", "deployment", "statefulset", "daemonset"][i % 5]
     report = f"{kind}-{name}"
     t = time.time()
-    kubectl("annotate", "--overwrite", kind, name, "-n", ns, f"plumbline.dev/cost-center=cc-{e}")
+    kubectl("annotate", "--overwrite", kind, name, "-n", ns, f"plumbline.dev/cost-center=CC-{1000 + e}")
     while True:
         r = json.loads(kubectl("get", "compliancereport", report, "-n", ns, "-o", "json"))
         devs = r.get("status", {}).get("deviations", [])
