@@ -66,6 +66,16 @@ enum Command {
             value_name = "NS"
         )]
         operator_namespace: String,
+        /// Client-side limit on the operator's API requests per second (0: no
+        /// limit; the API server's priority and fairness still applies).
+        #[arg(long, env = "PLUMBLINE_KUBE_API_QPS", default_value_t = 0.0, value_name = "QPS", value_parser = parse_qps)]
+        kube_api_qps: f64,
+        /// How many requests may go at once before --kube-api-qps applies.
+        #[arg(long, env = "PLUMBLINE_KUBE_API_BURST", default_value_t = 100, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        kube_api_burst: u32,
+        /// How many report writes may be in flight at once.
+        #[arg(long, env = "PLUMBLINE_MAX_CONCURRENT_WRITES", default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        max_concurrent_writes: u16,
     },
     /// Evaluate manifests offline, as the operator would in the cluster.
     ///
@@ -131,6 +141,9 @@ fn main() -> ExitCode {
             leader_elect_namespace,
             leader_elect_lease,
             operator_namespace,
+            kube_api_qps,
+            kube_api_burst,
+            max_concurrent_writes,
         } => {
             let leader = leader_elect.then(|| plumbline::controller::run::Leader {
                 namespace: leader_elect_namespace.unwrap_or_else(|| operator_namespace.clone()),
@@ -145,6 +158,9 @@ fn main() -> ExitCode {
                 admission: plumbline::admission::Options {
                     also_exempt: vec![operator_namespace],
                 },
+                api_qps: kube_api_qps,
+                api_burst: kube_api_burst,
+                max_concurrent_writes: usize::from(max_concurrent_writes),
             };
             run(config, log_format, &log_level, metrics_addr)
         }
@@ -300,5 +316,15 @@ fn crd(out_dir: Option<PathBuf>) -> ExitCode {
             eprintln!("plumbline crd: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A request rate: a finite number, zero or more.
+fn parse_qps(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(q) if q.is_finite() && q >= 0.0 => Ok(q),
+        _ => Err(format!(
+            "{s:?} is not a rate: write requests per second, e.g. 50 (0 for no limit)"
+        )),
     }
 }

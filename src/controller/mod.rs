@@ -10,6 +10,7 @@
 pub mod build;
 pub mod clock;
 pub mod conditions;
+pub mod limit;
 pub mod metrics;
 pub mod reconcile;
 pub mod run;

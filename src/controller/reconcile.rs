@@ -37,8 +37,9 @@ use crate::{
         ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership,
         StandardException,
     },
-    engine::{Evaluation, Inputs},
+    engine::{Evaluation, Inputs, Workload, WorkloadVerdict},
 };
+use futures::StreamExt;
 
 /// What a reconcile pass needs besides the evaluation.
 pub struct Context<'a> {
@@ -54,6 +55,8 @@ pub struct Context<'a> {
     pub expiry_warning: SignedDuration,
     /// How admission policies are generated.
     pub admission: &'a admission::Options,
+    /// How many report writes may be in flight at once.
+    pub max_concurrent_writes: usize,
 }
 
 /// Writes every report and status that changed; returns how many writes failed.
@@ -253,39 +256,26 @@ async fn reports(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
         .map(|n| n.name_any())
         .collect();
     let mut wanted = HashSet::new();
-    for (w, v) in inputs.workloads.iter().zip(&eval.workloads) {
-        if w.uid.is_none() || terminating.contains(&w.namespace) {
-            continue;
-        }
-        let started = Instant::now();
-        let key = (w.namespace.clone(), build::report_name(w));
-        let current = reports.get(&key).map(AsRef::as_ref);
-        wanted.insert(key);
-        let previous = current.and_then(|c| c.status.as_ref());
-        let desired = build::report(w, v, previous, now);
-        let result = match cx.writer.report(&desired, current).await {
-            Ok(true) => {
-                let regarding = ObjectReference {
-                    api_version: Some(w.kind.api_version().into()),
-                    kind: Some(w.kind.as_str().into()),
-                    name: Some(w.name.clone()),
-                    namespace: Some(w.namespace.clone()),
-                    uid: w.uid.clone(),
-                    ..Default::default()
-                };
-                let events = desired
-                    .status
-                    .as_ref()
-                    .map(|next| transitions::report(previous, next))
-                    .unwrap_or_default();
-                publish(cx, &regarding, events).await;
-                Ok(())
-            }
-            Ok(false) => Ok(()),
-            Err(err) => Err(err),
-        };
+    // Writes run concurrently, at most `max_concurrent_writes` at once (and
+    // within the client-side rate limit); each failure is counted and that
+    // object retried by the next pass, not the whole pass.
+    let writes = inputs
+        .workloads
+        .iter()
+        .zip(&eval.workloads)
+        .filter(|(w, _)| w.uid.is_some() && !terminating.contains(&w.namespace))
+        .map(|(w, v)| {
+            let key = (w.namespace.clone(), build::report_name(w));
+            let current = reports.get(&key).map(AsRef::as_ref);
+            wanted.insert(key);
+            write_report(cx, w, v, current, now)
+        });
+    let mut results =
+        futures::stream::iter(writes).buffer_unordered(cx.max_concurrent_writes.max(1));
+    while let Some((started, result)) = results.next().await {
         failures += done(cx, &kind, started, result);
     }
+    drop(results);
     for ((ns, name), report) in &reports {
         // A report without an owner is being garbage-collected already.
         let owned = report
@@ -302,6 +292,42 @@ async fn reports(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
     failures
 }
 
+/// Writes one workload's report when it changed, then raises the Events of
+/// its transition; returns when it started and how it went.
+async fn write_report(
+    cx: &Context<'_>,
+    w: &Workload,
+    v: &WorkloadVerdict,
+    current: Option<&ComplianceReport>,
+    now: Timestamp,
+) -> (Instant, Result<(), WriteError>) {
+    let started = Instant::now();
+    let previous = current.and_then(|c| c.status.as_ref());
+    let desired = build::report(w, v, previous, now);
+    let result = match cx.writer.report(&desired, current).await {
+        Ok(true) => {
+            let regarding = ObjectReference {
+                api_version: Some(w.kind.api_version().into()),
+                kind: Some(w.kind.as_str().into()),
+                name: Some(w.name.clone()),
+                namespace: Some(w.namespace.clone()),
+                uid: w.uid.clone(),
+                ..Default::default()
+            };
+            let events = desired
+                .status
+                .as_ref()
+                .map(|next| transitions::report(previous, next))
+                .unwrap_or_default();
+            publish(cx, &regarding, events).await;
+            Ok(())
+        }
+        Ok(false) => Ok(()),
+        Err(err) => Err(err),
+    };
+    (started, result)
+}
+
 /// Raises the Events of a transition; a failure to publish is logged, not retried.
 ///
 /// Each transition gets an Event of its own. kube's recorder folds Events
@@ -310,6 +336,7 @@ async fn reports(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
 /// a recorder per transition (its cache is per instance) keeps every note.
 async fn publish(cx: &Context<'_>, regarding: &ObjectReference, events: Vec<Transition>) {
     for t in events {
+        cx.writer.throttle().await;
         let recorder = Recorder::new(cx.writer.client().clone(), cx.reporter.clone());
         let event = Event {
             type_: if t.warning {

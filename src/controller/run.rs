@@ -28,6 +28,12 @@ pub struct Config {
     pub leader: Option<Leader>,
     /// How admission policies are generated.
     pub admission: crate::admission::Options,
+    /// Client-side limit on API requests per second (0: none) and its burst.
+    pub api_qps: f64,
+    /// How many requests may be made at once before the rate applies.
+    pub api_burst: u32,
+    /// How many report writes may be in flight at once.
+    pub max_concurrent_writes: usize,
 }
 
 /// Where and as whom to hold the leader Lease.
@@ -68,7 +74,10 @@ pub async fn run(
         controller: "plumbline".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let writer = Writer::new(client.clone());
+    let writer = Writer::new(
+        client.clone(),
+        super::limit::RateLimit::new(config.api_qps, config.api_burst),
+    );
     tokio::select! {
         () = stores.ready() => {}
         () = &mut shutdown => return,
@@ -99,6 +108,7 @@ pub async fn run(
         metrics: &metrics,
         expiry_warning: config.expiry_warning,
         admission: &config.admission,
+        max_concurrent_writes: config.max_concurrent_writes,
     };
     let mut cache = Incremental::new();
     let mut retry = Duration::from_secs(1);

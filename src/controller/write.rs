@@ -36,6 +36,7 @@ pub enum WriteError {
 /// Applies reports and statuses, counting the writes it makes.
 pub struct Writer {
     client: Client,
+    limit: Option<super::limit::RateLimit>,
     writes: AtomicU64,
     written: Mutex<Vec<Written>>,
 }
@@ -59,12 +60,20 @@ pub struct Written {
 }
 
 impl Writer {
-    /// A writer for this client.
-    pub fn new(client: Client) -> Self {
+    /// A writer for this client, within `limit` (none: unlimited).
+    pub fn new(client: Client, limit: Option<super::limit::RateLimit>) -> Self {
         Self {
             client,
+            limit,
             writes: AtomicU64::new(0),
             written: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Waits until the client-side rate limit allows one more request.
+    pub async fn throttle(&self) {
+        if let Some(limit) = &self.limit {
+            limit.acquire().await;
         }
     }
 
@@ -136,6 +145,7 @@ impl Writer {
         if !same_object {
             let mut object = desired.clone();
             object.status = None;
+            self.throttle().await;
             let written = api
                 .patch(&name, &Self::params(), &Patch::Apply(&object))
                 .await
@@ -161,6 +171,7 @@ impl Writer {
                 "kind": ComplianceReport::kind(&()),
                 "status": desired.status,
             });
+            self.throttle().await;
             let written = api
                 .patch_status(&name, &Self::params(), &Patch::Apply(&status))
                 .await
@@ -191,6 +202,7 @@ impl Writer {
     /// gained a controller). Returns whether it deleted.
     pub async fn delete_report(&self, namespace: &str, name: &str) -> Result<bool, WriteError> {
         let api: Api<ComplianceReport> = Api::namespaced(self.client.clone(), namespace);
+        self.throttle().await;
         match api.delete(name, &Default::default()).await {
             Ok(_) => {
                 self.wrote(
@@ -245,6 +257,7 @@ impl Writer {
         let name = desired.name_any();
         let api: Api<K> = Api::all(self.client.clone());
         let what = || format!("{} {name}", K::kind(&()));
+        self.throttle().await;
         // Replaced whole rather than applied: server-side apply would keep
         // what another manager added to a set-type list (a hand-written
         // `validationActions: [Audit]` would stay beside Deny).
@@ -288,6 +301,7 @@ impl Writer {
             + std::fmt::Debug,
     {
         let api: Api<K> = Api::all(self.client.clone());
+        self.throttle().await;
         match api.delete(name, &Default::default()).await {
             Ok(_) => {
                 self.wrote(&K::kind(&()), "", name, None, None, true);
@@ -329,6 +343,7 @@ impl Writer {
             "kind": K::kind(&()),
             "status": desired,
         });
+        self.throttle().await;
         match api
             .patch_status(name, &Self::params(), &Patch::Apply(&status))
             .await
