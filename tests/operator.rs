@@ -852,3 +852,88 @@ async fn only_the_leader_writes_and_a_standby_takes_over() {
     let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
     let _ = standards.delete(&standard, &DeleteParams::default()).await;
 }
+
+/// How many times Events of this reason were raised in `namespace`, about anything.
+async fn events_in(admin: &Client, namespace: &str, reason: &str) -> i32 {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), namespace);
+    let list = api.list(&Default::default()).await.expect("listing events");
+    list.items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .map(|e| e.series.map_or(1, |s| s.count))
+        .sum()
+}
+
+#[tokio::test]
+async fn a_first_sync_over_many_deviating_workloads_raises_one_event_per_standard() {
+    let _serial = SERIAL.lock().await;
+    let admin: Client = common::client().await;
+    setup(&admin, "operator-test").await;
+    let ns = unique("operator-bulk");
+    namespace(&admin, &ns, json!({})).await;
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
+    let many = 30;
+    for i in 0..many {
+        let name = format!("w{i}");
+        apply(&deployments, &name, workload(&ns, &name, "nginx:1.27.3", 1)).await;
+    }
+    let standard = unique("operator-test-bulk");
+    let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
+    apply(&standards, &standard, replicas_standard(&standard, &ns)).await;
+
+    // The operator arrives on a cluster where they all deviate already.
+    let operator = Operator::start("operator-bulk", &[]);
+    let summary = || async { events_about(&admin, "default", "DeviationsFound", &standard).await };
+    let log = operator.log.clone();
+    let found = eventually("one summary Event on the standard", &log, summary, |e| {
+        !e.is_empty()
+    })
+    .await;
+    assert_eq!(total(&found), 1, "{found:?}");
+    assert!(
+        found[0].0.starts_with(&format!(
+            "{many} workloads started deviating in one evaluation (most: two-replicas on {many})"
+        )),
+        "{found:?}"
+    );
+    assert_eq!(
+        events_in(&admin, &ns, "DeviationFound").await,
+        0,
+        "no Event per workload"
+    );
+
+    // A workload created afterwards gets its own, exactly one.
+    apply(
+        &deployments,
+        "late",
+        workload(&ns, "late", "nginx:1.27.3", 1),
+    )
+    .await;
+    let late = || async { events_about(&admin, &ns, "DeviationFound", "late").await };
+    let events = eventually("the late workload's Event", &log, late, |e| !e.is_empty()).await;
+    assert_eq!(total(&events), 1, "{events:?}");
+
+    // A restart repeats none of them.
+    operator.terminate();
+    let operator = Operator::start("operator-bulk-2", &[]);
+    let addr = operator.metrics_addr().await;
+    let ready = || async { http_get(&addr, "/readyz").0 };
+    eventually(
+        "the restarted operator is ready",
+        &operator.log,
+        ready,
+        |c| *c == 200,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(total(&summary().await), 1, "the summary is not repeated");
+    assert_eq!(
+        events_in(&admin, &ns, "DeviationFound").await,
+        1,
+        "no Event per workload after a restart"
+    );
+    standards
+        .delete(&standard, &Default::default())
+        .await
+        .expect("delete the standard");
+}

@@ -255,27 +255,59 @@ async fn reports(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
         .filter(|n| n.metadata.deletion_timestamp.is_some())
         .map(|n| n.name_any())
         .collect();
-    let mut wanted = HashSet::new();
+    let workloads = || {
+        inputs
+            .workloads
+            .iter()
+            .zip(&eval.workloads)
+            .filter(|(w, _)| w.uid.is_some() && !terminating.contains(&w.namespace))
+            .map(|(w, v)| {
+                let key = (w.namespace.clone(), build::report_name(w));
+                let current = reports.get(&key).map(AsRef::as_ref);
+                (key, w, v, current)
+            })
+    };
+    // First, how many workloads this pass moves into or out of deviation
+    // per standard (and past a deadline per baseline): beyond a few, each
+    // standard gets one summary Event instead of one per workload.
+    let mut planned = transitions::Tally::default();
+    for (_, w, v, current) in workloads() {
+        let previous = current.and_then(|c| c.status.as_ref());
+        if let Some(next) = build::report(w, v, previous, now).status {
+            planned.add(&transitions::report_changes(previous, &next));
+        }
+    }
+    let bulk = planned.bulk();
     // Writes run concurrently, at most `max_concurrent_writes` at once (and
     // within the client-side rate limit); each failure is counted and that
     // object retried by the next pass, not the whole pass.
-    let writes = inputs
-        .workloads
-        .iter()
-        .zip(&eval.workloads)
-        .filter(|(w, _)| w.uid.is_some() && !terminating.contains(&w.namespace))
-        .map(|(w, v)| {
-            let key = (w.namespace.clone(), build::report_name(w));
-            let current = reports.get(&key).map(AsRef::as_ref);
-            wanted.insert(key);
-            write_report(cx, w, v, current, now)
-        });
+    let mut wanted = HashSet::new();
+    let writes = workloads().map(|(key, w, v, current)| {
+        wanted.insert(key);
+        write_report(cx, w, v, current, now, &bulk)
+    });
+    let mut written = transitions::Tally::default();
     let mut results =
         futures::stream::iter(writes).buffer_unordered(cx.max_concurrent_writes.max(1));
     while let Some((started, result)) = results.next().await {
-        failures += done(cx, &kind, started, result);
+        if let Ok(Some(changes)) = &result {
+            written.add(changes);
+        }
+        failures += done(cx, &kind, started, result.map(|_| ()));
     }
     drop(results);
+    // The summaries count what was written.
+    let (standards, baselines) = written.summaries(&bulk);
+    for (name, t) in standards {
+        if let Some(s) = inputs.standards.iter().find(|s| s.name_any() == name) {
+            publish(cx, &s.object_ref(&()), vec![t]).await;
+        }
+    }
+    for (name, t) in baselines {
+        if let Some(b) = inputs.baselines.iter().find(|b| b.name_any() == name) {
+            publish(cx, &b.object_ref(&()), vec![t]).await;
+        }
+    }
     for ((ns, name), report) in &reports {
         // A report without an owner is being garbage-collected already.
         let owned = report
@@ -293,14 +325,16 @@ async fn reports(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
 }
 
 /// Writes one workload's report when it changed, then raises the Events of
-/// its transition; returns when it started and how it went.
+/// its transition but for what `bulk` summarises; returns when it started
+/// and how it went: what changed, when it wrote.
 async fn write_report(
     cx: &Context<'_>,
     w: &Workload,
     v: &WorkloadVerdict,
     current: Option<&ComplianceReport>,
     now: Timestamp,
-) -> (Instant, Result<(), WriteError>) {
+    bulk: &transitions::Bulk,
+) -> (Instant, Result<Option<transitions::Changes>, WriteError>) {
     let started = Instant::now();
     let previous = current.and_then(|c| c.status.as_ref());
     let desired = build::report(w, v, previous, now);
@@ -314,15 +348,13 @@ async fn write_report(
                 uid: w.uid.clone(),
                 ..Default::default()
             };
-            let events = desired
-                .status
-                .as_ref()
-                .map(|next| transitions::report(previous, next))
-                .unwrap_or_default();
-            publish(cx, &regarding, events).await;
-            Ok(())
+            let Some(next) = desired.status.as_ref() else {
+                return (started, Ok(None));
+            };
+            publish(cx, &regarding, transitions::report(previous, next, bulk)).await;
+            Ok(Some(transitions::report_changes(previous, next)))
         }
-        Ok(false) => Ok(()),
+        Ok(false) => Ok(None),
         Err(err) => Err(err),
     };
     (started, result)

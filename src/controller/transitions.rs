@@ -28,6 +28,154 @@ pub mod reasons {
     pub const EXCEPTION_INVALID: &str = "ExceptionInvalid";
     /// An exception in effect entered its expiry warning window.
     pub const EXCEPTION_EXPIRING_SOON: &str = "ExceptionExpiringSoon";
+    /// Many workloads started deviating from a standard in one evaluation.
+    pub const DEVIATIONS_FOUND: &str = "DeviationsFound";
+    /// Many workloads stopped deviating from a standard in one evaluation.
+    pub const DEVIATIONS_RESOLVED: &str = "DeviationsResolved";
+    /// Many workloads passed a baseline's patch deadline in one evaluation.
+    pub const PATCHES_OVERDUE: &str = "PatchesOverdue";
+}
+
+/// More workloads than this changing for one standard (or baseline) in one
+/// evaluation get one summary Event on it instead of one Event each:
+/// installing plumbline, adding a standard, or a ring deadline passing
+/// raises a handful of Events, not one per workload.
+pub const BULK: usize = 20;
+
+/// What a report's change means per standard and baseline.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Open deviations (standard, rule) it did not have.
+    pub found: BTreeSet<(String, String)>,
+    /// Open deviations (standard, rule) it no longer has.
+    pub resolved: BTreeSet<(String, String)>,
+    /// Baselines whose deadline it passed.
+    pub overdue: BTreeSet<String>,
+}
+
+/// Standards and baselines whose changes in this evaluation are summarised.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Bulk {
+    /// Standards whose found or resolved deviations are summarised.
+    pub standards: BTreeSet<String>,
+    /// Baselines whose overdue workloads are summarised.
+    pub baselines: BTreeSet<String>,
+}
+
+/// An Event about the standard or baseline of this name.
+pub type Named = (String, Transition);
+
+/// The changes of many reports, counted per standard and baseline.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    found: std::collections::BTreeMap<String, (usize, std::collections::BTreeMap<String, usize>)>,
+    resolved: std::collections::BTreeMap<String, usize>,
+    overdue: std::collections::BTreeMap<String, usize>,
+}
+
+impl Tally {
+    /// Counts one workload's changes.
+    pub fn add(&mut self, c: &Changes) {
+        let standards = |set: &BTreeSet<(String, String)>| {
+            set.iter().map(|(s, _)| s.clone()).collect::<BTreeSet<_>>()
+        };
+        for standard in standards(&c.found) {
+            self.found.entry(standard).or_default().0 += 1;
+        }
+        for (standard, rule) in &c.found {
+            *self
+                .found
+                .entry(standard.clone())
+                .or_default()
+                .1
+                .entry(rule.clone())
+                .or_default() += 1;
+        }
+        for standard in standards(&c.resolved) {
+            *self.resolved.entry(standard).or_default() += 1;
+        }
+        for baseline in &c.overdue {
+            *self.overdue.entry(baseline.clone()).or_default() += 1;
+        }
+    }
+
+    /// Which standards and baselines have more than `BULK` workloads changing.
+    pub fn bulk(&self) -> Bulk {
+        Bulk {
+            standards: self
+                .found
+                .iter()
+                .filter(|(_, (n, _))| *n > BULK)
+                .map(|(s, _)| s.clone())
+                .chain(
+                    self.resolved
+                        .iter()
+                        .filter(|(_, n)| **n > BULK)
+                        .map(|(s, _)| s.clone()),
+                )
+                .collect(),
+            baselines: self
+                .overdue
+                .iter()
+                .filter(|(_, n)| **n > BULK)
+                .map(|(b, _)| b.clone())
+                .collect(),
+        }
+    }
+
+    /// One summary Event per standard of `bulk`, then per baseline.
+    pub fn summaries(&self, bulk: &Bulk) -> (Vec<Named>, Vec<Named>) {
+        let mut standards = Vec::new();
+        for standard in &bulk.standards {
+            if let Some((n, rules)) = self.found.get(standard) {
+                let mut top: Vec<(&String, &usize)> = rules.iter().collect();
+                top.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+                let most: Vec<String> = top
+                    .iter()
+                    .take(5)
+                    .map(|(r, c)| format!("{r} on {c}"))
+                    .collect();
+                standards.push((
+                    standard.clone(),
+                    Transition::new(
+                        true,
+                        reasons::DEVIATIONS_FOUND,
+                        format!(
+                            "{n} workloads started deviating in one evaluation (most: {}); each one's ComplianceReport says what to fix",
+                            most.join(", ")
+                        ),
+                    ),
+                ));
+            }
+            if let Some(n) = self.resolved.get(standard) {
+                standards.push((
+                    standard.clone(),
+                    Transition::new(
+                        false,
+                        reasons::DEVIATIONS_RESOLVED,
+                        format!("{n} workloads stopped deviating in one evaluation"),
+                    ),
+                ));
+            }
+        }
+        let baselines = bulk
+            .baselines
+            .iter()
+            .filter_map(|b| {
+                self.overdue.get(b).map(|n| {
+                    (
+                        b.clone(),
+                        Transition::new(
+                            true,
+                            reasons::PATCHES_OVERDUE,
+                            format!("{n} workloads passed their patch deadline in one evaluation; each one's ComplianceReport names the images"),
+                        ),
+                    )
+                })
+            })
+            .collect();
+        (standards, baselines)
+    }
 }
 
 /// An Event to raise.
@@ -69,19 +217,50 @@ fn open(status: Option<&ComplianceReportStatus>) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-/// Events for a workload, from its report's status before and after.
+/// What changed between a report's status before and after.
+pub fn report_changes(
+    previous: Option<&ComplianceReportStatus>,
+    next: &ComplianceReportStatus,
+) -> Changes {
+    let before = open(previous);
+    let after = open(Some(next));
+    let was_overdue = previous
+        .and_then(|p| p.patch.as_ref())
+        .is_some_and(|p| p.state == PatchState::Overdue);
+    let overdue = match &next.patch {
+        Some(patch) if patch.state == PatchState::Overdue && !was_overdue => patch
+            .images
+            .iter()
+            .filter(|i| i.state == PatchState::Overdue)
+            .map(|i| i.baseline.clone())
+            .collect(),
+        _ => BTreeSet::new(),
+    };
+    Changes {
+        found: after.difference(&before).cloned().collect(),
+        resolved: before.difference(&after).cloned().collect(),
+        overdue,
+    }
+}
+
+/// Events for a workload, from its report's status before and after,
+/// leaving out what `bulk` summarises on the standard or baseline instead.
 pub fn report(
     previous: Option<&ComplianceReportStatus>,
     next: &ComplianceReportStatus,
+    bulk: &Bulk,
 ) -> Vec<Transition> {
     let mut out = Vec::new();
-    let before = open(previous);
-    let after = open(Some(next));
+    let changes = report_changes(previous, next);
     let found: Vec<String> = next
         .deviations
         .iter()
         .filter(|d| {
-            d.exception.is_none() && !before.contains(&(d.standard.clone(), d.rule.clone()))
+            d.exception.is_none()
+                && !bulk.standards.contains(&d.standard)
+                && changes
+                    .found
+                    .contains(&(d.standard.clone(), d.rule.clone()))
         })
         .map(|d| format!("{}/{} ({}): {}", d.standard, d.rule, d.severity, d.message))
         .collect();
@@ -92,8 +271,10 @@ pub fn report(
             format!("deviates from {}", found.join("; ")),
         ));
     }
-    let resolved: Vec<String> = before
-        .difference(&after)
+    let resolved: Vec<String> = changes
+        .resolved
+        .iter()
+        .filter(|(standard, _)| !bulk.standards.contains(standard))
         .map(|(standard, rule)| format!("{standard}/{rule}"))
         .collect();
     if !resolved.is_empty() {
@@ -103,17 +284,13 @@ pub fn report(
             format!("no longer deviates from {}", resolved.join(", ")),
         ));
     }
-    let was_overdue = previous
-        .and_then(|p| p.patch.as_ref())
-        .is_some_and(|p| p.state == PatchState::Overdue);
     if let Some(patch) = &next.patch
-        && patch.state == PatchState::Overdue
-        && !was_overdue
+        && changes.overdue.iter().any(|b| !bulk.baselines.contains(b))
     {
         let images: Vec<String> = patch
             .images
             .iter()
-            .filter(|i| i.state == PatchState::Overdue)
+            .filter(|i| i.state == PatchState::Overdue && !bulk.baselines.contains(&i.baseline))
             .map(|i| {
                 format!(
                     "{} `{}` needs {} ({})",
@@ -217,11 +394,15 @@ mod tests {
 
     #[test]
     fn new_and_resolved_deviations_each_raise_one_event() {
-        let t = report(None, &status(&["a", "b"], &[]));
+        let t = report(None, &status(&["a", "b"], &[]), &Bulk::default());
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].reason, reasons::DEVIATION_FOUND);
         assert!(t[0].note.contains("s/a (High): fix a") && t[0].note.contains("s/b"));
-        let t = report(Some(&status(&["a", "b"], &[])), &status(&["b"], &[]));
+        let t = report(
+            Some(&status(&["a", "b"], &[])),
+            &status(&["b"], &[]),
+            &Bulk::default(),
+        );
         assert_eq!(
             t,
             vec![Transition::new(
@@ -231,23 +412,64 @@ mod tests {
             )]
         );
         // An exception covering a deviation resolves it; expiry re-opens it.
-        let t = report(Some(&status(&["a"], &[])), &status(&[], &["a"]));
+        let t = report(
+            Some(&status(&["a"], &[])),
+            &status(&[], &["a"]),
+            &Bulk::default(),
+        );
         assert_eq!(t[0].reason, reasons::DEVIATION_RESOLVED);
-        let t = report(Some(&status(&[], &["a"])), &status(&["a"], &[]));
+        let t = report(
+            Some(&status(&[], &["a"])),
+            &status(&["a"], &[]),
+            &Bulk::default(),
+        );
         assert_eq!(t[0].reason, reasons::DEVIATION_FOUND);
     }
 
     #[test]
     fn an_unchanged_status_raises_nothing() {
         let s = status(&["a"], &["b"]);
-        assert!(report(Some(&s), &s).is_empty());
+        assert!(report(Some(&s), &s, &Bulk::default()).is_empty());
     }
 
     #[test]
     fn notes_stay_within_a_kilobyte() {
         let many: Vec<String> = (0..200).map(|i| format!("rule-{i}")).collect();
         let refs: Vec<&str> = many.iter().map(String::as_str).collect();
-        let t = report(None, &status(&refs, &[]));
+        let t = report(None, &status(&refs, &[]), &Bulk::default());
         assert!(t[0].note.len() <= 1000);
+    }
+
+    #[test]
+    fn many_workloads_changing_at_once_are_summarised_per_standard() {
+        let mut tally = Tally::default();
+        let before = status(&[], &[]);
+        let after = status(&["a", "b"], &[]);
+        for _ in 0..=BULK {
+            tally.add(&report_changes(Some(&before), &after));
+        }
+        let bulk = tally.bulk();
+        assert!(bulk.standards.contains("s"), "{bulk:?}");
+        // Their own Events leave out what the summary says...
+        assert!(report(Some(&before), &after, &bulk).is_empty());
+        // ...and the standard gets one, with the count and the rules.
+        let (standards, baselines) = tally.summaries(&bulk);
+        assert!(baselines.is_empty());
+        assert_eq!(standards.len(), 1);
+        let (name, t) = &standards[0];
+        assert_eq!((name.as_str(), t.reason), ("s", reasons::DEVIATIONS_FOUND));
+        assert!(
+            t.note
+                .starts_with(&format!("{} workloads started deviating", BULK + 1)),
+            "{}",
+            t.note
+        );
+        assert!(t.note.contains(&format!("a on {}", BULK + 1)), "{}", t.note);
+        // A few workloads changing still get their own Events.
+        let mut few = Tally::default();
+        for _ in 0..BULK {
+            few.add(&report_changes(Some(&before), &after));
+        }
+        assert_eq!(few.bulk(), Bulk::default());
     }
 }
