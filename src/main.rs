@@ -289,7 +289,7 @@ fn run(
             }
             tracing::info!("shutting down");
         };
-        plumbline::controller::run::run(
+        let stopped = plumbline::controller::run::run(
             client,
             config,
             std::sync::Arc::new(plumbline::controller::clock::SystemClock),
@@ -297,7 +297,10 @@ fn run(
             shutdown,
         )
         .await;
-        ExitCode::SUCCESS
+        match stopped {
+            plumbline::controller::run::Stopped::Shutdown => ExitCode::SUCCESS,
+            plumbline::controller::run::Stopped::LostLease => ExitCode::FAILURE,
+        }
     })
 }
 

@@ -59,14 +59,24 @@ const CATCH_UP: Duration = Duration::from_secs(5);
 const LEASE_DURATION: u64 = 15;
 const LEASE_GRACE: u64 = 5;
 
-/// Runs until `shutdown` completes.
+/// Why the loop stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// Asked to (SIGTERM, Ctrl-C): a clean stop.
+    Shutdown,
+    /// Leader election failed for good: the process must exit non-zero, so
+    /// that dashboards and restart policies see a failure, not a clean stop.
+    LostLease,
+}
+
+/// Runs until `shutdown` completes, or leader election fails for good.
 pub async fn run(
     client: Client,
     config: Config,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()>,
-) {
+) -> Stopped {
     let mut shutdown = std::pin::pin!(shutdown);
     let changed = Arc::new(Notify::new());
     let stores = watch::start(&client, &config.namespaces, changed.clone());
@@ -80,7 +90,7 @@ pub async fn run(
     );
     tokio::select! {
         () = stores.ready() => {}
-        () = &mut shutdown => return,
+        () = &mut shutdown => return Stopped::Shutdown,
     }
     tracing::info!("caches filled");
     // Without leader election this instance always leads; the sender lives
@@ -91,7 +101,7 @@ pub async fn run(
         Some(leader) => {
             let manager = tokio::select! {
                 m = lease_manager(&client, leader) => m,
-                () = &mut shutdown => return,
+                () = &mut shutdown => return Stopped::Shutdown,
             };
             let (rx, task) = manager.watch().await;
             tracing::info!(lease = %leader.lease, namespace = %leader.namespace, identity = %leader.identity, "waiting for the leader lease");
@@ -112,7 +122,7 @@ pub async fn run(
     };
     let mut cache = Incremental::new();
     let mut retry = Duration::from_secs(1);
-    'outer: loop {
+    let stopped = 'outer: loop {
         let is_leader = *leading.borrow_and_update();
         metrics.set_leader(is_leader);
         if !is_leader {
@@ -121,7 +131,7 @@ pub async fn run(
             cache.clear();
             tokio::select! {
                 r = leading.changed() => if r.is_err() { break 'outer lost_lease() },
-                () = &mut shutdown => break 'outer,
+                () = &mut shutdown => break 'outer Stopped::Shutdown,
             }
             if *leading.borrow() {
                 tracing::info!("leading: evaluating and writing");
@@ -175,9 +185,9 @@ pub async fn run(
                 }
             }
             r = leading.changed() => if r.is_err() { break lost_lease() },
-            () = &mut shutdown => break,
+            () = &mut shutdown => break Stopped::Shutdown,
         }
-    }
+    };
     if let Some(task) = lease {
         // Dropping the receiver makes the manager release the Lease, so that
         // a standby takes over without waiting for it to expire.
@@ -190,13 +200,15 @@ pub async fn run(
         }
     }
     tracing::info!(writes = writer.writes(), "stopped");
+    stopped
 }
 
 /// The Lease task ended (it only does when its API calls keep failing in a
 /// way it cannot recover from): stop, so that the Pod restarts cleanly
 /// rather than writing without knowing whether it leads.
-fn lost_lease() {
+fn lost_lease() -> Stopped {
     tracing::error!("leader election stopped; exiting");
+    Stopped::LostLease
 }
 
 /// Builds the Lease manager, retrying with backoff while the API server

@@ -76,7 +76,13 @@ impl Operator {
         assert!(status.success());
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         loop {
-            if self.child.try_wait().expect("waiting").is_some() {
+            if let Some(status) = self.child.try_wait().expect("waiting") {
+                // A clean stop is a success; only a lost lease exits non-zero.
+                assert!(
+                    status.success(),
+                    "the operator stopped with {status} on SIGTERM (log: {})",
+                    self.log.display()
+                );
                 return;
             }
             assert!(
