@@ -937,3 +937,80 @@ async fn a_first_sync_over_many_deviating_workloads_raises_one_event_per_standar
         .await
         .expect("delete the standard");
 }
+
+#[tokio::test]
+async fn its_own_objects_are_put_back_within_a_second() {
+    let _serial = SERIAL.lock().await;
+    let admin: Client = common::client().await;
+    setup(&admin, "operator-test").await;
+    let ns = unique("operator-restore");
+    namespace(&admin, &ns, json!({})).await;
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
+    apply(&deployments, "web", workload(&ns, "web", "nginx:1.27.3", 1)).await;
+    let standard = unique("operator-test-restore");
+    let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
+    apply(&standards, &standard, replicas_standard(&standard, &ns)).await;
+    let operator = Operator::start("operator-restore", &[]);
+    let reports: Api<ComplianceReport> = Api::namespaced(admin.clone(), &ns);
+    let report = || async { reports.get_opt("deployment-web").await.expect("read") };
+    eventually("the report", &operator.log, report, |r| {
+        has_status(r.as_ref())
+    })
+    .await;
+    let matched = || async {
+        standards
+            .get(&standard)
+            .await
+            .expect("read")
+            .status
+            .map(|s| s.matched)
+    };
+    eventually("the standard's status", &operator.log, matched, |m| {
+        *m == Some(1)
+    })
+    .await;
+
+    // A report deleted by someone else, once all is quiet, comes back within a second...
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    reports
+        .delete("deployment-web", &Default::default())
+        .await
+        .expect("delete the report");
+    let started = std::time::Instant::now();
+    eventually("the report is recreated", &operator.log, report, |r| {
+        r.as_ref()
+            .is_some_and(|r| r.metadata.deletion_timestamp.is_none())
+            && has_status(r.as_ref())
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "recreated after {:?}",
+        started.elapsed()
+    );
+
+    // ...and so does a status someone else wrote, once all is quiet.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    standards
+        .patch_status(
+            &standard,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"matched": 999}})),
+        )
+        .await
+        .expect("an administrator edits the status");
+    let started = std::time::Instant::now();
+    eventually("the status is put back", &operator.log, matched, |m| {
+        *m == Some(1)
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "put back after {:?}",
+        started.elapsed()
+    );
+    standards
+        .delete(&standard, &Default::default())
+        .await
+        .expect("delete the standard");
+}
