@@ -42,7 +42,8 @@ pub fn waivers(inputs: &Inputs, eval: &Evaluation) -> HashMap<String, Vec<Waiver
     out
 }
 
-/// The policies of every standard, in input order.
+/// The policies of every standard, in input order, for the evaluation's
+/// judgement of each (an invalid standard generates none).
 pub fn generate_all(
     inputs: &Inputs,
     eval: &Evaluation,
@@ -53,9 +54,10 @@ pub fn generate_all(
     inputs
         .standards
         .iter()
-        .map(|s| {
+        .zip(&eval.standards)
+        .map(|(s, v)| {
             let w = waivers.get(&s.name_any()).map_or(&[][..], Vec::as_slice);
-            generate(s, w, options, now)
+            generate(s, v.error.is_none(), w, options, now)
         })
         .collect()
 }

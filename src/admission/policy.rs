@@ -22,10 +22,7 @@ use super::{
     cel,
     checks::{self, Findings, Needs},
 };
-use crate::{
-    api::{InfrastructureStandard, Severity, WorkloadKind, standard::Enforcement},
-    engine::standard::CompiledStandard,
-};
+use crate::api::{InfrastructureStandard, Severity, WorkloadKind, standard::Enforcement};
 
 /// The label on every object the operator generates.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "plumbline");
@@ -97,14 +94,17 @@ pub struct Generated {
 
 /// Generates the policies of `standard` with the exceptions in effect at
 /// `now` (`waivers`: those of this standard; expired ones are left out).
+/// `valid` is the engine's judgement of its spec: nothing is generated for
+/// an invalid one.
 pub fn generate(
     standard: &InfrastructureStandard,
+    valid: bool,
     waivers: &[Waiver],
     options: &Options,
     now: Timestamp,
 ) -> Generated {
     let spec = &standard.spec;
-    let invalid = CompiledStandard::new(standard).compiled.is_err();
+    let invalid = !valid;
     let mut coverage = Coverage {
         enforcement: spec.enforcement,
         invalid,
@@ -614,6 +614,19 @@ mod tests {
             r[k] = v.clone();
         }
         r
+    }
+
+    /// `generate`, with the engine judging the spec as the operator's evaluation does.
+    fn generate(
+        s: &InfrastructureStandard,
+        waivers: &[Waiver],
+        options: &Options,
+        now: Timestamp,
+    ) -> Generated {
+        let valid = crate::engine::standard::CompiledStandard::new(s)
+            .compiled
+            .is_ok();
+        super::generate(s, valid, waivers, options, now)
     }
 
     fn at(s: &str) -> Timestamp {

@@ -29,7 +29,7 @@ use super::{
     metrics::Metrics,
     transitions::{self, Transition},
     watch::Stores,
-    write::{WriteError, Writer},
+    write::{WriteError, Writer, report_differs},
 };
 use crate::{
     admission::{self, Generated},
@@ -185,21 +185,20 @@ async fn policies(cx: &Context<'_>, generated: &[Generated]) -> (usize, HashMap<
             continue;
         }
         let started = Instant::now();
-        let result = if current_bindings.contains_key(name) {
-            cx.writer
+        // The binding first, so that no binding is left naming a missing policy.
+        let mut result = Ok(false);
+        if current_bindings.contains_key(name) {
+            result = cx
+                .writer
                 .delete_generated::<ValidatingAdmissionPolicyBinding>(name)
-                .await
-        } else {
-            Ok(false)
-        };
-        let result = match result {
-            Ok(_) if current_policies.contains_key(name) => {
-                cx.writer
-                    .delete_generated::<ValidatingAdmissionPolicy>(name)
-                    .await
-            }
-            other => other,
-        };
+                .await;
+        }
+        if result.is_ok() && current_policies.contains_key(name) {
+            result = cx
+                .writer
+                .delete_generated::<ValidatingAdmissionPolicy>(name)
+                .await;
+        }
         failures += done(cx, &kind, started, result.map(|_| ()));
     }
     (failures, refused)
@@ -255,37 +254,39 @@ async fn reports(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
         .filter(|n| n.metadata.deletion_timestamp.is_some())
         .map(|n| n.name_any())
         .collect();
-    let workloads = || {
-        inputs
-            .workloads
-            .iter()
-            .zip(&eval.workloads)
-            .filter(|(w, _)| w.uid.is_some() && !terminating.contains(&w.namespace))
-            .map(|(w, v)| {
-                let key = (w.namespace.clone(), build::report_name(w));
-                let current = reports.get(&key).map(AsRef::as_ref);
-                (key, w, v, current)
-            })
-    };
-    // First, how many workloads this pass moves into or out of deviation
-    // per standard (and past a deadline per baseline): beyond a few, each
-    // standard gets one summary Event instead of one per workload.
+    // Each report is built once here. Only those the cluster does not hold
+    // yet are written (built again then, rather than all kept in memory),
+    // and their changes counted per standard (and baseline): beyond a few,
+    // a standard gets one summary Event instead of one per workload.
+    let mut wanted = HashSet::new();
     let mut planned = transitions::Tally::default();
-    for (_, w, v, current) in workloads() {
-        let previous = current.and_then(|c| c.status.as_ref());
-        if let Some(next) = build::report(w, v, previous, now).status {
-            planned.add(&transitions::report_changes(previous, &next));
+    let mut to_write = Vec::new();
+    for (w, v) in inputs.workloads.iter().zip(&eval.workloads) {
+        if w.uid.is_none() || terminating.contains(&w.namespace) {
+            continue;
         }
+        let key = (w.namespace.clone(), build::report_name(w));
+        let current = reports.get(&key).map(AsRef::as_ref);
+        wanted.insert(key);
+        let desired = build::report(w, v, current.and_then(|c| c.status.as_ref()), now);
+        if !report_differs(&desired, current).any() {
+            continue;
+        }
+        if let Some(next) = &desired.status {
+            planned.add(&transitions::report_changes(
+                current.and_then(|c| c.status.as_ref()),
+                next,
+            ));
+        }
+        to_write.push((w, v, current));
     }
     let bulk = planned.bulk();
     // Writes run concurrently, at most `max_concurrent_writes` at once (and
     // within the client-side rate limit); each failure is counted and that
     // object retried by the next pass, not the whole pass.
-    let mut wanted = HashSet::new();
-    let writes = workloads().map(|(key, w, v, current)| {
-        wanted.insert(key);
-        write_report(cx, w, v, current, now, &bulk)
-    });
+    let writes = to_write
+        .into_iter()
+        .map(|(w, v, current)| write_report(cx, w, v, current, now, &bulk));
     let mut written = transitions::Tally::default();
     let mut results =
         futures::stream::iter(writes).buffer_unordered(cx.max_concurrent_writes.max(1));

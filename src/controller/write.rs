@@ -33,6 +33,39 @@ pub enum WriteError {
     },
 }
 
+/// What of a report differs from what the cluster holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Differs {
+    /// Its spec, owner or labels (or it does not exist).
+    pub object: bool,
+    /// Its status (or it does not exist).
+    pub status: bool,
+}
+
+impl Differs {
+    /// Whether a write is needed.
+    pub fn any(self) -> bool {
+        self.object || self.status
+    }
+}
+
+/// Compares a desired report with the cluster's copy, as `Writer::report` does before writing.
+pub fn report_differs(desired: &ComplianceReport, current: Option<&ComplianceReport>) -> Differs {
+    Differs {
+        object: !current.is_some_and(|c| {
+            c.spec == desired.spec
+                && c.metadata.owner_references == desired.metadata.owner_references
+                && desired
+                    .metadata
+                    .labels
+                    .iter()
+                    .flatten()
+                    .all(|(k, v)| c.labels().get(k) == Some(v))
+        }),
+        status: !current.is_some_and(|c| c.status == desired.status),
+    }
+}
+
 /// Applies reports and statuses, counting the writes it makes.
 pub struct Writer {
     client: Client,
@@ -123,17 +156,11 @@ impl Writer {
         desired: &ComplianceReport,
         current: Option<&ComplianceReport>,
     ) -> Result<bool, WriteError> {
-        let same_object = current.is_some_and(|c| {
-            c.spec == desired.spec
-                && c.metadata.owner_references == desired.metadata.owner_references
-                && desired
-                    .metadata
-                    .labels
-                    .iter()
-                    .flatten()
-                    .all(|(k, v)| c.labels().get(k) == Some(v))
-        });
-        let same_status = current.is_some_and(|c| c.status == desired.status);
+        let Differs {
+            object: differs_object,
+            status: differs_status,
+        } = report_differs(desired, current);
+        let (same_object, same_status) = (!differs_object, !differs_status);
         if same_object && same_status {
             return Ok(false);
         }
