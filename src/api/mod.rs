@@ -39,6 +39,6 @@ pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("StandardException", StandardException::crd()),
         ("PatchBaseline", PatchBaseline::crd()),
         ("ServiceOwnership", ServiceOwnership::crd()),
-        ("ComplianceReport", ComplianceReport::crd()),
+        ("ComplianceReport", report::crd()),
     ]
 }

@@ -1,8 +1,11 @@
 //! ComplianceReport: one per workload, written by the operator only, owned by
 //! the workload so it is garbage-collected with it. Types only.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::{CustomResource, KubeSchema};
+use k8s_openapi::{
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    apimachinery::pkg::apis::meta::v1::{Condition, Time},
+};
+use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -84,15 +87,17 @@ pub struct ComplianceReportStatus {
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
 
-    /// The generation of the workload this report describes.
+    /// The generation of the workload this report describes. (A report has
+    /// no `observedGeneration`: the operator writes all of it at once, so
+    /// there is no spec for a status to catch up with.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
+    pub workload_generation: Option<i64>,
 
     /// How many deviations there are, covered by an exception or not.
     #[serde(default)]
     pub deviation_count: i32,
 
-    /// The deviations, most severe first (capped; see deviationCount).
+    /// Every deviation, most severe first; the first 50 with their message.
     #[serde(default)]
     pub deviations: Vec<Deviation>,
 
@@ -115,8 +120,9 @@ pub struct Deviation {
     pub rule: String,
     /// The rule's severity.
     pub severity: Severity,
-    /// What is wrong and how to fix it.
-    pub message: String,
+    /// What is wrong and how to fix it (for the first 50 deviations; `plumbline audit` on the workload shows every one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// The active StandardException that covers it, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exception: Option<String>,
@@ -171,4 +177,27 @@ pub struct OwnerSummary {
     pub team: String,
     /// Whether that ownership is complete.
     pub complete: bool,
+}
+
+/// The ComplianceReport CRD. The operator writes a report whole, spec and
+/// status in one server-side apply, so that a report costs one request:
+/// the status subresource kube's derive adds (which would take a second
+/// request) is removed. Spec and status are atomic, owned as a whole by the
+/// operator, which also keeps the report's managed fields to one short entry.
+pub fn crd() -> CustomResourceDefinition {
+    let mut crd = ComplianceReport::crd();
+    for version in &mut crd.spec.versions {
+        version.subresources = None;
+        let properties = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            .and_then(|s| s.properties.as_mut());
+        for (name, property) in properties.into_iter().flatten() {
+            if name == "spec" || name == "status" {
+                property.x_kubernetes_map_type = Some("atomic".into());
+            }
+        }
+    }
+    crd
 }

@@ -110,7 +110,14 @@ pub fn render(report: &Report) -> String {
                         format!("{} open deviation(s) from {}", open.len(), s.name),
                         sev.to_string(),
                         open.iter()
-                            .map(|d| format!("[{}] {}: {}", d.severity, d.rule, d.message))
+                            .map(|d| {
+                                format!(
+                                    "[{}] {}: {}",
+                                    d.severity,
+                                    d.rule,
+                                    d.message.as_deref().unwrap_or_default()
+                                )
+                            })
                             .collect::<Vec<_>>()
                             .join("\n"),
                     )
@@ -125,7 +132,7 @@ pub fn render(report: &Report) -> String {
                                 d.exception.as_deref().unwrap_or_default(),
                                 d.severity,
                                 d.rule,
-                                d.message
+                                d.message.as_deref().unwrap_or_default()
                             )
                         })
                         .collect::<Vec<_>>()

@@ -375,7 +375,7 @@ impl Report {
                             standard: d.standard,
                             rule: d.rule,
                             severity: d.severity,
-                            message: d.message,
+                            message: Some(d.message),
                             exception: d.exception,
                         })
                         .collect(),

@@ -7,7 +7,10 @@
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, OwnerReference, Time};
 
-use super::conditions::{Desired, merge, reasons, types};
+use super::{
+    conditions::{Desired, merge, reasons, types},
+    seen::{REPORT_LABELS, SeenReport},
+};
 use crate::{
     admission::Coverage,
     api::{
@@ -24,8 +27,10 @@ use crate::{
     },
 };
 
-/// How many deviations a report lists (the count covers them all).
-pub const REPORT_DEVIATIONS_CAP: usize = 50;
+/// How many of a report's deviations carry their message. Every deviation
+/// is listed (Events are derived from all of them); beyond these, by
+/// standard, rule and severity only, which keeps a report small.
+pub const REPORT_MESSAGES_CAP: usize = 50;
 
 /// The name of a workload's report: its kind and name, e.g. `deployment-web`,
 /// shortened with a hash suffix when that would be too long.
@@ -39,7 +44,7 @@ pub fn report_name(w: &Workload) -> String {
 pub fn report(
     w: &Workload,
     v: &WorkloadVerdict,
-    previous: Option<&ComplianceReportStatus>,
+    previous: Option<&SeenReport>,
     now: Timestamp,
 ) -> ComplianceReport {
     let open: Vec<_> = v.open_deviations().collect();
@@ -49,14 +54,14 @@ pub fn report(
             types::COMPLIANT,
             false,
             reasons::DEVIATING,
+            // The deviations list says what each one is and how to fix it.
             format!(
-                "{} open deviation{}; most severe: {}/{} ({}): {}",
+                "{} open deviation{}; most severe: {}/{} ({})",
                 open.len(),
                 if open.len() == 1 { "" } else { "s" },
                 worst.standard,
                 worst.rule,
                 worst.severity,
-                worst.message
             ),
         )
     } else if v.deviations.is_empty() {
@@ -140,14 +145,13 @@ pub fn report(
                 types::OWNED,
                 true,
                 reasons::OWNED,
+                // What an incomplete ownership lacks is in its own status.
                 if gaps.is_empty() {
                     format!("owned by team {} (ServiceOwnership {})", o.team, o.name)
                 } else {
                     format!(
-                        "owned by team {} (ServiceOwnership {}), which is incomplete: {}",
-                        o.team,
-                        o.name,
-                        gaps.join("; ")
+                        "owned by team {} (ServiceOwnership {}, incomplete: see its status)",
+                        o.team, o.name
                     )
                 },
             )
@@ -168,25 +172,27 @@ pub fn report(
             ),
         ),
     };
+    // No observedGeneration: a report is written whole, so there is no
+    // spec of its own for the status to catch up with.
     let conditions = merge(
         previous.map_or(&[], |p| p.conditions.as_slice()),
         vec![compliant, patch, owned],
-        w.generation,
+        None,
         now,
     );
     let status = ComplianceReportStatus {
         conditions,
-        observed_generation: w.generation,
+        workload_generation: w.generation,
         deviation_count: count(v.deviations.len()),
         deviations: v
             .deviations
             .iter()
-            .take(REPORT_DEVIATIONS_CAP)
-            .map(|d| Deviation {
+            .enumerate()
+            .map(|(i, d)| Deviation {
                 standard: d.standard.clone(),
                 rule: d.rule.clone(),
                 severity: d.severity,
-                message: d.message.clone(),
+                message: (i < REPORT_MESSAGES_CAP).then(|| d.message.clone()),
                 exception: d.exception.clone(),
             })
             .collect(),
@@ -219,17 +225,11 @@ pub fn report(
         name: Some(report_name(w)),
         namespace: Some(w.namespace.clone()),
         labels: Some(
-            [
-                (
-                    "app.kubernetes.io/managed-by".to_string(),
-                    "plumbline".to_string(),
-                ),
-                (
-                    "plumbline.dev/workload-kind".to_string(),
-                    w.kind.as_str().to_string(),
-                ),
-            ]
-            .into(),
+            REPORT_LABELS
+                .into_iter()
+                .map(String::from)
+                .zip(["plumbline".to_string(), w.kind.as_str().to_string()])
+                .collect(),
         ),
         owner_references: w.uid.as_ref().map(|uid| {
             vec![OwnerReference {
@@ -643,7 +643,9 @@ spec:
             "{}",
             compliant.message
         );
-        assert_eq!(compliant.observed_generation, Some(7));
+        // The workload's generation; no observedGeneration of the report's own.
+        assert_eq!(status.workload_generation, Some(7));
+        assert_eq!(compliant.observed_generation, None);
         assert_eq!(
             condition(&status.conditions, types::OWNED).reason,
             reasons::ORPHAN
@@ -690,12 +692,17 @@ spec:
         let second = report(
             &loaded2.inputs.workloads[0],
             &later.workloads[0],
-            first.status.as_ref(),
+            Some(&SeenReport::new(&first)),
             later.at,
         );
         assert_eq!(
             first, second,
             "nothing changed, so nothing is to be written"
+        );
+        assert_eq!(
+            crate::controller::seen::digest(&first),
+            SeenReport::new(&second).digest,
+            "and the writer sees that from what it keeps"
         );
 
         let s1 = standard_status(&eval.standards[0], audit(), Some(4), &[], eval.at);
@@ -722,7 +729,7 @@ spec:
         let r2 = report(
             &loaded.inputs.workloads[1],
             &after.workloads[1],
-            r1.status.as_ref(),
+            Some(&SeenReport::new(&r1)),
             after.at,
         );
         let c = condition(&r2.status.as_ref().unwrap().conditions, types::COMPLIANT).clone();

@@ -7,7 +7,6 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::Arc,
     time::Instant,
 };
 
@@ -26,17 +25,16 @@ use kube::{
 
 use super::{
     build,
+    cache::Entry,
     metrics::Metrics,
+    seen::SeenReport,
     transitions::{self, Transition},
     watch::Stores,
     write::{WriteError, Writer, report_differs},
 };
 use crate::{
     admission::{self, Generated},
-    api::{
-        ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership,
-        StandardException,
-    },
+    api::ComplianceReport,
     engine::{Evaluation, Inputs, Workload, WorkloadVerdict},
 };
 use futures::StreamExt;
@@ -66,50 +64,128 @@ pub async fn all(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
     let (failed, refused) = policies(cx, &generated).await;
     failures += failed;
     failures += reports(cx, inputs, eval, now).await;
-    let client = cx.writer.client().clone();
-    for ((s, v), g) in inputs.standards.iter().zip(&eval.standards).zip(&generated) {
-        let started = Instant::now();
-        let previous = conditions(s.status.as_ref().map(|st| &st.conditions));
-        let enforced = build::enforced(&g.coverage, refused.get(&s.name_any()).map(String::as_str));
-        let desired = build::standard_status(v, enforced, s.metadata.generation, previous, now);
-        let events = transitions::standard(previous, &desired.conditions);
-        let result = status(
-            cx,
-            Api::all(client.clone()),
-            s,
-            &desired,
-            s.status.as_ref(),
+    let client = cx.writer.client();
+    let standards = inputs.standards.iter().zip(&eval.standards).zip(&generated);
+    failures += statuses(
+        cx,
+        standards.map(|((s, v), g)| {
+            let previous = conditions(s.status.as_ref().map(|st| &st.conditions));
+            let refused = refused.get(&s.name_any()).map(String::as_str);
+            let enforced = build::enforced(&g.coverage, refused);
+            let desired = build::standard_status(v, enforced, s.metadata.generation, previous, now);
+            let events = transitions::standard(previous, &desired.conditions);
+            Status::new(
+                Api::all(client.clone()),
+                s,
+                desired,
+                s.status.as_ref(),
+                events,
+            )
+        }),
+    )
+    .await;
+    failures += statuses(
+        cx,
+        inputs
+            .exceptions
+            .iter()
+            .zip(&eval.exceptions)
+            .map(|(e, v)| {
+                let previous = conditions(e.status.as_ref().map(|st| &st.conditions));
+                let warning = cx.expiry_warning;
+                let desired =
+                    build::exception_status(v, e.metadata.generation, previous, now, warning);
+                let events = transitions::exception(e.status.as_ref(), &desired);
+                let api = Api::namespaced(client.clone(), &e.namespace().unwrap_or_default());
+                Status::new(api, e, desired, e.status.as_ref(), events)
+            }),
+    )
+    .await;
+    failures += statuses(
+        cx,
+        inputs.baselines.iter().zip(&eval.baselines).map(|(b, v)| {
+            let previous = conditions(b.status.as_ref().map(|st| &st.conditions));
+            let images = b.spec.images.len();
+            let desired = build::baseline_status(v, images, b.metadata.generation, previous, now);
+            Status::new(
+                Api::all(client.clone()),
+                b,
+                desired,
+                b.status.as_ref(),
+                Vec::new(),
+            )
+        }),
+    )
+    .await;
+    failures += statuses(
+        cx,
+        inputs
+            .ownerships
+            .iter()
+            .zip(&eval.ownerships)
+            .map(|(o, v)| {
+                let previous = conditions(o.status.as_ref().map(|st| &st.conditions));
+                let desired = build::ownership_status(v, o.metadata.generation, previous, now);
+                let api = Api::namespaced(client.clone(), &o.namespace().unwrap_or_default());
+                Status::new(api, o, desired, o.status.as_ref(), Vec::new())
+            }),
+    )
+    .await;
+    failures
+}
+
+/// One object's desired status, and the Events of reaching it.
+struct Status<'a, K, S> {
+    api: Api<K>,
+    object: &'a K,
+    desired: S,
+    current: Option<&'a S>,
+    events: Vec<Transition>,
+}
+
+impl<'a, K, S> Status<'a, K, S> {
+    fn new(
+        api: Api<K>,
+        object: &'a K,
+        desired: S,
+        current: Option<&'a S>,
+        events: Vec<Transition>,
+    ) -> Self {
+        Self {
+            api,
+            object,
+            desired,
+            current,
             events,
-        )
-        .await;
-        failures += done(cx, &InfrastructureStandard::kind(&()), started, result);
+        }
     }
-    for (e, v) in inputs.exceptions.iter().zip(&eval.exceptions) {
-        let started = Instant::now();
-        let previous = conditions(e.status.as_ref().map(|st| &st.conditions));
-        let desired =
-            build::exception_status(v, e.metadata.generation, previous, now, cx.expiry_warning);
-        let events = transitions::exception(e.status.as_ref(), &desired);
-        let api = Api::namespaced(client.clone(), &e.namespace().unwrap_or_default());
-        let result = status(cx, api, e, &desired, e.status.as_ref(), events).await;
-        failures += done(cx, &StandardException::kind(&()), started, result);
-    }
-    for (b, v) in inputs.baselines.iter().zip(&eval.baselines) {
-        let started = Instant::now();
-        let previous = conditions(b.status.as_ref().map(|st| &st.conditions));
-        let desired =
-            build::baseline_status(v, b.spec.images.len(), b.metadata.generation, previous, now);
-        let api = Api::all(client.clone());
-        let result = status(cx, api, b, &desired, b.status.as_ref(), Vec::new()).await;
-        failures += done(cx, &PatchBaseline::kind(&()), started, result);
-    }
-    for (o, v) in inputs.ownerships.iter().zip(&eval.ownerships) {
-        let started = Instant::now();
-        let previous = conditions(o.status.as_ref().map(|st| &st.conditions));
-        let desired = build::ownership_status(v, o.metadata.generation, previous, now);
-        let api = Api::namespaced(client.clone(), &o.namespace().unwrap_or_default());
-        let result = status(cx, api, o, &desired, o.status.as_ref(), Vec::new()).await;
-        failures += done(cx, &ServiceOwnership::kind(&()), started, result);
+}
+
+/// Writes each status of one kind that changed, then raises the Events of
+/// its transition; returns how many writes failed.
+async fn statuses<'a, K, S>(cx: &Context<'_>, each: impl Iterator<Item = Status<'a, K, S>>) -> usize
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + 'a,
+    S: serde::Serialize + PartialEq + 'a,
+{
+    let kind = K::kind(&());
+    let mut failures = 0;
+    let mut started = Instant::now();
+    for s in each {
+        let result = match cx
+            .writer
+            .status(s.api, s.object, &s.desired, s.current)
+            .await
+        {
+            Ok(true) => {
+                publish(cx, &s.object.object_ref(&()), s.events).await;
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(err) => Err(err),
+        };
+        failures += done(cx, &kind, started, result);
+        started = Instant::now();
     }
     failures
 }
@@ -120,17 +196,17 @@ pub async fn all(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
 /// API server's refusal of a standard's policy by standard name.
 async fn policies(cx: &Context<'_>, generated: &[Generated]) -> (usize, HashMap<String, String>) {
     let kind = ValidatingAdmissionPolicy::kind(&());
-    let current_policies: HashMap<String, Arc<ValidatingAdmissionPolicy>> = cx
+    let current_policies: HashMap<String, ValidatingAdmissionPolicy> = cx
         .stores
         .policies
-        .state()
+        .objects()
         .into_iter()
         .map(|p| (p.name_any(), p))
         .collect();
-    let current_bindings: HashMap<String, Arc<ValidatingAdmissionPolicyBinding>> = cx
+    let current_bindings: HashMap<String, ValidatingAdmissionPolicyBinding> = cx
         .stores
         .bindings
-        .state()
+        .objects()
         .into_iter()
         .map(|b| (b.name_any(), b))
         .collect();
@@ -146,20 +222,14 @@ async fn policies(cx: &Context<'_>, generated: &[Generated]) -> (usize, HashMap<
             // does nothing, while a policy without its binding does nothing either.
             let mut result = cx
                 .writer
-                .generated(
-                    policy,
-                    current_policies.get(&name).map(AsRef::as_ref),
-                    |a, b| a.spec == b.spec,
-                )
+                .generated(policy, current_policies.get(&name), |a, b| a.spec == b.spec)
                 .await;
             if result.is_ok() {
                 result = cx
                     .writer
-                    .generated(
-                        binding,
-                        current_bindings.get(&name).map(AsRef::as_ref),
-                        |a, b| a.spec == b.spec,
-                    )
+                    .generated(binding, current_bindings.get(&name), |a, b| {
+                        a.spec == b.spec
+                    })
                     .await;
             }
             if let Err(WriteError::Api {
@@ -238,18 +308,13 @@ fn done(cx: &Context<'_>, kind: &str, started: Instant, result: Result<(), Write
 async fn reports(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Timestamp) -> usize {
     let kind = ComplianceReport::kind(&());
     let mut failures = 0;
-    let reports: HashMap<(String, String), Arc<ComplianceReport>> = cx
-        .stores
-        .reports
-        .state()
-        .into_iter()
-        .map(|r| ((r.namespace().unwrap_or_default(), r.name_any()), r))
-        .collect();
+    let reports: HashMap<(String, String), Entry<SeenReport>> =
+        cx.stores.reports.entries().into_iter().collect();
     // Nothing can be created in a namespace being deleted: its reports go with it.
     let terminating: HashSet<String> = cx
         .stores
         .namespaces
-        .state()
+        .values()
         .iter()
         .filter(|n| n.metadata.deletion_timestamp.is_some())
         .map(|n| n.name_any())
@@ -266,17 +331,15 @@ async fn reports(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
             continue;
         }
         let key = (w.namespace.clone(), build::report_name(w));
-        let current = reports.get(&key).map(AsRef::as_ref);
+        let current = reports.get(&key);
         wanted.insert(key);
-        let desired = build::report(w, v, current.and_then(|c| c.status.as_ref()), now);
-        if !report_differs(&desired, current).any() {
+        let seen = current.map(|c| c.value.as_ref());
+        let desired = build::report(w, v, seen, now);
+        if !report_differs(&desired, seen) {
             continue;
         }
         if let Some(next) = &desired.status {
-            planned.add(&transitions::report_changes(
-                current.and_then(|c| c.status.as_ref()),
-                next,
-            ));
+            planned.add(&transitions::report_changes(seen, next));
         }
         to_write.push((w, v, current));
     }
@@ -311,12 +374,10 @@ async fn reports(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
     }
     for ((ns, name), report) in &reports {
         // A report without an owner is being garbage-collected already.
-        let owned = report
-            .metadata
-            .owner_references
-            .as_ref()
-            .is_some_and(|o| !o.is_empty());
-        if owned && !terminating.contains(ns) && !wanted.contains(&(ns.clone(), name.clone())) {
+        if report.value.owned
+            && !terminating.contains(ns)
+            && !wanted.contains(&(ns.clone(), name.clone()))
+        {
             let started = Instant::now();
             let result = cx.writer.delete_report(ns, name).await.map(|_| ());
             failures += done(cx, &kind, started, result);
@@ -332,12 +393,12 @@ async fn write_report(
     cx: &Context<'_>,
     w: &Workload,
     v: &WorkloadVerdict,
-    current: Option<&ComplianceReport>,
+    current: Option<&Entry<SeenReport>>,
     now: Timestamp,
     bulk: &transitions::Bulk,
 ) -> (Instant, Result<Option<transitions::Changes>, WriteError>) {
     let started = Instant::now();
-    let previous = current.and_then(|c| c.status.as_ref());
+    let previous = current.map(|c| c.value.as_ref());
     let desired = build::report(w, v, previous, now);
     let result = match cx.writer.report(&desired, current).await {
         Ok(true) => {
@@ -391,23 +452,4 @@ async fn publish(cx: &Context<'_>, regarding: &ObjectReference, events: Vec<Tran
 /// The conditions of a status, or none.
 fn conditions(c: Option<&Vec<Condition>>) -> &[Condition] {
     c.map_or(&[], Vec::as_slice)
-}
-
-/// Writes one status when it changed, then raises the Events of its transition.
-async fn status<K, S>(
-    cx: &Context<'_>,
-    api: Api<K>,
-    object: &K,
-    desired: &S,
-    current: Option<&S>,
-    events: Vec<Transition>,
-) -> Result<(), WriteError>
-where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    S: serde::Serialize + PartialEq,
-{
-    if cx.writer.status(api, object, desired, current).await? {
-        publish(cx, &object.object_ref(&()), events).await;
-    }
-    Ok(())
 }

@@ -121,7 +121,8 @@ pub async fn run(
         max_concurrent_writes: config.max_concurrent_writes,
     };
     let mut cache = Incremental::new();
-    let mut retry = Duration::from_secs(1);
+    let mut retry = Backoff::default();
+    let mut resync_at = tokio::time::Instant::now() + config.resync;
     let stopped = 'outer: loop {
         let is_leader = *leading.borrow_and_update();
         metrics.set_leader(is_leader);
@@ -155,20 +156,17 @@ pub async fn run(
             writer.writes(),
             failures,
         );
-        let mut wait = config.resync;
-        if failures > 0 {
-            wait = wait.min(retry);
-            retry = (retry * 2).min(Duration::from_secs(30));
-        } else {
-            retry = Duration::from_secs(1);
-        }
-        let next = [
+        let retry_in = retry.after(failures);
+        let by_itself = [
             evaluation.next_change,
             reconcile::next_warning(evaluation, config.expiry_warning, now),
-        ];
-        if let Some(next) = next.into_iter().flatten().min() {
-            wait = wait.min(now.duration_until(next).unsigned_abs());
-        }
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|at| now.duration_until(at).unsigned_abs());
+        let resync_in = resync_at.saturating_duration_since(tokio::time::Instant::now());
+        let wait = next_wake(resync_in, retry_in, by_itself);
         tracing::debug!(
             writes = writer.writes(),
             evaluated = pass.evaluated,
@@ -178,14 +176,15 @@ pub async fn run(
         );
         tokio::select! {
             () = changed.notified() => tokio::time::sleep(DEBOUNCE).await,
-            () = tokio::time::sleep(wait) => {
-                // A resync is the safety net: evaluate every workload again.
-                if wait == config.resync {
-                    cache.clear();
-                }
-            }
+            () = tokio::time::sleep(wait) => {}
             r = leading.changed() => if r.is_err() { break lost_lease() },
             () = &mut shutdown => break Stopped::Shutdown,
+        }
+        // A resync is the safety net: evaluate every workload again, however
+        // the loop woke up.
+        if tokio::time::Instant::now() >= resync_at {
+            cache.clear();
+            resync_at = tokio::time::Instant::now() + config.resync;
         }
     };
     if let Some(task) = lease {
@@ -201,6 +200,50 @@ pub async fn run(
     }
     tracing::info!(writes = writer.writes(), "stopped");
     stopped
+}
+
+/// How long to wait before the next pass when nothing changes: until the
+/// resync, a retry of failed writes, or the next instant a verdict changes
+/// by itself (an exception expires or enters its warning window, a patch
+/// deadline passes), whichever comes first. The one place the loop's
+/// wake-up is decided. Pure.
+fn next_wake(
+    resync_in: Duration,
+    retry_in: Option<Duration>,
+    by_itself: Option<Duration>,
+) -> Duration {
+    [Some(resync_in), retry_in, by_itself]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(resync_in)
+}
+
+/// The delay before retrying failed writes: 1 s, doubling up to 30 s while
+/// passes keep failing; none after a pass without failures.
+#[derive(Debug)]
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self(Self::FIRST)
+    }
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_secs(1);
+    const MAX: Duration = Duration::from_secs(30);
+
+    /// The retry delay after a pass with this many failed writes.
+    fn after(&mut self, failures: usize) -> Option<Duration> {
+        if failures == 0 {
+            self.0 = Self::FIRST;
+            return None;
+        }
+        let delay = self.0;
+        self.0 = (delay * 2).min(Self::MAX);
+        Some(delay)
+    }
 }
 
 /// The Lease task ended (it only does when its API calls keep failing in a
@@ -232,5 +275,32 @@ async fn lease_manager(client: &Client, leader: &Leader) -> kube_lease_manager::
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_loop_wakes_at_the_first_of_resync_retry_and_a_verdict_changing() {
+        let s = Duration::from_secs;
+        assert_eq!(next_wake(s(600), None, None), s(600));
+        assert_eq!(next_wake(s(600), Some(s(1)), Some(s(5))), s(1));
+        assert_eq!(next_wake(s(600), Some(s(8)), Some(s(5))), s(5));
+        assert_eq!(next_wake(s(3), Some(s(8)), Some(s(5))), s(3));
+    }
+
+    #[test]
+    fn failed_writes_are_retried_sooner_than_later_and_not_after_success() {
+        let mut b = Backoff::default();
+        let s = Duration::from_secs;
+        let delays: Vec<_> = (0..7).map(|_| b.after(2)).collect();
+        assert_eq!(
+            delays,
+            [1, 2, 4, 8, 16, 30, 30].map(|d| Some(s(d))).to_vec()
+        );
+        assert_eq!(b.after(0), None);
+        assert_eq!(b.after(1), Some(s(1)));
     }
 }

@@ -7,7 +7,10 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
-use super::conditions::types;
+use super::{
+    conditions::types,
+    seen::{SeenReport, open},
+};
 use crate::api::{ComplianceReportStatus, ExceptionState, PatchState, StandardExceptionStatus};
 
 /// Event reasons.
@@ -208,25 +211,16 @@ impl Transition {
     }
 }
 
-fn open(status: Option<&ComplianceReportStatus>) -> BTreeSet<(String, String)> {
-    status
+/// What changed between a report as last seen and its status now.
+pub fn report_changes(previous: Option<&SeenReport>, next: &ComplianceReportStatus) -> Changes {
+    let owned = |(s, r): (&str, &str)| (s.to_string(), r.to_string());
+    let before: BTreeSet<(String, String)> = previous
         .into_iter()
-        .flat_map(|s| &s.deviations)
-        .filter(|d| d.exception.is_none())
-        .map(|d| (d.standard.clone(), d.rule.clone()))
-        .collect()
-}
-
-/// What changed between a report's status before and after.
-pub fn report_changes(
-    previous: Option<&ComplianceReportStatus>,
-    next: &ComplianceReportStatus,
-) -> Changes {
-    let before = open(previous);
-    let after = open(Some(next));
-    let was_overdue = previous
-        .and_then(|p| p.patch.as_ref())
-        .is_some_and(|p| p.state == PatchState::Overdue);
+        .flat_map(SeenReport::open)
+        .map(owned)
+        .collect();
+    let after: BTreeSet<(String, String)> = open(Some(next)).map(owned).collect();
+    let was_overdue = previous.is_some_and(|p| p.overdue);
     let overdue = match &next.patch {
         Some(patch) if patch.state == PatchState::Overdue && !was_overdue => patch
             .images
@@ -243,10 +237,10 @@ pub fn report_changes(
     }
 }
 
-/// Events for a workload, from its report's status before and after,
+/// Events for a workload, from its report as last seen and its status now,
 /// leaving out what `bulk` summarises on the standard or baseline instead.
 pub fn report(
-    previous: Option<&ComplianceReportStatus>,
+    previous: Option<&SeenReport>,
     next: &ComplianceReportStatus,
     bulk: &Bulk,
 ) -> Vec<Transition> {
@@ -262,7 +256,10 @@ pub fn report(
                     .found
                     .contains(&(d.standard.clone(), d.rule.clone()))
         })
-        .map(|d| format!("{}/{} ({}): {}", d.standard, d.rule, d.severity, d.message))
+        .map(|d| match &d.message {
+            Some(m) => format!("{}/{} ({}): {m}", d.standard, d.rule, d.severity),
+            None => format!("{}/{} ({})", d.standard, d.rule, d.severity),
+        })
         .collect();
     if !found.is_empty() {
         out.push(Transition::new(
@@ -379,7 +376,7 @@ mod tests {
             standard: "s".into(),
             rule: rule.into(),
             severity: Severity::High,
-            message: format!("fix {rule}"),
+            message: Some(format!("fix {rule}")),
             exception: exception.map(Into::into),
         };
         ComplianceReportStatus {
@@ -392,6 +389,25 @@ mod tests {
         }
     }
 
+    fn spec() -> crate::api::ComplianceReportSpec {
+        crate::api::ComplianceReportSpec {
+            workload: crate::api::report::ReportedWorkload {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                name: "w".into(),
+                uid: None,
+            },
+        }
+    }
+
+    fn seen(open: &[&str], excepted: &[&str]) -> SeenReport {
+        SeenReport::new(&crate::api::ComplianceReport {
+            metadata: Default::default(),
+            spec: spec(),
+            status: Some(status(open, excepted)),
+        })
+    }
+
     #[test]
     fn new_and_resolved_deviations_each_raise_one_event() {
         let t = report(None, &status(&["a", "b"], &[]), &Bulk::default());
@@ -399,7 +415,7 @@ mod tests {
         assert_eq!(t[0].reason, reasons::DEVIATION_FOUND);
         assert!(t[0].note.contains("s/a (High): fix a") && t[0].note.contains("s/b"));
         let t = report(
-            Some(&status(&["a", "b"], &[])),
+            Some(&seen(&["a", "b"], &[])),
             &status(&["b"], &[]),
             &Bulk::default(),
         );
@@ -413,13 +429,13 @@ mod tests {
         );
         // An exception covering a deviation resolves it; expiry re-opens it.
         let t = report(
-            Some(&status(&["a"], &[])),
+            Some(&seen(&["a"], &[])),
             &status(&[], &["a"]),
             &Bulk::default(),
         );
         assert_eq!(t[0].reason, reasons::DEVIATION_RESOLVED);
         let t = report(
-            Some(&status(&[], &["a"])),
+            Some(&seen(&[], &["a"])),
             &status(&["a"], &[]),
             &Bulk::default(),
         );
@@ -427,9 +443,43 @@ mod tests {
     }
 
     #[test]
+    fn events_follow_every_open_deviation_not_only_those_with_a_message() {
+        // 60 rules: a report lists all of them, with a message for the first 50.
+        let rules: Vec<String> = (0..60).map(|i| format!("r{i:02}")).collect();
+        let all: Vec<&str> = rules.iter().map(String::as_str).collect();
+        let mut listed = status(&all, &[]);
+        for d in &mut listed.deviations[50..] {
+            d.message = None;
+        }
+        let before = SeenReport::new(&crate::api::ComplianceReport {
+            metadata: Default::default(),
+            spec: spec(),
+            status: Some(listed),
+        });
+        assert_eq!(before.open.len(), 60);
+        // The 56th is fixed: resolved, by name, and nothing else is.
+        let after: Vec<&str> = all.iter().copied().filter(|r| *r != "r55").collect();
+        let t = report(Some(&before), &status(&after, &[]), &Bulk::default());
+        assert_eq!(
+            t,
+            vec![Transition::new(
+                false,
+                reasons::DEVIATION_RESOLVED,
+                "no longer deviates from s/r55".into()
+            )]
+        );
+        // A 61st, beyond the messages, is found.
+        let more: Vec<&str> = all.iter().copied().chain(["r60"]).collect();
+        let t = report(Some(&before), &status(&more, &[]), &Bulk::default());
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].reason, reasons::DEVIATION_FOUND);
+        assert!(t[0].note.contains("s/r60"), "{}", t[0].note);
+    }
+
+    #[test]
     fn an_unchanged_status_raises_nothing() {
         let s = status(&["a"], &["b"]);
-        assert!(report(Some(&s), &s, &Bulk::default()).is_empty());
+        assert!(report(Some(&seen(&["a"], &["b"])), &s, &Bulk::default()).is_empty());
     }
 
     #[test]
@@ -443,7 +493,7 @@ mod tests {
     #[test]
     fn many_workloads_changing_at_once_are_summarised_per_standard() {
         let mut tally = Tally::default();
-        let before = status(&[], &[]);
+        let before = seen(&[], &[]);
         let after = status(&["a", "b"], &[]);
         for _ in 0..=BULK {
             tally.add(&report_changes(Some(&before), &after));

@@ -1,389 +1,344 @@
-//! Reads the cluster: one shared reflector store per watched kind, with
-//! managed fields stripped to save memory, and a signal raised on every
-//! change. May read; never writes.
+//! Reads the cluster: one watch per kind (and per namespace, when limited),
+//! each feeding a cache of only what the operator needs of its objects, and
+//! a signal raised whenever that changes. May read; never writes.
 
-use std::{fmt::Debug, sync::Arc};
+use std::{fmt::Debug, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use k8s_openapi::{
     api::{
         admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding},
-        apps::v1::{DaemonSet, Deployment, StatefulSet},
-        batch::v1::{CronJob, Job},
-        core::v1::{Namespace, Pod},
+        core::v1::Namespace,
         policy::v1::PodDisruptionBudget,
     },
     serde::de::DeserializeOwned,
 };
 use kube::{
-    Api, Client, Resource, ResourceExt,
+    Api, Client, Resource,
     runtime::{
-        WatchStreamExt, reflector,
-        reflector::{ObjectRef, Store},
-        watcher,
+        WatchStreamExt,
+        utils::{Backoff, ResetTimerBackoff},
+        watcher::{self, watcher},
     },
 };
 use tokio::sync::Notify;
 
-use super::write::Written;
-
-use crate::engine::Workload;
-use std::collections::HashMap;
-
-use crate::api::{
-    ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership, StandardException,
+use super::{
+    cache::{Applied, Cache, Entry},
+    seen::SeenReport,
+};
+use crate::{
+    api::{
+        ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership,
+        StandardException,
+    },
+    engine::{DisruptionBudget, Workload},
 };
 
-/// Every store the operator evaluates from.
+/// Every cache the operator evaluates and writes from.
 #[derive(Clone)]
 pub struct Stores {
-    /// Deployments.
-    pub deployments: Reflected<Deployment>,
-    /// StatefulSets.
-    pub stateful_sets: Reflected<StatefulSet>,
-    /// DaemonSets.
-    pub daemon_sets: Reflected<DaemonSet>,
-    /// CronJobs.
-    pub cron_jobs: Reflected<CronJob>,
-    /// Jobs.
-    pub jobs: Reflected<Job>,
-    /// Pods.
-    pub pods: Reflected<Pod>,
-    /// Namespaces.
-    pub namespaces: Reflected<Namespace>,
-    /// PodDisruptionBudgets.
-    pub budgets: Reflected<PodDisruptionBudget>,
+    /// Workloads of every kind, as the engine models them.
+    pub workloads: Caches<Workload>,
+    /// Namespaces (metadata only).
+    pub namespaces: Caches<Namespace>,
+    /// PodDisruptionBudgets, as the engine models them.
+    pub budgets: Caches<DisruptionBudget>,
     /// Standards.
-    pub standards: Reflected<InfrastructureStandard>,
+    pub standards: Caches<InfrastructureStandard>,
     /// Exceptions.
-    pub exceptions: Reflected<StandardException>,
+    pub exceptions: Caches<StandardException>,
     /// Baselines.
-    pub baselines: Reflected<PatchBaseline>,
+    pub baselines: Caches<PatchBaseline>,
     /// Ownerships.
-    pub ownerships: Reflected<ServiceOwnership>,
-    /// The reports the operator wrote.
-    pub reports: Reflected<ComplianceReport>,
+    pub ownerships: Caches<ServiceOwnership>,
+    /// What decides whether each report the operator wrote needs a write.
+    pub reports: Caches<SeenReport>,
     /// The admission policies the operator generated (by their label).
-    pub policies: Reflected<ValidatingAdmissionPolicy>,
+    pub policies: Caches<ValidatingAdmissionPolicy>,
     /// Their bindings.
-    pub bindings: Reflected<ValidatingAdmissionPolicyBinding>,
-    /// Each workload object converted for the engine, by uid, with the
-    /// resourceVersion it was converted at: a snapshot converts only what
-    /// changed since the last one.
-    converted: Arc<std::sync::Mutex<Converted>>,
+    pub bindings: Caches<ValidatingAdmissionPolicyBinding>,
 }
 
-type Converted = HashMap<String, (Option<String>, Option<Arc<Workload>>)>;
-
-/// What the operator keeps of each watched kind. The cluster's own kinds are
-/// read for their spec and metadata only: their status (which changes all
-/// the time: Pod phases, rollout progress) is dropped, and a change to it
-/// alone does not start an evaluation. plumbline's kinds keep their status:
-/// the previous status is what Events are derived from.
-pub trait Watched:
-    Resource + Clone + Debug + DeserializeOwned + serde::Serialize + Send + Sync + 'static
-{
-    /// Whether only spec and metadata matter.
-    const SPEC_ONLY: bool;
-    /// Drops what evaluation never reads (managed fields are dropped for every kind).
-    fn slim(&mut self) {}
+/// The caches of one kind: one per watched namespace, or one for the cluster.
+pub struct Caches<T> {
+    caches: Vec<Arc<Cache<T>>>,
 }
 
-macro_rules! spec_only {
-    ($($kind:ty),*) => {$(
-        impl Watched for $kind {
-            const SPEC_ONLY: bool = true;
-            fn slim(&mut self) {
-                self.status = None;
-            }
+impl<T> Clone for Caches<T> {
+    fn clone(&self) -> Self {
+        Self {
+            caches: self.caches.clone(),
         }
-    )*};
-}
-spec_only!(
-    ValidatingAdmissionPolicy,
-    Deployment,
-    StatefulSet,
-    DaemonSet,
-    CronJob,
-    Job,
-    Pod,
-    Namespace,
-    PodDisruptionBudget
-);
-
-// A binding has no status: all of it is spec.
-impl Watched for ValidatingAdmissionPolicyBinding {
-    const SPEC_ONLY: bool = true;
-}
-
-macro_rules! with_status {
-    ($($kind:ty),*) => {$(
-        impl Watched for $kind {
-            const SPEC_ONLY: bool = false;
-        }
-    )*};
-}
-with_status!(
-    InfrastructureStandard,
-    StandardException,
-    PatchBaseline,
-    ServiceOwnership,
-    ComplianceReport
-);
-
-/// A digest of what evaluation reads of an object: all of it but its
-/// resourceVersion (status and managed fields are gone already).
-fn digest<K: Watched>(o: &K) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut value = serde_json::to_value(o).unwrap_or_default();
-    if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-        meta.remove("resourceVersion");
     }
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    value.to_string().hash(&mut hasher);
-    hasher.finish()
 }
 
-/// Starts one reflector: its store, and a task that keeps it filled and
-/// raises `changed` on every event that can change a verdict. Watch errors
-/// are retried with backoff.
-fn reflect<K>(api: Api<K>, changed: Arc<Notify>) -> Store<K>
-where
-    K: Watched,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
-{
-    reflect_with(api, watcher::Config::default(), changed)
+impl<T> Caches<T> {
+    /// Every kept value.
+    pub fn values(&self) -> Vec<Arc<T>> {
+        self.caches.iter().flat_map(|c| c.values()).collect()
+    }
+
+    /// Every kept value with its namespace, name and resourceVersion.
+    pub fn entries(&self) -> Vec<(super::cache::Key, Entry<T>)> {
+        self.caches.iter().flat_map(|c| c.entries()).collect()
+    }
+
+    /// One object's entry.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Entry<T>> {
+        self.caches.iter().find_map(|c| c.get(namespace, name))
+    }
+
+    /// Waits until every cache has its first full list.
+    pub async fn wait_until_ready(&self) {
+        futures::future::join_all(self.caches.iter().map(|c| c.wait_until_ready())).await;
+    }
 }
 
-/// `reflect` with a watch configuration of its own (e.g. a label selector).
-fn reflect_with<K>(api: Api<K>, config: watcher::Config, changed: Arc<Notify>) -> Store<K>
+impl<K: Resource + Clone> Caches<K> {
+    /// Every object, with the resourceVersion it was seen at (the cache
+    /// keeps it beside the object, so that a new version of an unchanged
+    /// object does not count as a change).
+    pub fn objects(&self) -> Vec<K> {
+        self.entries()
+            .into_iter()
+            .map(|(_, e)| {
+                let mut o = (*e.value).clone();
+                o.meta_mut().resource_version = e.resource_version;
+                o
+            })
+            .collect()
+    }
+}
+
+/// How soon a failed watch is retried: from 0.5 s, doubling up to 2 s
+/// (kube's default grows to 30 s, which after an API server restart left
+/// the operator blind for up to half a minute), back to 0.5 s after two
+/// minutes without failure. A handful of watches retrying every 2 s is no
+/// load for an API server that is down.
+fn backoff() -> ResetTimerBackoff<Doubling> {
+    ResetTimerBackoff::new(Doubling::default(), Duration::from_secs(120))
+}
+
+/// Delays from `MIN`, doubling up to `MAX`.
+struct Doubling(Duration);
+
+impl Doubling {
+    const MIN: Duration = Duration::from_millis(500);
+    const MAX: Duration = Duration::from_secs(2);
+}
+
+impl Default for Doubling {
+    fn default() -> Self {
+        Self(Self::MIN)
+    }
+}
+
+impl Iterator for Doubling {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let delay = self.0;
+        self.0 = (delay * 2).min(Self::MAX);
+        Some(delay)
+    }
+}
+
+impl Backoff for Doubling {
+    fn reset(&mut self) {
+        self.0 = Self::MIN;
+    }
+}
+
+/// Starts one watch feeding `cache` with `keep(object)`; raises `changed`
+/// whenever what the cache holds changes. Watch errors are retried with
+/// `backoff`.
+fn feed<K, T>(
+    api: Api<K>,
+    config: watcher::Config,
+    keep: fn(K) -> Option<T>,
+    changed: Arc<Notify>,
+) -> Arc<Cache<T>>
 where
-    K: Watched,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+    K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    K::DynamicType: Default,
+    T: PartialEq + Send + Sync + 'static,
 {
-    let (store, writer) = reflector::store();
-    let stream = reflector(
-        writer,
-        watcher(api, config.any_semantic())
-            .default_backoff()
-            .modify(|o: &mut K| {
-                o.managed_fields_mut().clear();
-                o.slim();
-            }),
-    );
+    let cache = Cache::new();
+    let fed = cache.clone();
+    let stream = watcher(api, config.any_semantic()).backoff(backoff());
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
-        // The digest of each object last seen, for spec-only kinds.
-        let mut seen: std::collections::HashMap<String, u64> = Default::default();
-        let key = |o: &K| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any());
         while let Some(event) = stream.next().await {
             match event {
-                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) if K::SPEC_ONLY => {
-                    let d = digest(&o);
-                    if seen.insert(key(&o), d) != Some(d) {
+                Ok(event) => {
+                    if fed.apply(event, keep) == Applied::Changed {
                         changed.notify_one();
                     }
                 }
-                Ok(watcher::Event::Delete(o)) => {
-                    seen.remove(&key(&o));
-                    changed.notify_one();
-                }
-                Ok(_) => changed.notify_one(),
                 Err(err) => {
                     tracing::warn!(error = %err, kind = %K::kind(&Default::default()), "watch failed; retrying")
                 }
             }
         }
     });
-    store
+    cache
 }
 
-/// The objects of one kind, from one reflector per watched namespace (or one
-/// for the whole cluster).
-#[derive(Clone)]
-pub struct Reflected<K: Resource + 'static>
+/// Objects of a namespaced kind in the watched namespaces (all when empty).
+fn namespaced<K, T>(
+    client: &Client,
+    namespaces: &[String],
+    keep: fn(K) -> Option<T>,
+    changed: &Arc<Notify>,
+) -> Vec<Arc<Cache<T>>>
 where
-    K::DynamicType: Eq + std::hash::Hash + Clone,
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default,
+    T: PartialEq + Send + Sync + 'static,
 {
-    stores: Vec<Store<K>>,
-}
-
-impl<K> Reflected<K>
-where
-    K: Resource + Clone + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    /// Every object, from every store.
-    pub fn state(&self) -> Vec<Arc<K>> {
-        self.stores.iter().flat_map(Store::state).collect()
-    }
-
-    /// The resourceVersion of one object: `None` when absent.
-    pub fn resource_version(&self, namespace: &str, name: &str) -> Option<Option<String>>
-    where
-        K::DynamicType: Default,
-    {
-        let key = if namespace.is_empty() {
-            ObjectRef::new_with(name, Default::default())
-        } else {
-            ObjectRef::new_with(name, Default::default()).within(namespace)
-        };
-        self.stores
-            .iter()
-            .find_map(|s| s.get(&key))
-            .map(|o| o.resource_version())
-    }
-
-    /// Waits until every store has its first full list.
-    pub async fn wait_until_ready(&self) {
-        futures::future::join_all(self.stores.iter().map(Store::wait_until_ready)).await;
-    }
-}
-
-/// Which namespaces to watch: every one (empty), or these.
-fn reflect_in<K>(client: &Client, namespaces: &[String], changed: &Arc<Notify>) -> Reflected<K>
-where
-    K: Watched + Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
-{
-    let stores = if namespaces.is_empty() {
-        vec![reflect(Api::all(client.clone()), changed.clone())]
+    let config = watcher::Config::default;
+    if namespaces.is_empty() {
+        vec![feed(
+            Api::all(client.clone()),
+            config(),
+            keep,
+            changed.clone(),
+        )]
     } else {
         namespaces
             .iter()
-            .map(|n| reflect(Api::namespaced(client.clone(), n), changed.clone()))
+            .map(|n| {
+                feed(
+                    Api::namespaced(client.clone(), n),
+                    config(),
+                    keep,
+                    changed.clone(),
+                )
+            })
             .collect()
-    };
-    Reflected { stores }
-}
-
-fn reflect_cluster<K>(client: &Client, changed: &Arc<Notify>) -> Reflected<K>
-where
-    K: Watched,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
-{
-    Reflected {
-        stores: vec![reflect(Api::all(client.clone()), changed.clone())],
     }
 }
 
-/// The objects of a kind the operator generates, found by their label.
-fn reflect_generated<K>(client: &Client, changed: &Arc<Notify>) -> Reflected<K>
+/// Objects of a cluster-scoped kind, or of every namespace.
+fn cluster<K, T>(
+    client: &Client,
+    config: watcher::Config,
+    keep: fn(K) -> Option<T>,
+    changed: &Arc<Notify>,
+) -> Caches<T>
 where
-    K: Watched,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+    K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    K::DynamicType: Default,
+    T: PartialEq + Send + Sync + 'static,
 {
-    let (key, value) = crate::admission::policy::MANAGED_BY;
-    let config = watcher::Config::default().labels(&format!("{key}={value}"));
-    Reflected {
-        stores: vec![reflect_with(
+    Caches {
+        caches: vec![feed(
             Api::all(client.clone()),
             config,
+            keep,
             changed.clone(),
         )],
     }
 }
 
-/// Starts every reflector; a non-empty `namespaces` limits namespaced kinds
-/// to those namespaces (one watch per namespace and kind).
-pub fn start(client: &Client, namespaces: &[String], changed: Arc<Notify>) -> Stores {
-    let c = &changed;
-    Stores {
-        deployments: reflect_in(client, namespaces, c),
-        stateful_sets: reflect_in(client, namespaces, c),
-        daemon_sets: reflect_in(client, namespaces, c),
-        cron_jobs: reflect_in(client, namespaces, c),
-        jobs: reflect_in(client, namespaces, c),
-        pods: reflect_in(client, namespaces, c),
-        namespaces: reflect_cluster(client, c),
-        budgets: reflect_in(client, namespaces, c),
-        standards: reflect_cluster(client, c),
-        exceptions: reflect_in(client, namespaces, c),
-        baselines: reflect_cluster(client, c),
-        ownerships: reflect_in(client, namespaces, c),
-        reports: reflect_in(client, namespaces, c),
-        policies: reflect_generated(client, c),
-        bindings: reflect_generated(client, c),
-        converted: Default::default(),
-    }
+/// An object without what changes with every write and is never read: its
+/// resourceVersion (kept beside it), managed fields, and for the cluster's
+/// own kinds their status.
+fn object<K: Resource>(mut o: K) -> K {
+    let meta = o.meta_mut();
+    meta.resource_version = None;
+    meta.managed_fields = None;
+    o
 }
 
-/// Converts the objects of one kind into workloads, reusing the conversion
-/// of every object whose resourceVersion did not change.
-fn convert<K: Watched>(
-    objects: Vec<Arc<K>>,
-    to_workload: impl Fn(K) -> Option<Workload>,
-    previous: &Converted,
-    next: &mut Converted,
-    out: &mut Vec<Arc<Workload>>,
-) {
-    for o in objects {
-        let key = o
-            .uid()
-            .unwrap_or_else(|| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()));
-        let rv = o.resource_version();
-        let workload = match previous.get(&key) {
-            Some((seen, w)) if *seen == rv && rv.is_some() => w.clone(),
-            _ => to_workload((*o).clone()).map(Arc::new),
-        };
-        out.extend(workload.clone());
-        next.insert(key, (rv, workload));
+/// A plumbline object: its status stays (Events are derived from it).
+fn own<K: Resource>(o: K) -> Option<K> {
+    Some(object(o))
+}
+
+/// Starts every watch; a non-empty `namespaces` limits namespaced kinds to
+/// those namespaces (one watch per namespace and kind).
+pub fn start(client: &Client, namespaces: &[String], changed: Arc<Notify>) -> Stores {
+    let c = &changed;
+    let ns = namespaces;
+    let workloads = [
+        namespaced(client, ns, |d| Some(Workload::from_deployment(d)), c),
+        namespaced(client, ns, |s| Some(Workload::from_stateful_set(s)), c),
+        namespaced(client, ns, |d| Some(Workload::from_daemon_set(d)), c),
+        namespaced(client, ns, |j| Some(Workload::from_cron_job(j)), c),
+        namespaced(client, ns, Workload::from_job, c),
+        namespaced(client, ns, Workload::from_pod, c),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let generated = || {
+        let (key, value) = crate::admission::policy::MANAGED_BY;
+        watcher::Config::default().labels(&format!("{key}={value}"))
+    };
+    Stores {
+        workloads: Caches { caches: workloads },
+        namespaces: cluster(
+            client,
+            watcher::Config::default(),
+            |n: Namespace| {
+                let mut n = object(n);
+                n.spec = None;
+                n.status = None;
+                Some(n)
+            },
+            c,
+        ),
+        budgets: Caches {
+            caches: namespaced(
+                client,
+                ns,
+                |b: PodDisruptionBudget| Some(DisruptionBudget::from_object(b)),
+                c,
+            ),
+        },
+        standards: cluster(client, watcher::Config::default(), own, c),
+        exceptions: Caches {
+            caches: namespaced(client, ns, own, c),
+        },
+        baselines: cluster(client, watcher::Config::default(), own, c),
+        ownerships: Caches {
+            caches: namespaced(client, ns, own, c),
+        },
+        reports: Caches {
+            caches: namespaced(
+                client,
+                ns,
+                |r: ComplianceReport| Some(SeenReport::new(&r)),
+                c,
+            ),
+        },
+        policies: cluster(
+            client,
+            generated(),
+            |p: ValidatingAdmissionPolicy| {
+                let mut p = object(p);
+                p.status = None;
+                Some(p)
+            },
+            c,
+        ),
+        bindings: cluster(client, generated(), own, c),
     }
 }
 
 impl Stores {
-    /// Whether the watches show this write (or something later).
-    pub fn shows(&self, w: &Written) -> bool {
-        let (ns, name) = (w.namespace.as_str(), w.name.as_str());
-        let rv = match w.kind.as_str() {
-            k if k == ComplianceReport::kind(&()) => self.reports.resource_version(ns, name),
-            k if k == InfrastructureStandard::kind(&()) => {
-                self.standards.resource_version(ns, name)
-            }
-            k if k == StandardException::kind(&()) => self.exceptions.resource_version(ns, name),
-            k if k == PatchBaseline::kind(&()) => self.baselines.resource_version(ns, name),
-            k if k == ServiceOwnership::kind(&()) => self.ownerships.resource_version(ns, name),
-            k if k == ValidatingAdmissionPolicy::kind(&()) => {
-                self.policies.resource_version(ns, name)
-            }
-            k if k == ValidatingAdmissionPolicyBinding::kind(&()) => {
-                self.bindings.resource_version(ns, name)
-            }
-            _ => return true,
-        };
-        match rv {
-            None => w.deleted,
-            Some(rv) => !w.deleted && rv != w.before,
-        }
-    }
-
-    /// Waits, at most `limit`, until the watches show every write of the
-    /// last pass; returns the writes they still do not show.
-    pub async fn catch_up(
-        &self,
-        written: Vec<Written>,
-        limit: std::time::Duration,
-    ) -> Vec<Written> {
-        let deadline = tokio::time::Instant::now() + limit;
-        let mut pending = written;
-        loop {
-            pending.retain(|w| !self.shows(w));
-            if pending.is_empty() || tokio::time::Instant::now() >= deadline {
-                return pending;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    }
-
-    /// Waits until every store has its first full list.
+    /// Waits until every cache has its first full list.
     pub async fn ready(&self) {
         let _ = tokio::join!(
-            self.deployments.wait_until_ready(),
-            self.stateful_sets.wait_until_ready(),
-            self.daemon_sets.wait_until_ready(),
-            self.cron_jobs.wait_until_ready(),
-            self.jobs.wait_until_ready(),
-            self.pods.wait_until_ready(),
+            self.workloads.wait_until_ready(),
             self.namespaces.wait_until_ready(),
             self.budgets.wait_until_ready(),
             self.standards.wait_until_ready(),
@@ -394,78 +349,5 @@ impl Stores {
             self.policies.wait_until_ready(),
             self.bindings.wait_until_ready(),
         );
-    }
-
-    /// A snapshot of the stores as the engine's inputs.
-    pub fn inputs(&self) -> crate::engine::Inputs {
-        use crate::engine::{DisruptionBudget, Namespace as Ns};
-        fn own<T: Clone>(v: Vec<Arc<T>>) -> Vec<T> {
-            v.into_iter().map(|a| (*a).clone()).collect()
-        }
-        let mut converted = self.converted.lock().unwrap_or_else(|e| e.into_inner());
-        let previous = std::mem::take(&mut *converted);
-        let next = &mut *converted;
-        let mut workloads = Vec::new();
-        let out = &mut workloads;
-        convert(
-            self.deployments.state(),
-            |d| Some(Workload::from_deployment(d)),
-            &previous,
-            next,
-            out,
-        );
-        convert(
-            self.stateful_sets.state(),
-            |d| Some(Workload::from_stateful_set(d)),
-            &previous,
-            next,
-            out,
-        );
-        convert(
-            self.daemon_sets.state(),
-            |d| Some(Workload::from_daemon_set(d)),
-            &previous,
-            next,
-            out,
-        );
-        convert(
-            self.cron_jobs.state(),
-            |d| Some(Workload::from_cron_job(d)),
-            &previous,
-            next,
-            out,
-        );
-        convert(self.jobs.state(), Workload::from_job, &previous, next, out);
-        convert(self.pods.state(), Workload::from_pod, &previous, next, out);
-        // A stable order, so that samples and writes do not depend on watch order.
-        workloads
-            .sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
-        let mut standards = own(self.standards.state());
-        standards.sort_by_key(|s: &InfrastructureStandard| s.name_any());
-        let mut exceptions = own(self.exceptions.state());
-        exceptions.sort_by_key(|s: &StandardException| (s.namespace(), s.name_any()));
-        let mut baselines = own(self.baselines.state());
-        baselines.sort_by_key(|s: &PatchBaseline| s.name_any());
-        let mut ownerships = own(self.ownerships.state());
-        ownerships.sort_by_key(|s: &ServiceOwnership| (s.namespace(), s.name_any()));
-        crate::engine::Inputs {
-            workloads,
-            namespaces: self
-                .namespaces
-                .state()
-                .iter()
-                .map(|n| Ns::from_object((**n).clone()))
-                .collect(),
-            budgets: self
-                .budgets
-                .state()
-                .iter()
-                .map(|b| DisruptionBudget::from_object((**b).clone()))
-                .collect(),
-            standards,
-            exceptions,
-            baselines,
-            ownerships,
-        }
     }
 }

@@ -15,6 +15,10 @@ use kube::{
 use serde::Serialize;
 use serde_json::json;
 
+use super::{
+    cache::Entry,
+    seen::{SeenReport, digest},
+};
 use crate::api::ComplianceReport;
 
 /// The field manager of every write.
@@ -33,37 +37,10 @@ pub enum WriteError {
     },
 }
 
-/// What of a report differs from what the cluster holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Differs {
-    /// Its spec, owner or labels (or it does not exist).
-    pub object: bool,
-    /// Its status (or it does not exist).
-    pub status: bool,
-}
-
-impl Differs {
-    /// Whether a write is needed.
-    pub fn any(self) -> bool {
-        self.object || self.status
-    }
-}
-
-/// Compares a desired report with the cluster's copy, as `Writer::report` does before writing.
-pub fn report_differs(desired: &ComplianceReport, current: Option<&ComplianceReport>) -> Differs {
-    Differs {
-        object: !current.is_some_and(|c| {
-            c.spec == desired.spec
-                && c.metadata.owner_references == desired.metadata.owner_references
-                && desired
-                    .metadata
-                    .labels
-                    .iter()
-                    .flatten()
-                    .all(|(k, v)| c.labels().get(k) == Some(v))
-        }),
-        status: !current.is_some_and(|c| c.status == desired.status),
-    }
+/// Whether a desired report differs from the cluster's copy as last seen
+/// (or there is none), as `Writer::report` decides before writing.
+pub fn report_differs(desired: &ComplianceReport, current: Option<&SeenReport>) -> bool {
+    current.is_none_or(|c| c.digest != digest(desired))
 }
 
 /// Applies reports and statuses, counting the writes it makes.
@@ -150,77 +127,36 @@ impl Writer {
         PatchParams::apply(MANAGER).force()
     }
 
-    /// Applies a report when it differs from `current`; returns whether it wrote.
+    /// Applies a report, spec and status in one request, when it differs
+    /// from `current` (as last seen, at its resourceVersion); returns
+    /// whether it wrote.
     pub async fn report(
         &self,
         desired: &ComplianceReport,
-        current: Option<&ComplianceReport>,
+        current: Option<&Entry<SeenReport>>,
     ) -> Result<bool, WriteError> {
-        let Differs {
-            object: differs_object,
-            status: differs_status,
-        } = report_differs(desired, current);
-        let (same_object, same_status) = (!differs_object, !differs_status);
-        if same_object && same_status {
+        if !report_differs(desired, current.map(|c| c.value.as_ref())) {
             return Ok(false);
         }
         let ns = desired.namespace().unwrap_or_default();
         let name = desired.name_any();
         let api: Api<ComplianceReport> = Api::namespaced(self.client.clone(), &ns);
-        let what = || format!("ComplianceReport {ns}/{name}");
-        let mut before = current.and_then(|c| c.resource_version());
-        if !same_object {
-            let mut object = desired.clone();
-            object.status = None;
-            self.throttle().await;
-            let written = api
-                .patch(&name, &Self::params(), &Patch::Apply(&object))
-                .await
-                .map_err(|source| WriteError::Api {
-                    what: what(),
-                    source,
-                })?;
-            let after = written.resource_version();
-            self.wrote(
-                &ComplianceReport::kind(&()),
-                &ns,
-                &name,
-                before.clone(),
-                after.clone(),
-                false,
-            );
-            // The status write below starts from this version.
-            before = after.or(before);
-        }
-        if !same_status {
-            let status = json!({
-                "apiVersion": ComplianceReport::api_version(&()),
-                "kind": ComplianceReport::kind(&()),
-                "status": desired.status,
-            });
-            self.throttle().await;
-            let written = api
-                .patch_status(&name, &Self::params(), &Patch::Apply(&status))
-                .await
-                .map_err(|source| WriteError::Api {
-                    what: what(),
-                    source,
-                })?;
-            let before = if same_object {
-                before
-            } else {
-                // The store saw neither write yet: wait for the first.
-                current.and_then(|c| c.resource_version())
-            };
-            self.wrote(
-                &ComplianceReport::kind(&()),
-                &ns,
-                &name,
-                before,
-                written.resource_version(),
-                false,
-            );
-        }
+        self.throttle().await;
+        let written = api
+            .patch(&name, &Self::params(), &Patch::Apply(desired))
+            .await
+            .map_err(|source| WriteError::Api {
+                what: format!("ComplianceReport {ns}/{name}"),
+                source,
+            })?;
+        self.wrote(
+            &ComplianceReport::kind(&()),
+            &ns,
+            &name,
+            current.and_then(|c| c.resource_version.clone()),
+            written.resource_version(),
+            false,
+        );
         Ok(true)
     }
 

@@ -43,6 +43,15 @@ pub struct Workload {
     pub pod: Pod,
 }
 
+/// `kubectl apply` keeps a copy of the whole object in this annotation:
+/// often the largest thing on an object, and never the subject of a rule.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+fn without_last_applied(mut annotations: Labels) -> Labels {
+    annotations.remove(LAST_APPLIED);
+    annotations
+}
+
 impl Workload {
     /// The reference used in status samples and reports.
     pub fn reference(&self) -> WorkloadRef {
@@ -67,7 +76,7 @@ impl Workload {
             uid: meta.uid,
             generation: meta.generation,
             labels: meta.labels.unwrap_or_default(),
-            annotations: meta.annotations.unwrap_or_default(),
+            annotations: without_last_applied(meta.annotations.unwrap_or_default()),
             replicas,
             pod_labels: template.metadata.and_then(|m| m.labels).unwrap_or_default(),
             pod: Pod::from_spec(template.spec.unwrap_or_default()),
