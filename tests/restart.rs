@@ -60,6 +60,8 @@ async fn restart_apiserver(dir: &Path) {
         .append(true)
         .open(dir.join("logs/kube-apiserver.log"))
         .expect("the API server's log");
+    // It outlives the test, as up.sh's does: down.sh stops it by its pid.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new("setsid")
         .args(&args)
         .stdin(std::process::Stdio::null())
