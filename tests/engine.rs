@@ -66,7 +66,7 @@ fn check_file(path: &std::path::Path) -> Vec<String> {
                     })
                     .collect()
             };
-            let got: BTreeSet<&str> = v.deviations.iter().map(|d| d.rule.as_str()).collect();
+            let got: BTreeSet<&str> = v.deviations.iter().map(|d| &*d.rule).collect();
             let want: BTreeSet<&str> = wanted.iter().map(|(r, _)| r.as_str()).collect();
             if got != want {
                 problems.push(format!(
@@ -81,13 +81,13 @@ fn check_file(path: &std::path::Path) -> Vec<String> {
                 let found = v
                     .deviations
                     .iter()
-                    .any(|d| &d.rule == rule && d.message.contains(text.as_str()));
+                    .any(|d| *d.rule == **rule && d.message.contains(text.as_str()));
                 if !found && got == want {
                     problems.push(format!(
                         "{who}: no `{rule}` message contains {text:?}; messages: {:#?}",
                         v.deviations
                             .iter()
-                            .filter(|d| &d.rule == rule)
+                            .filter(|d| *d.rule == **rule)
                             .map(|d| &d.message)
                             .collect::<Vec<_>>()
                     ));
@@ -98,7 +98,7 @@ fn check_file(path: &std::path::Path) -> Vec<String> {
             .deviations
             .iter()
             .filter(|d| d.exception.is_some())
-            .map(|d| d.rule.as_str())
+            .map(|d| &*d.rule)
             .collect();
         let want_excepted: BTreeSet<&str> = get("expect-excepted")
             .map(|s| s.split(',').map(str::trim).collect())

@@ -372,10 +372,10 @@ impl Report {
                         .deviations
                         .into_iter()
                         .map(|d| crate::api::report::Deviation {
-                            standard: d.standard,
-                            rule: d.rule,
+                            standard: d.standard.to_string(),
+                            rule: d.rule.to_string(),
                             severity: d.severity,
-                            message: Some(d.message),
+                            message: Some(d.message.to_string()),
                             exception: d.exception,
                         })
                         .collect(),

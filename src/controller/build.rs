@@ -175,7 +175,7 @@ pub fn report(
     // No observedGeneration: a report is written whole, so there is no
     // spec of its own for the status to catch up with.
     let conditions = merge(
-        previous.map_or(&[], |p| p.conditions.as_slice()),
+        &previous.map(SeenReport::conditions).unwrap_or_default(),
         vec![compliant, patch, owned],
         None,
         now,
@@ -189,10 +189,10 @@ pub fn report(
             .iter()
             .enumerate()
             .map(|(i, d)| Deviation {
-                standard: d.standard.clone(),
-                rule: d.rule.clone(),
+                standard: d.standard.to_string(),
+                rule: d.rule.to_string(),
                 severity: d.severity,
-                message: (i < REPORT_MESSAGES_CAP).then(|| d.message.clone()),
+                message: (i < REPORT_MESSAGES_CAP).then(|| d.message.to_string()),
                 exception: d.exception.clone(),
             })
             .collect(),

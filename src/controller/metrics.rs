@@ -170,8 +170,8 @@ impl Metrics {
             for d in v.open_deviations() {
                 self.deviations
                     .get_or_create(&vec![
-                        ("standard", d.standard.clone()),
-                        ("rule", d.rule.clone()),
+                        ("standard", d.standard.to_string()),
+                        ("rule", d.rule.to_string()),
                         ("severity", d.severity.to_string()),
                     ])
                     .inc();

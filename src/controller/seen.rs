@@ -6,9 +6,11 @@
 
 use std::hash::{Hash, Hasher};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 
+use super::conditions::types;
 use crate::api::{ComplianceReport, ComplianceReportStatus, PatchState};
 
 /// The labels the operator sets on a report; others' labels do not count.
@@ -17,18 +19,22 @@ pub const REPORT_LABELS: [&str; 2] = [
     "plumbline.dev/workload-kind",
 ];
 
-/// A report as the operator keeps it.
-#[derive(Clone, Debug, PartialEq)]
+/// The condition types of a report, in the order `SeenReport` keeps them.
+const TYPES: [&str; 3] = [types::COMPLIANT, types::PATCH_CURRENT, types::OWNED];
+
+/// A report as the operator keeps it: one allocation at most (its open
+/// deviations), since at 10,000 reports every small string costs.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeenReport {
     /// Whether it has an owner (one without is being garbage-collected).
     pub owned: bool,
     /// A digest of everything the operator writes of it.
     pub digest: u64,
-    /// Its conditions' types, statuses and transition times (no text).
-    pub conditions: Vec<Condition>,
-    /// Its open deviations (none covered by an exception), as
+    /// Per condition type (`TYPES`): its status and last transition time.
+    since: [Option<(bool, Timestamp)>; 3],
+    /// Its open deviations (none covered by an exception), as lines of
     /// `standard/rule`, sorted.
-    pub open: Vec<Box<str>>,
+    open: Box<str>,
     /// Whether its patch state is Overdue.
     pub overdue: bool,
 }
@@ -37,6 +43,7 @@ impl SeenReport {
     /// What is kept of a report.
     pub fn new(report: &ComplianceReport) -> Self {
         let status = report.status.as_ref();
+        let conditions = status.map_or(&[][..], |s| s.conditions.as_slice());
         Self {
             owned: report
                 .metadata
@@ -44,24 +51,17 @@ impl SeenReport {
                 .as_ref()
                 .is_some_and(|o| !o.is_empty()),
             digest: digest(report),
-            conditions: status
-                .map(|s| {
-                    s.conditions
-                        .iter()
-                        .map(|c| Condition {
-                            type_: c.type_.clone(),
-                            status: c.status.clone(),
-                            last_transition_time: c.last_transition_time.clone(),
-                            message: String::new(),
-                            reason: String::new(),
-                            observed_generation: None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+            since: TYPES.map(|t| {
+                conditions
+                    .iter()
+                    .find(|c| c.type_ == t)
+                    .map(|c| (c.status == "True", c.last_transition_time.0))
+            }),
             open: open(status)
-                .map(|(s, r)| format!("{s}/{r}").into_boxed_str())
-                .collect(),
+                .map(|(s, r)| format!("{s}/{r}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .into_boxed_str(),
             overdue: status
                 .and_then(|s| s.patch.as_ref())
                 .is_some_and(|p| p.state == PatchState::Overdue),
@@ -71,7 +71,26 @@ impl SeenReport {
     /// Its open deviations as (standard, rule).
     pub fn open(&self) -> impl Iterator<Item = (&str, &str)> {
         // Standard names are DNS names: the first `/` ends one.
-        self.open.iter().filter_map(|k| k.split_once('/'))
+        self.open.lines().filter_map(|k| k.split_once('/'))
+    }
+
+    /// Its conditions as far as they are kept (type, status, transition
+    /// time: what keeps a transition time when a status does not change).
+    pub fn conditions(&self) -> Vec<Condition> {
+        TYPES
+            .iter()
+            .zip(&self.since)
+            .filter_map(|(t, since)| {
+                since.map(|(status, at)| Condition {
+                    type_: (*t).to_string(),
+                    status: if status { "True" } else { "False" }.to_string(),
+                    last_transition_time: Time(at),
+                    message: String::new(),
+                    reason: String::new(),
+                    observed_generation: None,
+                })
+            })
+            .collect()
     }
 }
 

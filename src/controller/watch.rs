@@ -166,7 +166,10 @@ where
 {
     let cache = Cache::new();
     let fed = cache.clone();
-    let stream = watcher(api, config.any_semantic()).backoff(backoff());
+    // Not `any_semantic`: a list at resourceVersion 0 is served whole from
+    // the API server's cache, ignoring the page size (10,000 objects
+    // decoded at once); a consistent list is paged.
+    let stream = watcher(api, config).backoff(backoff());
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(event) = stream.next().await {
@@ -183,6 +186,14 @@ where
         }
     });
     cache
+}
+
+/// Lists namespaced kinds (the numerous ones) 100 objects at a time rather
+/// than kube's 500: a page is decoded whole before the cache keeps its
+/// slim part, and a smaller page keeps that peak small for a few more
+/// requests at start-up (100 per 10,000 objects).
+fn list_in_pages() -> watcher::Config {
+    watcher::Config::default().page_size(100)
 }
 
 /// Objects of a namespaced kind in the watched namespaces (all when empty).
@@ -203,7 +214,7 @@ where
     K::DynamicType: Default,
     T: PartialEq + Send + Sync + 'static,
 {
-    let config = watcher::Config::default;
+    let config = list_in_pages;
     if namespaces.is_empty() {
         vec![feed(
             Api::all(client.clone()),

@@ -5,7 +5,11 @@
 //! namespace, a caller may keep verdicts from an earlier pass and evaluate
 //! only the workloads a change can affect (see `incremental`).
 
-use std::collections::HashMap;
+use std::{
+    cell::RefCell,
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -59,6 +63,8 @@ pub struct Prepared<'a> {
     ownerships_by_ns: HashMap<String, Vec<usize>>,
     /// Every exception, by namespace.
     exceptions_by_ns: HashMap<String, Vec<usize>>,
+    /// Each distinct deviation message, shared by every verdict that has it.
+    messages: RefCell<HashSet<Arc<str>>>,
 }
 
 impl<'a> Prepared<'a> {
@@ -114,6 +120,7 @@ impl<'a> Prepared<'a> {
             budgets,
             ownerships_by_ns,
             exceptions_by_ns,
+            messages: RefCell::default(),
         }
     }
 
@@ -240,7 +247,7 @@ impl<'a> Prepared<'a> {
                     standard: std.name.clone(),
                     rule: rule.id.clone(),
                     severity: rule.severity,
-                    message: findings.join("; "),
+                    message: self.intern(findings.join("; ")),
                     exception: exception.map(|i| exceptions[i].name.clone()),
                 });
             }
@@ -334,6 +341,13 @@ impl<'a> Prepared<'a> {
             }
         }
 
+        // Verdicts are kept between passes, one per workload: no spare
+        // capacity from growing the lists (it was a third of their memory).
+        deviations.shrink_to_fit();
+        compliance.shrink_to_fit();
+        patch.shrink_to_fit();
+        outcomes.shrink_to_fit();
+        outcomes_by_rule.shrink_to_fit();
         WorkloadVerdict {
             deviations,
             standards: compliance,
@@ -354,6 +368,17 @@ impl<'a> Prepared<'a> {
                 .collect(),
             next_change,
         }
+    }
+
+    /// The shared copy of a deviation message.
+    fn intern(&self, message: String) -> Arc<str> {
+        let mut messages = self.messages.borrow_mut();
+        if let Some(shared) = messages.get(message.as_str()) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = message.into();
+        messages.insert(shared.clone());
+        shared
     }
 
     /// The compiled ownership of this namespace and name, for refreshing the
@@ -703,8 +728,8 @@ impl StandardAcc {
                 let message = verdicts[wi]
                     .deviations
                     .iter()
-                    .find(|d| d.standard == s.name && &d.rule == rule)
-                    .map(|d| d.message.clone())
+                    .find(|d| d.standard == s.name && *d.rule == **rule)
+                    .map(|d| d.message.to_string())
                     .unwrap_or_default();
                 DeviationSummary {
                     workload: workloads[wi].reference(),
@@ -715,7 +740,7 @@ impl StandardAcc {
             })
             .collect();
         StandardVerdict {
-            name: s.name.clone(),
+            name: s.name.to_string(),
             error: s.compiled.as_ref().err().cloned(),
             matched: self.matched,
             compliant: self.compliant,

@@ -77,7 +77,7 @@ impl CompiledException {
         let mut target = None;
         let mut policy = None;
         match (&spec.target.standard, &spec.target.patch_baseline) {
-            (Some(name), None) => match standards.iter().position(|s| &s.name == name) {
+            (Some(name), None) => match standards.iter().position(|s| *s.name == **name) {
                 None => fail(
                     "UnknownStandard",
                     format!(

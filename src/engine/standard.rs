@@ -10,8 +10,8 @@ use crate::api::{InfrastructureStandard, Severity, standard::ExceptionPolicy};
 /// One rule, compiled.
 #[derive(Clone, Debug)]
 pub struct CompiledRule {
-    /// Its id.
-    pub id: String,
+    /// Its id (shared by every deviation from it).
+    pub id: std::sync::Arc<str>,
     /// Its severity.
     pub severity: Severity,
     /// Its check.
@@ -21,8 +21,8 @@ pub struct CompiledRule {
 /// A standard, compiled. `error` set means it is invalid and evaluates nothing.
 #[derive(Clone, Debug)]
 pub struct CompiledStandard {
-    /// Its name.
-    pub name: String,
+    /// Its name (shared by every deviation from it).
+    pub name: std::sync::Arc<str>,
     /// Its rules' ids, in spec order (known even when the spec is invalid).
     pub rule_ids: Vec<String>,
     /// Its exception policy.
@@ -49,7 +49,7 @@ impl CompiledStandard {
             }
             match checks::compile(rule, &format!("spec.rules[{i}]")) {
                 Ok(check) => rules.push(CompiledRule {
-                    id: rule.id.clone(),
+                    id: rule.id.as_str().into(),
                     severity: rule.severity,
                     check,
                 }),
@@ -60,7 +60,7 @@ impl CompiledStandard {
             errors.push("spec.rules: the standard has no rules: add at least one".into());
         }
         Self {
-            name: s.metadata.name.clone().unwrap_or_default(),
+            name: s.metadata.name.as_deref().unwrap_or_default().into(),
             rule_ids: s.spec.rules.iter().map(|r| r.id.clone()).collect(),
             exception_policy: s.spec.exception_policy.clone(),
             compiled: match (matcher, errors.is_empty()) {

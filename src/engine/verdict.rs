@@ -1,6 +1,8 @@
 //! What the engine concludes: per workload, standard, exception, baseline
 //! and ownership. Plain data, shared by the controller and the audit.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 
 use super::ownership::{Finding, Owner};
@@ -50,14 +52,16 @@ pub enum Compliance {
 /// One way a workload does not follow a standard.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Deviation {
-    /// The standard.
-    pub standard: String,
-    /// The rule id.
-    pub rule: String,
+    /// The standard (shared with the compiled standard: at 10,000 workloads
+    /// a string per deviation adds up).
+    pub standard: Arc<str>,
+    /// The rule id (shared likewise).
+    pub rule: Arc<str>,
     /// The rule's severity.
     pub severity: Severity,
-    /// What is wrong and how to fix it.
-    pub message: String,
+    /// What is wrong and how to fix it (one shared copy per distinct text:
+    /// most workloads deviate in the same words).
+    pub message: Arc<str>,
     /// The active exception that covers it (`namespace/name` is implied: its own namespace).
     pub exception: Option<String>,
 }
