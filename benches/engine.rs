@@ -116,7 +116,7 @@ fn cluster(n: usize) -> Inputs {
                 let env = ["dev", "staging", "prod"][i % 3];
                 Namespace::new(
                     format!("team-{i}"),
-                    BTreeMap::from([("env".into(), env.into())]),
+                    BTreeMap::from([("env".into(), env.into())]).into(),
                 )
             })
             .collect(),

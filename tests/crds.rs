@@ -92,13 +92,33 @@ fn every_kind_is_in_the_plumbline_category_with_short_names_and_columns() {
             "{kind} has no short name"
         );
         let version = &crd.spec.versions[0];
-        assert!(
-            version
-                .subresources
+        if kind == "ComplianceReport" {
+            // Written whole in one request: no status subresource, and spec
+            // and status owned as a whole by the operator.
+            assert!(version.subresources.is_none(), "{kind} has subresources");
+            let schema = version
+                .schema
                 .as_ref()
-                .is_some_and(|s| s.status.is_some()),
-            "{kind} has no status subresource"
-        );
+                .and_then(|s| s.open_api_v3_schema.as_ref());
+            let properties = schema
+                .and_then(|s| s.properties.as_ref())
+                .expect("properties");
+            for field in ["spec", "status"] {
+                assert_eq!(
+                    properties[field].x_kubernetes_map_type.as_deref(),
+                    Some("atomic"),
+                    "{kind}.{field} is not atomic"
+                );
+            }
+        } else {
+            assert!(
+                version
+                    .subresources
+                    .as_ref()
+                    .is_some_and(|s| s.status.is_some()),
+                "{kind} has no status subresource"
+            );
+        }
         assert!(
             version
                 .additional_printer_columns

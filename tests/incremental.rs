@@ -55,6 +55,14 @@ fn step(cache: &mut Incremental, inputs: &Inputs, now: Timestamp, what: &str) ->
         inputs.workloads.len(),
         "{what}"
     );
+    // `kept` names exactly the reused verdicts, workload by workload: the
+    // operator skips building those workloads' reports.
+    assert_eq!(pass.kept.len(), inputs.workloads.len(), "{what}");
+    assert_eq!(
+        pass.kept.iter().filter(|k| **k).count(),
+        pass.reused,
+        "{what}"
+    );
     pass.evaluated
 }
 

@@ -148,6 +148,17 @@ impl<T> Cache<T> {
             .collect()
     }
 
+    /// The keys of the entries `pred` selects (nothing else is copied).
+    pub fn select(&self, mut pred: impl FnMut(&Key, &Entry<T>) -> bool) -> Vec<Key> {
+        self.items
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(k, e)| pred(k, e))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// One object's entry.
     pub fn get(&self, namespace: &str, name: &str) -> Option<Entry<T>> {
         self.items

@@ -237,7 +237,7 @@ impl Metrics {
     }
 
     /// Records how many workload verdicts a pass computed and reused.
-    pub fn pass(&self, pass: crate::engine::Pass) {
+    pub fn pass(&self, pass: &crate::engine::Pass) {
         for (result, n) in [("evaluated", pass.evaluated), ("reused", pass.reused)] {
             self.workload_evaluations
                 .get_or_create(&vec![("result", result.to_string())])

@@ -27,7 +27,7 @@ use super::{
     build,
     cache::Entry,
     metrics::Metrics,
-    seen::SeenReport,
+    seen::{SeenReport, digest},
     transitions::{self, Transition},
     watch::Stores,
     write::{WriteError, Writer, report_differs},
@@ -55,15 +55,50 @@ pub struct Context<'a> {
     pub admission: &'a admission::Options,
     /// How many report writes may be in flight at once.
     pub max_concurrent_writes: usize,
+    /// The digest of each report as last built.
+    pub built: &'a Built,
+}
+
+/// The digest of each report as last built. A workload whose verdict was
+/// kept, and whose report the cluster holds as last built, needs no new
+/// report: building and digesting 10,000 of them to find the one that
+/// changed took most of a pass, and churned the allocator. Cleared with the
+/// engine's cache (a resync builds everything again).
+#[derive(Default)]
+pub struct Built(std::sync::Mutex<HashMap<u64, u64>>);
+
+/// A report's namespace and name as one number: the per-pass sets of 10,000
+/// reports hold no strings. (Two reports sharing one would need a 64-bit
+/// hash collision; the worst it could do is leave one report unbuilt until
+/// the next resync.)
+fn report_key(namespace: &str, name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (namespace, name).hash(&mut hasher);
+    hasher.finish()
+}
+
+impl Built {
+    /// Forgets every report built.
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
 }
 
 /// Writes every report and status that changed; returns how many writes failed.
-pub async fn all(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Timestamp) -> usize {
+/// `kept` says, per workload, whether its verdict was kept from the last pass.
+pub async fn all(
+    cx: &Context<'_>,
+    inputs: &Inputs,
+    eval: &Evaluation,
+    kept: &[bool],
+    now: Timestamp,
+) -> usize {
     let mut failures = 0;
     let generated = admission::generate_all(inputs, eval, cx.admission, now);
     let (failed, refused) = policies(cx, &generated).await;
     failures += failed;
-    failures += reports(cx, inputs, eval, now).await;
+    failures += reports(cx, inputs, eval, kept, now).await;
     let client = cx.writer.client();
     let standards = inputs.standards.iter().zip(&eval.standards).zip(&generated);
     failures += statuses(
@@ -305,11 +340,15 @@ fn done(cx: &Context<'_>, kind: &str, started: Instant, result: Result<(), Write
 }
 
 /// Reports: one per workload, and none for workloads that are gone.
-async fn reports(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Timestamp) -> usize {
+async fn reports(
+    cx: &Context<'_>,
+    inputs: &Inputs,
+    eval: &Evaluation,
+    kept: &[bool],
+    now: Timestamp,
+) -> usize {
     let kind = ComplianceReport::kind(&());
     let mut failures = 0;
-    let reports: HashMap<(String, String), Entry<SeenReport>> =
-        cx.stores.reports.entries().into_iter().collect();
     // Nothing can be created in a namespace being deleted: its reports go with it.
     let terminating: HashSet<String> = cx
         .stores
@@ -319,30 +358,7 @@ async fn reports(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
         .filter(|n| n.metadata.deletion_timestamp.is_some())
         .map(|n| n.name_any())
         .collect();
-    // Each report is built once here. Only those the cluster does not hold
-    // yet are written (built again then, rather than all kept in memory),
-    // and their changes counted per standard (and baseline): beyond a few,
-    // a standard gets one summary Event instead of one per workload.
-    let mut wanted = HashSet::new();
-    let mut planned = transitions::Tally::default();
-    let mut to_write = Vec::new();
-    for (w, v) in inputs.workloads.iter().zip(&eval.workloads) {
-        if w.uid.is_none() || terminating.contains(&w.namespace) {
-            continue;
-        }
-        let key = (w.namespace.clone(), build::report_name(w));
-        let current = reports.get(&key);
-        wanted.insert(key);
-        let seen = current.map(|c| c.value.as_ref());
-        let desired = build::report(w, v, seen, now);
-        if !report_differs(&desired, seen) {
-            continue;
-        }
-        if let Some(next) = &desired.status {
-            planned.add(&transitions::report_changes(seen, next));
-        }
-        to_write.push((w, v, current));
-    }
+    let (wanted, planned, to_write) = plan(cx, inputs, eval, kept, &terminating, now);
     let bulk = planned.bulk();
     // Writes run concurrently, at most `max_concurrent_writes` at once (and
     // within the client-side rate limit); each failure is counted and that
@@ -372,18 +388,67 @@ async fn reports(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
             publish(cx, &b.object_ref(&()), vec![t]).await;
         }
     }
-    for ((ns, name), report) in &reports {
-        // A report without an owner is being garbage-collected already.
-        if report.value.owned
-            && !terminating.contains(ns)
-            && !wanted.contains(&(ns.clone(), name.clone()))
-        {
-            let started = Instant::now();
-            let result = cx.writer.delete_report(ns, name).await.map(|_| ());
-            failures += done(cx, &kind, started, result);
-        }
+    // A report without an owner is being garbage-collected already.
+    let unwanted = cx.stores.reports.select(|(ns, name), report| {
+        report.value.owned && !terminating.contains(ns) && !wanted.contains(&report_key(ns, name))
+    });
+    for (ns, name) in &unwanted {
+        let started = Instant::now();
+        let result = cx.writer.delete_report(ns, name).await.map(|_| ());
+        failures += done(cx, &kind, started, result);
     }
     failures
+}
+
+/// The reports a pass wants (by `report_key`), the changes of those
+/// to write counted per standard and baseline, and the workloads whose
+/// report must be written, with the cluster's copy as last seen.
+#[allow(clippy::type_complexity)]
+fn plan<'i>(
+    cx: &Context<'_>,
+    inputs: &'i Inputs,
+    eval: &'i Evaluation,
+    kept: &[bool],
+    terminating: &HashSet<String>,
+    now: Timestamp,
+) -> (
+    HashSet<u64>,
+    transitions::Tally,
+    Vec<(&'i Workload, &'i WorkloadVerdict, Option<Entry<SeenReport>>)>,
+) {
+    // Each report is built once here. Only those the cluster does not hold
+    // yet are written (built again then, rather than all kept in memory),
+    // and their changes counted per standard (and baseline): beyond a few,
+    // a standard gets one summary Event instead of one per workload.
+    let mut wanted = HashSet::new();
+    let mut planned = transitions::Tally::default();
+    let mut to_write = Vec::new();
+    let mut built = cx.built.0.lock().unwrap_or_else(|e| e.into_inner());
+    for (i, (w, v)) in inputs.workloads.iter().zip(&eval.workloads).enumerate() {
+        if w.uid.is_none() || terminating.contains(&w.namespace) {
+            continue;
+        }
+        let name = build::report_name(w);
+        let key = report_key(&w.namespace, &name);
+        wanted.insert(key);
+        let current = cx.stores.reports.get(&w.namespace, &name);
+        let seen = current.as_ref().map(|c| c.value.as_ref());
+        let as_built = seen.is_some_and(|s| built.get(&key) == Some(&s.digest));
+        if as_built && kept.get(i).copied().unwrap_or(false) {
+            continue;
+        }
+        let desired = build::report(w, v, seen, now);
+        built.insert(key, digest(&desired));
+        if !report_differs(&desired, seen) {
+            continue;
+        }
+        if let Some(next) = &desired.status {
+            planned.add(&transitions::report_changes(seen, next));
+        }
+        to_write.push((w.as_ref(), v, current));
+    }
+    built.retain(|key, _| wanted.contains(key));
+    (wanted, planned, to_write)
 }
 
 /// Writes one workload's report when it changed, then raises the Events of
@@ -393,14 +458,14 @@ async fn write_report(
     cx: &Context<'_>,
     w: &Workload,
     v: &WorkloadVerdict,
-    current: Option<&Entry<SeenReport>>,
+    current: Option<Entry<SeenReport>>,
     now: Timestamp,
     bulk: &transitions::Bulk,
 ) -> (Instant, Result<Option<transitions::Changes>, WriteError>) {
     let started = Instant::now();
-    let previous = current.map(|c| c.value.as_ref());
+    let previous = current.as_ref().map(|c| c.value.as_ref());
     let desired = build::report(w, v, previous, now);
-    let result = match cx.writer.report(&desired, current).await {
+    let result = match cx.writer.report(&desired, current.as_ref()).await {
         Ok(true) => {
             let regarding = ObjectReference {
                 api_version: Some(w.kind.api_version().into()),

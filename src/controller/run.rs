@@ -111,6 +111,7 @@ pub async fn run(
         }
     };
 
+    let built = reconcile::Built::default();
     let cx = reconcile::Context {
         writer: &writer,
         reporter: &reporter,
@@ -119,6 +120,7 @@ pub async fn run(
         expiry_warning: config.expiry_warning,
         admission: &config.admission,
         max_concurrent_writes: config.max_concurrent_writes,
+        built: &built,
     };
     let mut cache = Incremental::new();
     let mut retry = Backoff::default();
@@ -130,6 +132,7 @@ pub async fn run(
             // Verdicts kept while standing by could be stale by the time
             // this instance leads: start again from a full evaluation.
             cache.clear();
+            built.clear();
             tokio::select! {
                 r = leading.changed() => if r.is_err() { break 'outer lost_lease() },
                 () = &mut shutdown => break 'outer Stopped::Shutdown,
@@ -142,14 +145,14 @@ pub async fn run(
         let started = std::time::Instant::now();
         let now = clock.now();
         let (inputs, evaluation, pass) = cache.evaluate(stores.inputs(), now);
-        let failures = reconcile::all(&cx, inputs, evaluation, now).await;
+        let failures = reconcile::all(&cx, inputs, evaluation, &pass.kept, now).await;
         // The next pass must read what this one wrote, or it would write it
         // (and raise its Events) again; watches lag writes by milliseconds.
         let unseen = stores.catch_up(writer.take_written(), CATCH_UP).await;
         if !unseen.is_empty() {
             tracing::warn!(count = unseen.len(), first = ?unseen.first(), "watches do not show some writes yet");
         }
-        metrics.pass(pass);
+        metrics.pass(&pass);
         metrics.observe(
             evaluation,
             started.elapsed().as_secs_f64(),
@@ -184,6 +187,7 @@ pub async fn run(
         // the loop woke up.
         if tokio::time::Instant::now() >= resync_at {
             cache.clear();
+            built.clear();
             resync_at = tokio::time::Instant::now() + config.resync;
         }
     };

@@ -89,6 +89,17 @@ impl<T> Caches<T> {
         self.caches.iter().find_map(|c| c.get(namespace, name))
     }
 
+    /// The keys of the entries `pred` selects.
+    pub fn select(
+        &self,
+        mut pred: impl FnMut(&super::cache::Key, &Entry<T>) -> bool,
+    ) -> Vec<super::cache::Key> {
+        self.caches
+            .iter()
+            .flat_map(|c| c.select(&mut pred))
+            .collect()
+    }
+
     /// Waits until every cache has its first full list.
     pub async fn wait_until_ready(&self) {
         futures::future::join_all(self.caches.iter().map(|c| c.wait_until_ready())).await;

@@ -27,12 +27,15 @@ pub struct Incremental {
 }
 
 /// What one pass did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Pass {
     /// Workloads evaluated.
     pub evaluated: usize,
     /// Workloads whose previous verdict was kept.
     pub reused: usize,
+    /// Per workload of the inputs, in order: whether its verdict was kept
+    /// (so whatever was built from it last time still holds).
+    pub kept: Vec<bool>,
 }
 
 type Key<'a> = (&'a str, WorkloadKind, &'a str);
@@ -56,6 +59,7 @@ impl Incremental {
             let verdicts = match self.last.take() {
                 None => {
                     pass.evaluated = inputs.workloads.len();
+                    pass.kept = vec![false; inputs.workloads.len()];
                     inputs
                         .workloads
                         .iter()
@@ -114,10 +118,12 @@ fn reuse(
             });
             let Some(i) = reusable else {
                 pass.evaluated += 1;
+                pass.kept.push(false);
                 return prepared.workload(w);
             };
             let mut v = kept[i].take().expect("each old verdict is taken once");
             let remapped = remap(&mut v, &standard_map, &baseline_map, prepared, w);
+            pass.kept.push(remapped);
             if remapped {
                 pass.reused += 1;
                 v

@@ -75,10 +75,14 @@ impl Workload {
             name: meta.name.unwrap_or_default(),
             uid: meta.uid,
             generation: meta.generation,
-            labels: meta.labels.unwrap_or_default(),
-            annotations: without_last_applied(meta.annotations.unwrap_or_default()),
+            labels: meta.labels.unwrap_or_default().into(),
+            annotations: without_last_applied(meta.annotations.unwrap_or_default().into()),
             replicas,
-            pod_labels: template.metadata.and_then(|m| m.labels).unwrap_or_default(),
+            pod_labels: template
+                .metadata
+                .and_then(|m| m.labels)
+                .unwrap_or_default()
+                .into(),
             pod: Pod::from_spec(template.spec.unwrap_or_default()),
         }
     }
@@ -182,7 +186,7 @@ impl Namespace {
     pub fn from_object(ns: k8s_openapi::api::core::v1::Namespace) -> Self {
         Self::new(
             ns.metadata.name.unwrap_or_default(),
-            ns.metadata.labels.unwrap_or_default(),
+            ns.metadata.labels.unwrap_or_default().into(),
         )
     }
 }
