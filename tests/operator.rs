@@ -382,34 +382,6 @@ async fn standard_condition(
     .await
 }
 
-/// A Deployment of one nginx container at this version and replica count.
-fn workload(namespace: &str, name: &str, image: &str, replicas: i32) -> serde_json::Value {
-    json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}},
-                         "spec": {"containers": [{"name": "web", "image": image}]}}
-        }
-    })
-}
-
-/// A standard requiring two replicas in one test namespace, with a review
-/// threshold of two active exceptions.
-fn replicas_standard(name: &str, namespace: &str) -> serde_json::Value {
-    json!({
-        "apiVersion": "plumbline.dev/v1alpha1", "kind": "InfrastructureStandard",
-        "metadata": {"name": name},
-        "spec": {
-            "match": {"namespaceSelector": {"matchLabels": {"plumbline-test": namespace}}},
-            "rules": [{"id": "two-replicas", "severity": "High", "description": "Two replicas.", "replicas": {"minimum": 2}}],
-            "review": {"maxActiveExceptions": 2}
-        }
-    })
-}
-
 fn exception(
     namespace: &str,
     name: &str,

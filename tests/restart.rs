@@ -10,7 +10,9 @@ mod common;
 
 use std::{path::Path, process::Command, time::Duration};
 
-use common::operator::{Operator, apply, eventually, http_get, namespace, setup, unique};
+use common::operator::{
+    Operator, apply, eventually, http_get, namespace, replicas_standard, setup, unique, workload,
+};
 use k8s_openapi::api::{apps::v1::Deployment, events::v1::Event};
 use kube::{
     Api, Client,
@@ -105,32 +107,9 @@ async fn after_an_api_server_restart_it_follows_edits_within_five_seconds() {
     namespace(&admin, &ns, json!({"plumbline-test": ns})).await;
     let standard = unique("restart-test-replicas");
     let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
-    apply(
-        &standards,
-        &standard,
-        json!({
-            "apiVersion": "plumbline.dev/v1alpha1", "kind": "InfrastructureStandard",
-            "metadata": {"name": standard},
-            "spec": {
-                "match": {"namespaceSelector": {"matchLabels": {"plumbline-test": ns}}},
-                "rules": [{"id": "two-replicas", "severity": "High", "description": "Two replicas.", "replicas": {"minimum": 2}}]
-            }
-        }),
-    )
-    .await;
+    apply(&standards, &standard, replicas_standard(&standard, &ns)).await;
     let deployments: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
-    let web = |replicas: i32| {
-        json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": ns, "labels": {"app": "web"}},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": {"app": "web"}},
-                "template": {"metadata": {"labels": {"app": "web"}},
-                             "spec": {"containers": [{"name": "web", "image": "nginx:1.27.3"}]}}
-            }
-        })
-    };
+    let web = |replicas| workload(&ns, "web", "nginx:1.27.3", replicas);
     apply(&deployments, "web", web(1)).await;
 
     let operator = Operator::start("operator-restart", &[]);

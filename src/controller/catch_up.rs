@@ -19,26 +19,18 @@ impl Stores {
     pub fn shows(&self, w: &Written) -> bool {
         let (ns, name) = (w.namespace.as_str(), w.name.as_str());
         let rv = match w.kind.as_str() {
-            k if k == ComplianceReport::kind(&()) => {
-                self.reports.get(ns, name).map(|e| e.resource_version)
-            }
+            k if k == ComplianceReport::kind(&()) => self.reports.resource_version(ns, name),
             k if k == InfrastructureStandard::kind(&()) => {
-                self.standards.get(ns, name).map(|e| e.resource_version)
+                self.standards.resource_version(ns, name)
             }
-            k if k == StandardException::kind(&()) => {
-                self.exceptions.get(ns, name).map(|e| e.resource_version)
-            }
-            k if k == PatchBaseline::kind(&()) => {
-                self.baselines.get(ns, name).map(|e| e.resource_version)
-            }
-            k if k == ServiceOwnership::kind(&()) => {
-                self.ownerships.get(ns, name).map(|e| e.resource_version)
-            }
+            k if k == StandardException::kind(&()) => self.exceptions.resource_version(ns, name),
+            k if k == PatchBaseline::kind(&()) => self.baselines.resource_version(ns, name),
+            k if k == ServiceOwnership::kind(&()) => self.ownerships.resource_version(ns, name),
             k if k == ValidatingAdmissionPolicy::kind(&()) => {
-                self.policies.get(ns, name).map(|e| e.resource_version)
+                self.policies.resource_version(ns, name)
             }
             k if k == ValidatingAdmissionPolicyBinding::kind(&()) => {
-                self.bindings.get(ns, name).map(|e| e.resource_version)
+                self.bindings.resource_version(ns, name)
             }
             _ => return true,
         };

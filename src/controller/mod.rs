@@ -9,6 +9,7 @@
 //! until the watches show the writes. `run` drives it
 //! and holds the leader Lease; `metrics` serves the endpoints.
 
+pub mod backoff;
 pub mod build;
 pub mod cache;
 pub mod catch_up;

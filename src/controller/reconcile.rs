@@ -62,8 +62,9 @@ pub struct Context<'a> {
 /// The digest of each report as last built. A workload whose verdict was
 /// kept, and whose report the cluster holds as last built, needs no new
 /// report: building and digesting 10,000 of them to find the one that
-/// changed took most of a pass, and churned the allocator. Cleared with the
-/// engine's cache (a resync builds everything again).
+/// changed took most of a pass, and churned the allocator. Nothing to clear:
+/// after the engine's cache is cleared (a resync) no verdict is kept, so
+/// every report is built again and its entry replaced.
 #[derive(Default)]
 pub struct Built(std::sync::Mutex<HashMap<u64, u64>>);
 
@@ -76,13 +77,6 @@ fn report_key(namespace: &str, name: &str) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (namespace, name).hash(&mut hasher);
     hasher.finish()
-}
-
-impl Built {
-    /// Forgets every report built.
-    pub fn clear(&self) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    }
 }
 
 /// Writes every report and status that changed; returns how many writes failed.
@@ -109,13 +103,13 @@ pub async fn all(
             let enforced = build::enforced(&g.coverage, refused);
             let desired = build::standard_status(v, enforced, s.metadata.generation, previous, now);
             let events = transitions::standard(previous, &desired.conditions);
-            Status::new(
-                Api::all(client.clone()),
-                s,
+            Status {
+                api: Api::all(client.clone()),
+                object: s,
+                current: s.status.as_ref(),
                 desired,
-                s.status.as_ref(),
                 events,
-            )
+            }
         }),
     )
     .await;
@@ -132,7 +126,13 @@ pub async fn all(
                     build::exception_status(v, e.metadata.generation, previous, now, warning);
                 let events = transitions::exception(e.status.as_ref(), &desired);
                 let api = Api::namespaced(client.clone(), &e.namespace().unwrap_or_default());
-                Status::new(api, e, desired, e.status.as_ref(), events)
+                Status {
+                    api,
+                    object: e,
+                    current: e.status.as_ref(),
+                    desired,
+                    events,
+                }
             }),
     )
     .await;
@@ -142,13 +142,13 @@ pub async fn all(
             let previous = conditions(b.status.as_ref().map(|st| &st.conditions));
             let images = b.spec.images.len();
             let desired = build::baseline_status(v, images, b.metadata.generation, previous, now);
-            Status::new(
-                Api::all(client.clone()),
-                b,
+            Status {
+                api: Api::all(client.clone()),
+                object: b,
+                current: b.status.as_ref(),
                 desired,
-                b.status.as_ref(),
-                Vec::new(),
-            )
+                events: Vec::new(),
+            }
         }),
     )
     .await;
@@ -162,7 +162,13 @@ pub async fn all(
                 let previous = conditions(o.status.as_ref().map(|st| &st.conditions));
                 let desired = build::ownership_status(v, o.metadata.generation, previous, now);
                 let api = Api::namespaced(client.clone(), &o.namespace().unwrap_or_default());
-                Status::new(api, o, desired, o.status.as_ref(), Vec::new())
+                Status {
+                    api,
+                    object: o,
+                    current: o.status.as_ref(),
+                    desired,
+                    events: Vec::new(),
+                }
             }),
     )
     .await;
@@ -176,24 +182,6 @@ struct Status<'a, K, S> {
     desired: S,
     current: Option<&'a S>,
     events: Vec<Transition>,
-}
-
-impl<'a, K, S> Status<'a, K, S> {
-    fn new(
-        api: Api<K>,
-        object: &'a K,
-        desired: S,
-        current: Option<&'a S>,
-        events: Vec<Transition>,
-    ) -> Self {
-        Self {
-            api,
-            object,
-            desired,
-            current,
-            events,
-        }
-    }
 }
 
 /// Writes each status of one kind that changed, then raises the Events of
@@ -365,12 +353,12 @@ async fn reports(
     // object retried by the next pass, not the whole pass.
     let writes = to_write
         .into_iter()
-        .map(|(w, v, current)| write_report(cx, w, v, current, now, &bulk));
+        .map(|write| write_report(cx, write, now, &bulk));
     let mut written = transitions::Tally::default();
     let mut results =
         futures::stream::iter(writes).buffer_unordered(cx.max_concurrent_writes.max(1));
     while let Some((started, result)) = results.next().await {
-        if let Ok(Some(changes)) = &result {
+        if let Ok(changes) = &result {
             written.add(changes);
         }
         failures += done(cx, &kind, started, result.map(|_| ()));
@@ -400,6 +388,16 @@ async fn reports(
     failures
 }
 
+/// A report to write: its workload and verdict, the cluster's copy as last
+/// seen, and what the write changes (counted when planned, so that bulk
+/// summaries are decided before any write).
+struct Write<'i> {
+    workload: &'i Workload,
+    verdict: &'i WorkloadVerdict,
+    current: Option<Entry<SeenReport>>,
+    changes: transitions::Changes,
+}
+
 /// The reports a pass wants (by `report_key`), the changes of those
 /// to write counted per standard and baseline, and the workloads whose
 /// report must be written, with the cluster's copy as last seen.
@@ -411,11 +409,7 @@ fn plan<'i>(
     kept: &[bool],
     terminating: &HashSet<String>,
     now: Timestamp,
-) -> (
-    HashSet<u64>,
-    transitions::Tally,
-    Vec<(&'i Workload, &'i WorkloadVerdict, Option<Entry<SeenReport>>)>,
-) {
+) -> (HashSet<u64>, transitions::Tally, Vec<Write<'i>>) {
     // Each report is built once here. Only those the cluster does not hold
     // yet are written (built again then, rather than all kept in memory),
     // and their changes counted per standard (and baseline): beyond a few,
@@ -442,49 +436,56 @@ fn plan<'i>(
         if !report_differs(&desired, seen) {
             continue;
         }
-        if let Some(next) = &desired.status {
-            planned.add(&transitions::report_changes(seen, next));
-        }
-        to_write.push((w.as_ref(), v, current));
+        let changes = desired
+            .status
+            .as_ref()
+            .map(|next| transitions::report_changes(seen, next))
+            .unwrap_or_default();
+        planned.add(&changes);
+        to_write.push(Write {
+            workload: w,
+            verdict: v,
+            current,
+            changes,
+        });
     }
     built.retain(|key, _| wanted.contains(key));
     (wanted, planned, to_write)
 }
 
-/// Writes one workload's report when it changed, then raises the Events of
-/// its transition but for what `bulk` summarises; returns when it started
-/// and how it went: what changed, when it wrote.
+/// Writes one workload's report, then raises the Events of its transition
+/// but for what `bulk` summarises; returns when it started and how it
+/// went: on success, what the write changed.
 async fn write_report(
     cx: &Context<'_>,
-    w: &Workload,
-    v: &WorkloadVerdict,
-    current: Option<Entry<SeenReport>>,
+    write: Write<'_>,
     now: Timestamp,
     bulk: &transitions::Bulk,
-) -> (Instant, Result<Option<transitions::Changes>, WriteError>) {
+) -> (Instant, Result<transitions::Changes, WriteError>) {
     let started = Instant::now();
+    let Write {
+        workload: w,
+        verdict: v,
+        current,
+        changes,
+    } = write;
     let previous = current.as_ref().map(|c| c.value.as_ref());
     let desired = build::report(w, v, previous, now);
-    let result = match cx.writer.report(&desired, current.as_ref()).await {
-        Ok(true) => {
-            let regarding = ObjectReference {
-                api_version: Some(w.kind.api_version().into()),
-                kind: Some(w.kind.as_str().into()),
-                name: Some(w.name.clone()),
-                namespace: Some(w.namespace.clone()),
-                uid: w.uid.clone(),
-                ..Default::default()
-            };
-            let Some(next) = desired.status.as_ref() else {
-                return (started, Ok(None));
-            };
-            publish(cx, &regarding, transitions::report(previous, next, bulk)).await;
-            Ok(Some(transitions::report_changes(previous, next)))
-        }
-        Ok(false) => Ok(None),
-        Err(err) => Err(err),
-    };
-    (started, result)
+    if let Err(err) = cx.writer.report(&desired, current.as_ref()).await {
+        return (started, Err(err));
+    }
+    if let Some(next) = desired.status.as_ref() {
+        let regarding = ObjectReference {
+            api_version: Some(w.kind.api_version().into()),
+            kind: Some(w.kind.as_str().into()),
+            name: Some(w.name.clone()),
+            namespace: Some(w.namespace.clone()),
+            uid: w.uid.clone(),
+            ..Default::default()
+        };
+        publish(cx, &regarding, transitions::report(previous, next, bulk)).await;
+    }
+    (started, Ok(changes))
 }
 
 /// Raises the Events of a transition; a failure to publish is logged, not retried.

@@ -12,7 +12,7 @@ use kube::{Client, runtime::events::Reporter};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::{Notify, watch as signal};
 
-use super::{clock::Clock, metrics::Metrics, reconcile, watch, write::Writer};
+use super::{backoff::Doubling, clock::Clock, metrics::Metrics, reconcile, watch, write::Writer};
 use crate::engine::Incremental;
 
 /// How the loop runs.
@@ -123,7 +123,9 @@ pub async fn run(
         built: &built,
     };
     let mut cache = Incremental::new();
-    let mut retry = Backoff::default();
+    // Failed writes are retried after 1 s, doubling up to 30 s while passes
+    // keep failing.
+    let mut retry = Doubling::new(Duration::from_secs(1), Duration::from_secs(30));
     let mut resync_at = tokio::time::Instant::now() + config.resync;
     let stopped = 'outer: loop {
         let is_leader = *leading.borrow_and_update();
@@ -132,7 +134,6 @@ pub async fn run(
             // Verdicts kept while standing by could be stale by the time
             // this instance leads: start again from a full evaluation.
             cache.clear();
-            built.clear();
             tokio::select! {
                 r = leading.changed() => if r.is_err() { break 'outer lost_lease() },
                 () = &mut shutdown => break 'outer Stopped::Shutdown,
@@ -159,7 +160,12 @@ pub async fn run(
             writer.writes(),
             failures,
         );
-        let retry_in = retry.after(failures);
+        let retry_in = if failures == 0 {
+            retry.reset();
+            None
+        } else {
+            retry.next()
+        };
         let by_itself = [
             evaluation.next_change,
             reconcile::next_warning(evaluation, config.expiry_warning, now),
@@ -187,7 +193,6 @@ pub async fn run(
         // the loop woke up.
         if tokio::time::Instant::now() >= resync_at {
             cache.clear();
-            built.clear();
             resync_at = tokio::time::Instant::now() + config.resync;
         }
     };
@@ -223,33 +228,6 @@ fn next_wake(
         .unwrap_or(resync_in)
 }
 
-/// The delay before retrying failed writes: 1 s, doubling up to 30 s while
-/// passes keep failing; none after a pass without failures.
-#[derive(Debug)]
-struct Backoff(Duration);
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self(Self::FIRST)
-    }
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_secs(1);
-    const MAX: Duration = Duration::from_secs(30);
-
-    /// The retry delay after a pass with this many failed writes.
-    fn after(&mut self, failures: usize) -> Option<Duration> {
-        if failures == 0 {
-            self.0 = Self::FIRST;
-            return None;
-        }
-        let delay = self.0;
-        self.0 = (delay * 2).min(Self::MAX);
-        Some(delay)
-    }
-}
-
 /// The Lease task ended (it only does when its API calls keep failing in a
 /// way it cannot recover from): stop, so that the Pod restarts cleanly
 /// rather than writing without knowing whether it leads.
@@ -261,7 +239,7 @@ fn lost_lease() -> Stopped {
 /// Builds the Lease manager, retrying with backoff while the API server
 /// refuses (e.g. the Lease's namespace does not exist yet).
 async fn lease_manager(client: &Client, leader: &Leader) -> kube_lease_manager::LeaseManager {
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Doubling::new(Duration::from_secs(1), Duration::from_secs(30));
     loop {
         let built = LeaseManagerBuilder::new(client.clone(), &leader.lease)
             .with_namespace(&leader.namespace)
@@ -275,8 +253,7 @@ async fn lease_manager(client: &Client, leader: &Leader) -> kube_lease_manager::
             Ok(m) => return m,
             Err(err) => {
                 tracing::warn!(error = %err, lease = %leader.lease, namespace = %leader.namespace, "cannot use the leader lease; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                tokio::time::sleep(backoff.next().unwrap_or_default()).await;
             }
         }
     }
@@ -293,18 +270,5 @@ mod tests {
         assert_eq!(next_wake(s(600), Some(s(1)), Some(s(5))), s(1));
         assert_eq!(next_wake(s(600), Some(s(8)), Some(s(5))), s(5));
         assert_eq!(next_wake(s(3), Some(s(8)), Some(s(5))), s(3));
-    }
-
-    #[test]
-    fn failed_writes_are_retried_sooner_than_later_and_not_after_success() {
-        let mut b = Backoff::default();
-        let s = Duration::from_secs;
-        let delays: Vec<_> = (0..7).map(|_| b.after(2)).collect();
-        assert_eq!(
-            delays,
-            [1, 2, 4, 8, 16, 30, 30].map(|d| Some(s(d))).to_vec()
-        );
-        assert_eq!(b.after(0), None);
-        assert_eq!(b.after(1), Some(s(1)));
     }
 }

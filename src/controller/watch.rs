@@ -17,13 +17,14 @@ use kube::{
     Api, Client, Resource,
     runtime::{
         WatchStreamExt,
-        utils::{Backoff, ResetTimerBackoff},
+        utils::ResetTimerBackoff,
         watcher::{self, watcher},
     },
 };
 use tokio::sync::Notify;
 
 use super::{
+    backoff::Doubling,
     cache::{Applied, Cache, Entry},
     seen::SeenReport,
 };
@@ -89,6 +90,11 @@ impl<T> Caches<T> {
         self.caches.iter().find_map(|c| c.get(namespace, name))
     }
 
+    /// One object's resourceVersion as the cache saw it; `None` when absent.
+    pub fn resource_version(&self, namespace: &str, name: &str) -> Option<Option<String>> {
+        self.get(namespace, name).map(|e| e.resource_version)
+    }
+
     /// The keys of the entries `pred` selects.
     pub fn select(
         &self,
@@ -128,37 +134,10 @@ impl<K: Resource + Clone> Caches<K> {
 /// minutes without failure. A handful of watches retrying every 2 s is no
 /// load for an API server that is down.
 fn backoff() -> ResetTimerBackoff<Doubling> {
-    ResetTimerBackoff::new(Doubling::default(), Duration::from_secs(120))
-}
-
-/// Delays from `MIN`, doubling up to `MAX`.
-struct Doubling(Duration);
-
-impl Doubling {
-    const MIN: Duration = Duration::from_millis(500);
-    const MAX: Duration = Duration::from_secs(2);
-}
-
-impl Default for Doubling {
-    fn default() -> Self {
-        Self(Self::MIN)
-    }
-}
-
-impl Iterator for Doubling {
-    type Item = Duration;
-
-    fn next(&mut self) -> Option<Duration> {
-        let delay = self.0;
-        self.0 = (delay * 2).min(Self::MAX);
-        Some(delay)
-    }
-}
-
-impl Backoff for Doubling {
-    fn reset(&mut self) {
-        self.0 = Self::MIN;
-    }
+    ResetTimerBackoff::new(
+        Doubling::new(Duration::from_millis(500), Duration::from_secs(2)),
+        Duration::from_secs(120),
+    )
 }
 
 /// Starts one watch feeding `cache` with `keep(object)`; raises `changed`

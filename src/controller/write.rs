@@ -38,7 +38,7 @@ pub enum WriteError {
 }
 
 /// Whether a desired report differs from the cluster's copy as last seen
-/// (or there is none), as `Writer::report` decides before writing.
+/// (or there is none): whether `Writer::report` must write it.
 pub fn report_differs(desired: &ComplianceReport, current: Option<&SeenReport>) -> bool {
     current.is_none_or(|c| c.digest != digest(desired))
 }
@@ -127,17 +127,14 @@ impl Writer {
         PatchParams::apply(MANAGER).force()
     }
 
-    /// Applies a report, spec and status in one request, when it differs
-    /// from `current` (as last seen, at its resourceVersion); returns
-    /// whether it wrote.
+    /// Applies a report, spec and status in one request. The caller decides
+    /// whether it differs from the cluster's copy (`report_differs`);
+    /// `current` is that copy as last seen, at its resourceVersion.
     pub async fn report(
         &self,
         desired: &ComplianceReport,
         current: Option<&Entry<SeenReport>>,
-    ) -> Result<bool, WriteError> {
-        if !report_differs(desired, current.map(|c| c.value.as_ref())) {
-            return Ok(false);
-        }
+    ) -> Result<(), WriteError> {
         let ns = desired.namespace().unwrap_or_default();
         let name = desired.name_any();
         let api: Api<ComplianceReport> = Api::namespaced(self.client.clone(), &ns);
@@ -157,7 +154,7 @@ impl Writer {
             written.resource_version(),
             false,
         );
-        Ok(true)
+        Ok(())
     }
 
     /// Deletes a report no workload needs any more (garbage collection takes

@@ -291,3 +291,31 @@ pub async fn remove_other_enforcement(admin: &Client, keep: &str) {
         }
     }
 }
+
+/// A Deployment of one nginx container at this version and replica count.
+pub fn workload(namespace: &str, name: &str, image: &str, replicas: i32) -> serde_json::Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": "web", "image": image}]}}
+        }
+    })
+}
+
+/// A standard requiring two replicas in one test namespace, with a review
+/// threshold of two active exceptions.
+pub fn replicas_standard(name: &str, namespace: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "plumbline.dev/v1alpha1", "kind": "InfrastructureStandard",
+        "metadata": {"name": name},
+        "spec": {
+            "match": {"namespaceSelector": {"matchLabels": {"plumbline-test": namespace}}},
+            "rules": [{"id": "two-replicas", "severity": "High", "description": "Two replicas.", "replicas": {"minimum": 2}}],
+            "review": {"maxActiveExceptions": 2}
+        }
+    })
+}
