@@ -275,7 +275,11 @@ for e in range(EDITS):
     while True:
         r = json.loads(kubectl("get", "compliancereport", report, "-n", ns, "-o", "json"))
         devs = r.get("status", {}).get("deviations", [])
-        if not any(d["standard"] == "ownership" and d["rule"] == "cost-center" for d in devs):
+        if not any(
+            d["standard"] == "ownership"
+            and any("cost-center" in d.get(s, []) for s in ("critical", "high", "medium", "low"))
+            for d in devs
+        ):
             break
         if time.time() - t > 30:
             raise SystemExit(f"{ns}/{report} did not follow the edit within 30s")

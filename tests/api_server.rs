@@ -254,8 +254,7 @@ async fn deploy_manifests_apply_cleanly() {
             "--server-side",
             "--field-manager",
             common::MANAGER,
-            "-R",
-            "-f",
+            "-k",
         ])
         .arg(common::repo_root().join("deploy"))
         .output()

@@ -22,6 +22,7 @@ use kube::{
 };
 use plumbline::api::{
     ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership, StandardException,
+    report::StandardDeviations,
 };
 use serde_json::json;
 
@@ -77,8 +78,19 @@ fn our_deviation(r: Option<&ComplianceReport>) -> Option<Option<String>> {
         .as_ref()?
         .deviations
         .iter()
-        .find(|d| d.standard == "operator-test-replicas" && d.rule == "two-replicas")
-        .map(|d| d.exception.clone())
+        .find(|d| d.standard == "operator-test-replicas")
+        .and_then(|d| deviation_of(d, "two-replicas"))
+}
+
+/// A rule's deviation in a report's standard: `Some(exception)` when there is one.
+fn deviation_of(d: &StandardDeviations, rule: &str) -> Option<Option<String>> {
+    if d.open().any(|r| r == rule) {
+        return Some(None);
+    }
+    d.excepted
+        .iter()
+        .find(|e| e.rule == rule)
+        .map(|e| Some(e.exception.clone()))
 }
 
 fn has_status(r: Option<&ComplianceReport>) -> bool {
@@ -414,7 +426,10 @@ fn deviation_from(r: &Option<ComplianceReport>, standard: &str) -> Option<Option
         .deviations
         .iter()
         .find(|d| d.standard == standard)
-        .map(|d| d.exception.clone())
+        .and_then(|d| match d.open().next() {
+            Some(_) => Some(None),
+            None => d.excepted.first().map(|e| Some(e.exception.clone())),
+        })
 }
 
 /// The report's patch state against `baseline`, and its due time.
@@ -455,20 +470,7 @@ async fn review_thresholds_rings_ownership_and_invalid_standards() {
         }
     }
     apply(&standards, &standard, replicas_standard(&standard, &ns)).await;
-    apply(
-        &standards,
-        &broken,
-        json!({
-            "apiVersion": "plumbline.dev/v1alpha1", "kind": "InfrastructureStandard",
-            "metadata": {"name": broken},
-            "spec": {
-                "match": {"namespaceSelector": {"matchLabels": {"plumbline-test": ns}}},
-                "rules": [{"id": "team-label", "severity": "Low", "description": "A team label.",
-                           "requiredLabels": [{"key": "team", "valuePattern": "^(unclosed"}]}]
-            }
-        }),
-    )
-    .await;
+    apply(&standards, &broken, broken_standard(&broken, &ns)).await;
     // nginx below 1.27.3 from now, with a 15-second deadline in this namespace's ring.
     // Whole seconds, rounded down: effective already when the operator starts.
     let effective = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap();

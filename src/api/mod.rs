@@ -35,10 +35,49 @@ pub const CATEGORY: &str = "plumbline";
 /// Every CRD, with the kind it defines, in a fixed order.
 pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
     vec![
-        ("InfrastructureStandard", InfrastructureStandard::crd()),
-        ("StandardException", StandardException::crd()),
-        ("PatchBaseline", PatchBaseline::crd()),
-        ("ServiceOwnership", ServiceOwnership::crd()),
+        (
+            "InfrastructureStandard",
+            status_awaits_operator(InfrastructureStandard::crd()),
+        ),
+        (
+            "StandardException",
+            status_awaits_operator(StandardException::crd()),
+        ),
+        (
+            "PatchBaseline",
+            status_awaits_operator(PatchBaseline::crd()),
+        ),
+        (
+            "ServiceOwnership",
+            status_awaits_operator(ServiceOwnership::crd()),
+        ),
         ("ComplianceReport", report::crd()),
     ]
+}
+
+/// Gives a CRD's `status` the default `{observedGeneration: 0}`: an object
+/// the operator has not evaluated yet reads as generation 1 observed at 0,
+/// which kstatus (Flux) and plumbline's Argo CD checks take for "in
+/// progress". Without it, a new object has no status at all, which kstatus
+/// takes for Current: a Flux `wait` would pass before the operator had
+/// looked, and an invalid spec would never fail it. (The API server applies
+/// the default when it reads the object; the operator's status write
+/// replaces it.)
+fn status_awaits_operator(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    for version in &mut crd.spec.versions {
+        let status = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("status"));
+        if let Some(status) = status {
+            status.default = Some(
+                k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON(
+                    serde_json::json!({ "observedGeneration": 0 }),
+                ),
+            );
+        }
+    }
+    crd
 }

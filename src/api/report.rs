@@ -24,6 +24,8 @@ use super::{baseline::PatchState, common::Severity};
     shortname = "crep",
     shortname = "report",
     category = "plumbline",
+    selectable = ".spec.workload.kind",
+    selectable = ".spec.workload.name",
     status = "ComplianceReportStatus",
     derive = "PartialEq",
     cel,
@@ -59,23 +61,17 @@ pub struct ComplianceReportSpec {
     pub workload: ReportedWorkload,
 }
 
-/// The workload a report is about.
+/// The workload a report is about. Its apiVersion and uid are in the
+/// report's owner reference (which garbage-collects the report with it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportedWorkload {
-    /// The workload's apiVersion, e.g. `apps/v1`.
-    #[schemars(length(min = 1, max = 64))]
-    pub api_version: String,
     /// The workload's kind, e.g. `Deployment`.
     #[schemars(length(min = 1, max = 63))]
     pub kind: String,
     /// The workload's name.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
-    /// The workload's uid, so a report never describes a same-named successor.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 64))]
-    pub uid: Option<String>,
 }
 
 /// The verdict on one workload.
@@ -97,9 +93,13 @@ pub struct ComplianceReportStatus {
     #[serde(default)]
     pub deviation_count: i32,
 
-    /// Every deviation, most severe first; the first 50 with their message.
+    /// Every deviation, by standard (the standard with the most severe
+    /// first), its rules by severity. What each one is and how to fix it:
+    /// the rule's description on the standard, `plumbline audit` on the
+    /// workload, the DeviationFound Event, and for the most severe, the
+    /// `Compliant` condition's message.
     #[serde(default)]
-    pub deviations: Vec<Deviation>,
+    pub deviations: Vec<StandardDeviations>,
 
     /// The patch state of the workload's images.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,22 +110,60 @@ pub struct ComplianceReportStatus {
     pub owner: Option<OwnerSummary>,
 }
 
-/// One way the workload does not follow a standard.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// The rules of one standard that the workload does not follow: the open
+/// ones by severity, and those an exception covers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Deviation {
+pub struct StandardDeviations {
     /// The InfrastructureStandard.
     pub standard: String,
+    /// Open deviations from its Critical rules (rule ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub critical: Vec<String>,
+    /// Open deviations from its High rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub high: Vec<String>,
+    /// Open deviations from its Medium rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub medium: Vec<String>,
+    /// Open deviations from its Low rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub low: Vec<String>,
+    /// Deviations an active StandardException covers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excepted: Vec<ExceptedRule>,
+}
+
+impl StandardDeviations {
+    /// The open deviations' rules, most severe first.
+    pub fn open(&self) -> impl Iterator<Item = &str> {
+        [&self.critical, &self.high, &self.medium, &self.low]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+    }
+
+    /// The list of open deviations of this severity.
+    pub fn open_mut(&mut self, severity: Severity) -> &mut Vec<String> {
+        match severity {
+            Severity::Critical => &mut self.critical,
+            Severity::High => &mut self.high,
+            Severity::Medium => &mut self.medium,
+            Severity::Low => &mut self.low,
+        }
+    }
+}
+
+/// A deviation an active StandardException covers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExceptedRule {
     /// The rule's id.
     pub rule: String,
     /// The rule's severity.
     pub severity: Severity,
-    /// What is wrong and how to fix it (for the first 50 deviations; `plumbline audit` on the workload shows every one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// The active StandardException that covers it, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exception: Option<String>,
+    /// The StandardException.
+    pub exception: String,
 }
 
 /// The workload's patch state: the worst over its images and baselines.

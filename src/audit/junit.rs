@@ -110,14 +110,7 @@ pub fn render(report: &Report) -> String {
                         format!("{} open deviation(s) from {}", open.len(), s.name),
                         sev.to_string(),
                         open.iter()
-                            .map(|d| {
-                                format!(
-                                    "[{}] {}: {}",
-                                    d.severity,
-                                    d.rule,
-                                    d.message.as_deref().unwrap_or_default()
-                                )
-                            })
+                            .map(|d| format!("[{}] {}: {}", d.severity, d.rule, d.message))
                             .collect::<Vec<_>>()
                             .join("\n"),
                     )
@@ -132,7 +125,7 @@ pub fn render(report: &Report) -> String {
                                 d.exception.as_deref().unwrap_or_default(),
                                 d.severity,
                                 d.rule,
-                                d.message.as_deref().unwrap_or_default()
+                                d.message
                             )
                         })
                         .collect::<Vec<_>>()

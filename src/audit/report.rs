@@ -104,12 +104,29 @@ pub struct WorkloadEntry {
     /// (`Compliant`, `Excepted` or `Deviating`).
     pub standards: BTreeMap<String, &'static str>,
     /// Every deviation, most severe first.
-    pub deviations: Vec<crate::api::report::Deviation>,
+    pub deviations: Vec<DeviationEntry>,
     /// Its patch state, when a baseline applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patch: Option<PatchEntry>,
     /// Its owner.
     pub owner: OwnerEntry,
+}
+
+/// One deviation, with what is wrong and how to fix it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviationEntry {
+    /// The InfrastructureStandard.
+    pub standard: String,
+    /// The rule's id.
+    pub rule: String,
+    /// The rule's severity.
+    pub severity: Severity,
+    /// What is wrong and how to fix it.
+    pub message: String,
+    /// The StandardException that covers it, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
 }
 
 /// A workload's patch state.
@@ -371,11 +388,11 @@ impl Report {
                     deviations: v
                         .deviations
                         .into_iter()
-                        .map(|d| crate::api::report::Deviation {
+                        .map(|d| DeviationEntry {
                             standard: d.standard.to_string(),
                             rule: d.rule.to_string(),
                             severity: d.severity,
-                            message: Some(d.message.to_string()),
+                            message: d.message.to_string(),
                             exception: d.exception,
                         })
                         .collect(),

@@ -253,13 +253,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                 rule_index,
                 level: level(d.severity),
                 message: Text {
-                    text: format!(
-                        "{} {}/{}: {}",
-                        w.kind,
-                        w.namespace,
-                        w.name,
-                        d.message.as_deref().unwrap_or_default()
-                    ),
+                    text: format!("{} {}/{}: {}", w.kind, w.namespace, w.name, d.message),
                 },
                 locations: location(&w.source, Some(name.clone())),
                 suppressions: d

@@ -69,7 +69,7 @@ pub fn render(report: &Report, color: bool) -> String {
                         p.severity(d.severity),
                         d.standard,
                         d.rule,
-                        d.message.as_deref().unwrap_or_default()
+                        d.message
                     );
                 }
                 Some(e) => {
@@ -80,7 +80,7 @@ pub fn render(report: &Report, color: bool) -> String {
                         p.dim(&format!("{:<8}", d.severity.as_str())),
                         d.standard,
                         d.rule,
-                        d.message.as_deref().unwrap_or_default(),
+                        d.message,
                         p.dim(&format!("[excepted by {e}]"))
                     );
                 }

@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Owne
 
 use super::{
     conditions::{Desired, merge, reasons, types},
-    seen::{REPORT_LABELS, SeenReport},
+    seen::{REPORT_LABEL, SeenReport},
 };
 use crate::{
     admission::Coverage,
@@ -18,7 +18,10 @@ use crate::{
         PatchBaselineStatus, PatchState, ServiceOwnershipStatus, StandardExceptionStatus,
         common::Sample,
         ownership::OwnershipFinding,
-        report::{Deviation, ImagePatch, OwnerSummary, PatchReport, ReportedWorkload},
+        report::{
+            ExceptedRule, ImagePatch, OwnerSummary, PatchReport, ReportedWorkload,
+            StandardDeviations,
+        },
         standard::{Enforcement, InfrastructureStandardStatus},
     },
     engine::{
@@ -26,11 +29,6 @@ use crate::{
         WorkloadVerdict, ownership::DEFAULT_MIN_MAINTAINERS, verdict::sample,
     },
 };
-
-/// How many of a report's deviations carry their message. Every deviation
-/// is listed (Events are derived from all of them); beyond these, by
-/// standard, rule and severity only, which keeps a report small.
-pub const REPORT_MESSAGES_CAP: usize = 50;
 
 /// The name of a workload's report: its kind and name, e.g. `deployment-web`,
 /// shortened with a hash suffix when that would be too long.
@@ -54,14 +52,17 @@ pub fn report(
             types::COMPLIANT,
             false,
             reasons::DEVIATING,
-            // The deviations list says what each one is and how to fix it.
+            // The deviations list names every rule; the most severe one's
+            // message says what is wrong and how to fix it, so that
+            // `kubectl describe` shows where to start.
             format!(
-                "{} open deviation{}; most severe: {}/{} ({})",
+                "{} open deviation{}; most severe: {}/{} ({}): {}",
                 open.len(),
                 if open.len() == 1 { "" } else { "s" },
                 worst.standard,
                 worst.rule,
                 worst.severity,
+                worst.message,
             ),
         )
     } else if v.deviations.is_empty() {
@@ -106,22 +107,19 @@ pub fn report(
                 .iter()
                 .filter(|p| p.state == state)
                 .map(|p| {
-                    let when = match (p.state, p.due) {
-                        (PatchState::Overdue, Some(d)) => format!(", overdue since {d}"),
-                        (PatchState::Behind, Some(d)) => format!(", due {d}"),
-                        _ => String::new(),
+                    // The report's patch list has every figure; the message
+                    // says what is wrong in a few words.
+                    let why = match (&p.reason, p.state, p.due) {
+                        (Some(r), _, _) => r.clone(),
+                        (None, PatchState::Overdue, Some(d)) => {
+                            format!("below {}, overdue since {d}", p.minimum_version)
+                        }
+                        (None, PatchState::Behind, Some(d)) => {
+                            format!("below {}, due {d}", p.minimum_version)
+                        }
+                        (None, _, _) => format!("below {}", p.minimum_version),
                     };
-                    format!(
-                        "{} `{}` against {} (minimum {}{when}){}",
-                        p.container,
-                        p.image,
-                        p.baseline,
-                        p.minimum_version,
-                        p.reason
-                            .as_ref()
-                            .map(|r| format!(": {r}"))
-                            .unwrap_or_default()
-                    )
+                    format!("{} `{}`: {why}", p.container, p.image)
                 })
                 .collect::<Vec<_>>()
                 .join("; ");
@@ -147,12 +145,9 @@ pub fn report(
                 reasons::OWNED,
                 // What an incomplete ownership lacks is in its own status.
                 if gaps.is_empty() {
-                    format!("owned by team {} (ServiceOwnership {})", o.team, o.name)
+                    format!("team {} (ServiceOwnership {})", o.team, o.name)
                 } else {
-                    format!(
-                        "owned by team {} (ServiceOwnership {}, incomplete: see its status)",
-                        o.team, o.name
-                    )
+                    format!("team {} (ServiceOwnership {}, incomplete)", o.team, o.name)
                 },
             )
         }
@@ -184,18 +179,7 @@ pub fn report(
         conditions,
         workload_generation: w.generation,
         deviation_count: count(v.deviations.len()),
-        deviations: v
-            .deviations
-            .iter()
-            .enumerate()
-            .map(|(i, d)| Deviation {
-                standard: d.standard.to_string(),
-                rule: d.rule.to_string(),
-                severity: d.severity,
-                message: (i < REPORT_MESSAGES_CAP).then(|| d.message.to_string()),
-                exception: d.exception.clone(),
-            })
-            .collect(),
+        deviations: by_standard(&v.deviations),
         patch: v.patch_state.map(|state| PatchReport {
             state,
             due: v.patch_due.map(Time),
@@ -214,37 +198,59 @@ pub fn report(
         &report_name(w),
         ComplianceReportSpec {
             workload: ReportedWorkload {
-                api_version: w.kind.api_version().into(),
                 kind: w.kind.as_str().into(),
                 name: w.name.clone(),
-                uid: w.uid.clone(),
             },
         },
     );
     report.metadata = ObjectMeta {
         name: Some(report_name(w)),
         namespace: Some(w.namespace.clone()),
-        labels: Some(
-            REPORT_LABELS
-                .into_iter()
-                .map(String::from)
-                .zip(["plumbline".to_string(), w.kind.as_str().to_string()])
-                .collect(),
-        ),
+        labels: Some([(REPORT_LABEL.0.into(), REPORT_LABEL.1.into())].into()),
         owner_references: w.uid.as_ref().map(|uid| {
             vec![OwnerReference {
                 api_version: w.kind.api_version().into(),
                 kind: w.kind.as_str().into(),
                 name: w.name.clone(),
                 uid: uid.clone(),
-                controller: Some(false),
-                block_owner_deletion: Some(false),
+                // Neither: the workload does not manage its report, and
+                // deleting the workload need not wait for it.
+                controller: None,
+                block_owner_deletion: None,
             }]
         }),
         ..Default::default()
     };
     report.status = Some(status);
     report
+}
+
+/// The deviations grouped by standard, in the engine's order (most severe
+/// first): the standard with the most severe deviation comes first.
+pub fn by_standard(deviations: &[crate::engine::Deviation]) -> Vec<StandardDeviations> {
+    let mut groups: Vec<StandardDeviations> = Vec::new();
+    for d in deviations {
+        let i = match groups.iter().position(|g| *g.standard == *d.standard) {
+            Some(i) => i,
+            None => {
+                groups.push(StandardDeviations {
+                    standard: d.standard.to_string(),
+                    ..Default::default()
+                });
+                groups.len() - 1
+            }
+        };
+        let g = &mut groups[i];
+        match &d.exception {
+            None => g.open_mut(d.severity).push(d.rule.to_string()),
+            Some(e) => g.excepted.push(ExceptedRule {
+                rule: d.rule.to_string(),
+                severity: d.severity,
+                exception: e.clone(),
+            }),
+        }
+    }
+    groups
 }
 
 fn dedup(mut v: Vec<&str>) -> Vec<&str> {
@@ -257,16 +263,26 @@ fn count(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-fn ready(error: &Option<String>) -> Desired {
+/// `Ready`, and `Stalled` while the spec is invalid: the conditions that
+/// say whether an object's spec is valid.
+fn validity(error: &Option<String>) -> Vec<Desired> {
     match error {
-        None => Desired::new(
+        None => vec![Desired::new(
             types::READY,
             true,
             reasons::VALID,
             "the spec is valid and evaluated",
-        ),
-        Some(e) => Desired::new(types::READY, false, reasons::INVALID_SPEC, e.clone()),
+        )],
+        Some(e) => invalid(reasons::INVALID_SPEC, e),
     }
+}
+
+/// `Ready=False` and `Stalled=True`, with the reason and what to fix.
+fn invalid(reason: &str, message: &str) -> Vec<Desired> {
+    vec![
+        Desired::new(types::READY, false, reason, message),
+        Desired::new(types::STALLED, true, reason, message),
+    ]
 }
 
 /// The `Enforced` condition of a standard: which of its rules the API
@@ -355,7 +371,7 @@ pub fn standard_status(
     InfrastructureStandardStatus {
         conditions: merge(
             previous,
-            vec![ready(&v.error), review, enforced],
+            [validity(&v.error), vec![review, enforced]].concat(),
             generation,
             now,
         ),
@@ -380,9 +396,14 @@ pub fn exception_status(
 ) -> StandardExceptionStatus {
     let invalid = v.state == ExceptionState::Invalid;
     let ready = if invalid {
-        Desired::new(types::READY, false, v.reason, v.message.clone())
+        self::invalid(v.reason, &v.message)
     } else {
-        Desired::new(types::READY, true, reasons::VALID, "the exception is valid")
+        vec![Desired::new(
+            types::READY,
+            true,
+            reasons::VALID,
+            "the exception is valid",
+        )]
     };
     let active = Desired::new(
         types::ACTIVE,
@@ -426,7 +447,7 @@ pub fn exception_status(
     StandardExceptionStatus {
         conditions: merge(
             previous,
-            vec![ready, active, stale, expiring],
+            [ready, vec![active, stale, expiring]].concat(),
             generation,
             now,
         ),
@@ -484,7 +505,12 @@ pub fn baseline_status(
         )
     };
     PatchBaselineStatus {
-        conditions: merge(previous, vec![ready(&v.error), overdue], generation, now),
+        conditions: merge(
+            previous,
+            [validity(&v.error), vec![overdue]].concat(),
+            generation,
+            now,
+        ),
         observed_generation: generation,
         images: count(images),
         totals: v.totals.clone(),
@@ -524,7 +550,12 @@ pub fn ownership_status(
         )
     };
     ServiceOwnershipStatus {
-        conditions: merge(previous, vec![ready(&v.error), complete], generation, now),
+        conditions: merge(
+            previous,
+            [validity(&v.error), vec![complete]].concat(),
+            generation,
+            now,
+        ),
         observed_generation: generation,
         matched: v.matched,
         conflicts: Sample {
@@ -674,7 +705,10 @@ spec:
         );
         assert!(c.message.contains("api-single"));
         assert_eq!(
-            status.deviations[0].exception.as_deref(),
+            status.deviations[0]
+                .excepted
+                .first()
+                .map(|e| e.exception.as_str()),
             Some("api-single")
         );
     }

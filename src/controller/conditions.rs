@@ -10,6 +10,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 pub mod types {
     /// The spec is valid and evaluated.
     pub const READY: &str = "Ready";
+    /// The spec is invalid: nothing happens until it changes. Present only
+    /// then, as kstatus (Flux) reads it: `Stalled=True` is Failed, where
+    /// `Ready=False` alone would be "still in progress".
+    pub const STALLED: &str = "Stalled";
     /// Exceptions to a standard pile up past its review threshold.
     pub const REVIEW_REQUIRED: &str = "ReviewRequired";
     /// Standards: which rules the API server checks at admission.

@@ -13,11 +13,10 @@ use kube::ResourceExt;
 use super::conditions::types;
 use crate::api::{ComplianceReport, ComplianceReportStatus, PatchState};
 
-/// The labels the operator sets on a report; others' labels do not count.
-pub const REPORT_LABELS: [&str; 2] = [
-    "app.kubernetes.io/managed-by",
-    "plumbline.dev/workload-kind",
-];
+/// The label the operator sets on a report (key, value); others' labels do
+/// not count. (A report's workload kind is a selectable field instead:
+/// `kubectl get compliancereports --field-selector spec.workload.kind=Deployment`.)
+pub const REPORT_LABEL: (&str, &str) = crate::admission::policy::MANAGED_BY;
 
 /// The condition types of a report, in the order `SeenReport` keeps them.
 const TYPES: [&str; 3] = [types::COMPLIANT, types::PATCH_CURRENT, types::OWNED];
@@ -99,8 +98,7 @@ pub fn open(status: Option<&ComplianceReportStatus>) -> impl Iterator<Item = (&s
     let mut keys: Vec<(&str, &str)> = status
         .into_iter()
         .flat_map(|s| &s.deviations)
-        .filter(|d| d.exception.is_none())
-        .map(|d| (d.standard.as_str(), d.rule.as_str()))
+        .flat_map(|g| g.open().map(|rule| (g.standard.as_str(), rule)))
         .collect();
     keys.sort_unstable();
     keys.dedup();
@@ -112,16 +110,13 @@ pub fn open(status: Option<&ComplianceReportStatus>) -> impl Iterator<Item = (&s
 /// cluster's copy of it have the same digest exactly when no write is needed.
 pub fn digest(report: &ComplianceReport) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    let labels: Vec<(&str, Option<&String>)> = REPORT_LABELS
-        .iter()
-        .map(|k| (*k, report.labels().get(*k)))
-        .collect();
+    let label = report.labels().get(REPORT_LABEL.0);
     // Serialising typed values gives one text per value: the API server's
     // copy, read back into the same types, serialises identically.
     let text = serde_json::to_string(&(
         &report.spec,
         &report.metadata.owner_references,
-        labels,
+        label,
         &report.status,
     ))
     .unwrap_or_default();

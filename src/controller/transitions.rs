@@ -11,7 +11,10 @@ use super::{
     conditions::types,
     seen::{SeenReport, open},
 };
-use crate::api::{ComplianceReportStatus, ExceptionState, PatchState, StandardExceptionStatus};
+use crate::{
+    api::{ComplianceReportStatus, ExceptionState, PatchState, StandardExceptionStatus},
+    engine::WorkloadVerdict,
+};
 
 /// Event reasons.
 pub mod reasons {
@@ -237,29 +240,25 @@ pub fn report_changes(previous: Option<&SeenReport>, next: &ComplianceReportStat
     }
 }
 
-/// Events for a workload, from its report as last seen and its status now,
+/// Events for a workload, from what its write changes (`report_changes`)
+/// and its verdict (whose messages say what is wrong and how to fix it),
 /// leaving out what `bulk` summarises on the standard or baseline instead.
 pub fn report(
-    previous: Option<&SeenReport>,
+    changes: &Changes,
     next: &ComplianceReportStatus,
+    verdict: &WorkloadVerdict,
     bulk: &Bulk,
 ) -> Vec<Transition> {
     let mut out = Vec::new();
-    let changes = report_changes(previous, next);
-    let found: Vec<String> = next
-        .deviations
-        .iter()
+    let found: Vec<String> = verdict
+        .open_deviations()
         .filter(|d| {
-            d.exception.is_none()
-                && !bulk.standards.contains(&d.standard)
+            !bulk.standards.contains(&*d.standard)
                 && changes
                     .found
-                    .contains(&(d.standard.clone(), d.rule.clone()))
+                    .contains(&(d.standard.to_string(), d.rule.to_string()))
         })
-        .map(|d| match &d.message {
-            Some(m) => format!("{}/{} ({}): {m}", d.standard, d.rule, d.severity),
-            None => format!("{}/{} ({})", d.standard, d.rule, d.severity),
-        })
+        .map(|d| format!("{}/{} ({}): {}", d.standard, d.rule, d.severity, d.message))
         .collect();
     if !found.is_empty() {
         out.push(Transition::new(
@@ -368,34 +367,65 @@ pub fn exception(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::api::{Severity, report::Deviation};
+    use std::sync::Arc;
 
-    fn status(open: &[&str], excepted: &[&str]) -> ComplianceReportStatus {
+    use super::*;
+    use crate::{
+        api::Severity,
+        controller::build::by_standard,
+        engine::{Deviation, Owner},
+    };
+
+    /// A verdict with these open and excepted rules of standard `s`.
+    fn verdict(open: &[&str], excepted: &[&str]) -> WorkloadVerdict {
         let d = |rule: &str, exception: Option<&str>| Deviation {
-            standard: "s".into(),
-            rule: rule.into(),
+            standard: Arc::from("s"),
+            rule: Arc::from(rule),
             severity: Severity::High,
-            message: Some(format!("fix {rule}")),
+            message: Arc::from(format!("fix {rule}")),
             exception: exception.map(Into::into),
         };
-        ComplianceReportStatus {
+        WorkloadVerdict {
             deviations: open
                 .iter()
                 .map(|r| d(r, None))
                 .chain(excepted.iter().map(|r| d(r, Some("e"))))
                 .collect(),
+            standards: Vec::new(),
+            patch: Vec::new(),
+            patch_state: None,
+            patch_due: None,
+            owner: Owner::Orphan,
+            rules: Vec::new(),
+            baselines: Vec::new(),
+            selected_by: Vec::new(),
+            used_exceptions: Vec::new(),
+            next_change: None,
+        }
+    }
+
+    fn status_of(v: &WorkloadVerdict) -> ComplianceReportStatus {
+        ComplianceReportStatus {
+            deviations: by_standard(&v.deviations),
             ..Default::default()
         }
+    }
+
+    fn status(open: &[&str], excepted: &[&str]) -> ComplianceReportStatus {
+        status_of(&verdict(open, excepted))
+    }
+
+    /// The Events of going from `before` to this verdict.
+    fn events(before: Option<&SeenReport>, v: &WorkloadVerdict, bulk: &Bulk) -> Vec<Transition> {
+        let next = status_of(v);
+        report(&report_changes(before, &next), &next, v, bulk)
     }
 
     fn spec() -> crate::api::ComplianceReportSpec {
         crate::api::ComplianceReportSpec {
             workload: crate::api::report::ReportedWorkload {
-                api_version: "apps/v1".into(),
                 kind: "Deployment".into(),
                 name: "w".into(),
-                uid: None,
             },
         }
     }
@@ -410,13 +440,13 @@ mod tests {
 
     #[test]
     fn new_and_resolved_deviations_each_raise_one_event() {
-        let t = report(None, &status(&["a", "b"], &[]), &Bulk::default());
+        let t = events(None, &verdict(&["a", "b"], &[]), &Bulk::default());
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].reason, reasons::DEVIATION_FOUND);
         assert!(t[0].note.contains("s/a (High): fix a") && t[0].note.contains("s/b"));
-        let t = report(
+        let t = events(
             Some(&seen(&["a", "b"], &[])),
-            &status(&["b"], &[]),
+            &verdict(&["b"], &[]),
             &Bulk::default(),
         );
         assert_eq!(
@@ -428,38 +458,30 @@ mod tests {
             )]
         );
         // An exception covering a deviation resolves it; expiry re-opens it.
-        let t = report(
+        let t = events(
             Some(&seen(&["a"], &[])),
-            &status(&[], &["a"]),
+            &verdict(&[], &["a"]),
             &Bulk::default(),
         );
         assert_eq!(t[0].reason, reasons::DEVIATION_RESOLVED);
-        let t = report(
+        let t = events(
             Some(&seen(&[], &["a"])),
-            &status(&["a"], &[]),
+            &verdict(&["a"], &[]),
             &Bulk::default(),
         );
         assert_eq!(t[0].reason, reasons::DEVIATION_FOUND);
     }
 
     #[test]
-    fn events_follow_every_open_deviation_not_only_those_with_a_message() {
-        // 60 rules: a report lists all of them, with a message for the first 50.
+    fn events_follow_every_open_deviation_of_a_long_list() {
+        // 60 rules: a report lists all of them.
         let rules: Vec<String> = (0..60).map(|i| format!("r{i:02}")).collect();
         let all: Vec<&str> = rules.iter().map(String::as_str).collect();
-        let mut listed = status(&all, &[]);
-        for d in &mut listed.deviations[50..] {
-            d.message = None;
-        }
-        let before = SeenReport::new(&crate::api::ComplianceReport {
-            metadata: Default::default(),
-            spec: spec(),
-            status: Some(listed),
-        });
+        let before = seen(&all, &[]);
         assert_eq!(before.open().count(), 60);
         // The 56th is fixed: resolved, by name, and nothing else is.
         let after: Vec<&str> = all.iter().copied().filter(|r| *r != "r55").collect();
-        let t = report(Some(&before), &status(&after, &[]), &Bulk::default());
+        let t = events(Some(&before), &verdict(&after, &[]), &Bulk::default());
         assert_eq!(
             t,
             vec![Transition::new(
@@ -470,7 +492,7 @@ mod tests {
         );
         // A 61st, beyond the messages, is found.
         let more: Vec<&str> = all.iter().copied().chain(["r60"]).collect();
-        let t = report(Some(&before), &status(&more, &[]), &Bulk::default());
+        let t = events(Some(&before), &verdict(&more, &[]), &Bulk::default());
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].reason, reasons::DEVIATION_FOUND);
         assert!(t[0].note.contains("s/r60"), "{}", t[0].note);
@@ -478,15 +500,15 @@ mod tests {
 
     #[test]
     fn an_unchanged_status_raises_nothing() {
-        let s = status(&["a"], &["b"]);
-        assert!(report(Some(&seen(&["a"], &["b"])), &s, &Bulk::default()).is_empty());
+        let v = verdict(&["a"], &["b"]);
+        assert!(events(Some(&seen(&["a"], &["b"])), &v, &Bulk::default()).is_empty());
     }
 
     #[test]
     fn notes_stay_within_a_kilobyte() {
         let many: Vec<String> = (0..200).map(|i| format!("rule-{i}")).collect();
         let refs: Vec<&str> = many.iter().map(String::as_str).collect();
-        let t = report(None, &status(&refs, &[]), &Bulk::default());
+        let t = events(None, &verdict(&refs, &[]), &Bulk::default());
         assert!(t[0].note.len() <= 1000);
     }
 
@@ -494,14 +516,15 @@ mod tests {
     fn many_workloads_changing_at_once_are_summarised_per_standard() {
         let mut tally = Tally::default();
         let before = seen(&[], &[]);
-        let after = status(&["a", "b"], &[]);
+        let next = verdict(&["a", "b"], &[]);
+        let after = status_of(&next);
         for _ in 0..=BULK {
             tally.add(&report_changes(Some(&before), &after));
         }
         let bulk = tally.bulk();
         assert!(bulk.standards.contains("s"), "{bulk:?}");
         // Their own Events leave out what the summary says...
-        assert!(report(Some(&before), &after, &bulk).is_empty());
+        assert!(events(Some(&before), &next, &bulk).is_empty());
         // ...and the standard gets one, with the count and the rules.
         let (standards, baselines) = tally.summaries(&bulk);
         assert!(baselines.is_empty());

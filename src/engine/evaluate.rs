@@ -478,14 +478,17 @@ impl<'a> Prepared<'a> {
                     acc.rules[o.rule].excepted += 1;
                 } else {
                     acc.rules[o.rule].deviating += 1;
-                    acc.sample.push((o.severity, wi, o.rule));
+                    let s = &standards[o.standard];
+                    acc.sample.push((o.severity, wi, o.rule), |e| {
+                        sample_key(s, &inputs.workloads, *e)
+                    });
                 }
             }
             for b in &v.baselines {
                 let acc = &mut base_acc[b.baseline];
                 acc.count(b.ring.as_deref(), b.state);
                 if let Some(o) = &b.overdue {
-                    acc.overdue.push(o.clone());
+                    acc.overdue.push(o, overdue_key);
                 }
             }
         }
@@ -670,9 +673,29 @@ struct StandardAcc {
     deviating: i32,
     excepted: i32,
     rules: Vec<RuleCounts>,
-    /// Open deviations as (severity, workload index, rule index): the sample
-    /// is drawn from these at the end, so nothing is copied per deviation.
-    sample: Vec<(crate::api::Severity, usize, usize)>,
+    /// The first open deviations as (severity, workload index, rule index),
+    /// most severe first: nothing is copied per deviation.
+    sample: Capped<SampleEntry>,
+}
+
+/// An open deviation as (severity, workload index, rule index).
+type SampleEntry = (crate::api::Severity, usize, usize);
+
+/// The order of a standard's deviation sample: most severe first, then by
+/// workload and rule (unique, so the sample never depends on input order).
+fn sample_key<'a>(
+    s: &'a CompiledStandard,
+    workloads: &'a [std::sync::Arc<super::Workload>],
+    (sev, wi, ri): SampleEntry,
+) -> impl Ord + 'a {
+    let w = &workloads[wi];
+    (
+        std::cmp::Reverse(sev),
+        w.kind,
+        &w.namespace,
+        &w.name,
+        &s.rule_ids[ri],
+    )
 }
 
 impl StandardAcc {
@@ -690,39 +713,19 @@ impl StandardAcc {
                     ..Default::default()
                 })
                 .collect(),
-            sample: Vec::new(),
+            sample: Capped::default(),
         }
     }
 
     fn finish(
-        mut self,
+        self,
         s: &CompiledStandard,
         workloads: &[std::sync::Arc<super::Workload>],
         verdicts: &[WorkloadVerdict],
     ) -> StandardVerdict {
-        let key = |&(sev, wi, ri): &(crate::api::Severity, usize, usize)| {
-            let w = &workloads[wi];
-            (
-                std::cmp::Reverse(sev),
-                w.kind,
-                &w.namespace,
-                &w.name,
-                &s.rule_ids[ri],
-            )
-        };
-        let total = self.sample.len();
-        // Only the first SAMPLE_CAP are shown: select them, then sort those
-        // (the keys are unique, so this is the order a full sort gives).
-        if total > SAMPLE_CAP {
-            self.sample
-                .select_nth_unstable_by(SAMPLE_CAP, |a, b| key(a).cmp(&key(b)));
-            self.sample.truncate(SAMPLE_CAP);
-        }
-        self.sample.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
-        let items: Vec<DeviationSummary> = self
-            .sample
+        let (sample, total) = self.sample.finish(|e| sample_key(s, workloads, *e));
+        let items: Vec<DeviationSummary> = sample
             .iter()
-            .take(SAMPLE_CAP)
             .map(|&(severity, wi, ri)| {
                 let rule = &s.rule_ids[ri];
                 let message = verdicts[wi]
@@ -757,13 +760,19 @@ impl StandardAcc {
     }
 }
 
-struct BaselineAcc {
+struct BaselineAcc<'v> {
     rings: Vec<RingCounts>,
     totals: PatchCounts,
-    overdue: Vec<OverdueWorkload>,
+    /// The most overdue workloads (borrowed from the verdicts).
+    overdue: Capped<&'v OverdueWorkload>,
 }
 
-impl BaselineAcc {
+/// The order of a baseline's overdue sample: most overdue first.
+fn overdue_key<'a>(o: &&'a OverdueWorkload) -> (&'a Time, &'a crate::api::common::WorkloadRef) {
+    (&o.overdue_since, &o.workload)
+}
+
+impl<'v> BaselineAcc<'v> {
     fn new(b: &CompiledBaseline) -> Self {
         let rings = b
             .ring_names
@@ -778,7 +787,7 @@ impl BaselineAcc {
         Self {
             rings,
             totals: PatchCounts::default(),
-            overdue: Vec::new(),
+            overdue: Capped::default(),
         }
     }
 
@@ -798,11 +807,7 @@ impl BaselineAcc {
     }
 
     fn finish(mut self, b: &CompiledBaseline) -> BaselineVerdict {
-        self.overdue.sort_by(|a, b| {
-            a.overdue_since
-                .cmp(&b.overdue_since)
-                .then_with(|| a.workload.cmp(&b.workload))
-        });
+        let (overdue, total) = self.overdue.finish(overdue_key);
         // `none` is listed only when some workload is in no ring.
         if let Some(last) = self.rings.last()
             && last.counts == PatchCounts::default()
@@ -814,7 +819,10 @@ impl BaselineAcc {
             error: b.compiled.as_ref().err().cloned(),
             totals: self.totals,
             rings: self.rings,
-            overdue: sample(self.overdue),
+            overdue: crate::api::common::Sample {
+                omitted: i32::try_from(total - overdue.len()).unwrap_or(i32::MAX),
+                items: overdue.into_iter().cloned().collect(),
+            },
         }
     }
 }

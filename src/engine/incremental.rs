@@ -89,12 +89,6 @@ fn reuse(
     pass: &mut Pass,
 ) -> Vec<WorkloadVerdict> {
     let affected = Affected::new(old, inputs, prepared);
-    let old_index: HashMap<Key<'_>, usize> = old
-        .workloads
-        .iter()
-        .enumerate()
-        .map(|(i, w)| (key(w), i))
-        .collect();
     let standard_map = index_map(
         old.standards.iter().map(|s| s.metadata.name.as_deref()),
         inputs.standards.iter().map(|s| s.metadata.name.as_deref()),
@@ -103,19 +97,52 @@ fn reuse(
         old.baselines.iter().map(|s| s.metadata.name.as_deref()),
         inputs.baselines.iter().map(|s| s.metadata.name.as_deref()),
     );
-    let mut kept: Vec<Option<WorkloadVerdict>> = previous.workloads.into_iter().map(Some).collect();
+    // Whether the verdict on the old inputs' workload `i` still holds for `w`.
+    let holds = |i: usize, v: &WorkloadVerdict, w: &std::sync::Arc<Workload>| {
+        // The operator hands over the same Arc for an unchanged object.
+        (std::sync::Arc::ptr_eq(&old.workloads[i], w) || old.workloads[i] == *w)
+            && v.next_change.is_none_or(|t| t > now)
+            && !affected.hits(w, prepared)
+    };
+    let mut verdicts = previous.workloads;
+    let aligned = old.workloads.len() == inputs.workloads.len()
+        && old
+            .workloads
+            .iter()
+            .zip(&inputs.workloads)
+            .all(|(a, b)| key(a) == key(b));
+    if aligned {
+        // The same workloads in the same order (edits, no workload added or
+        // removed): each verdict is replaced where it stands, so that such a
+        // pass allocates nothing the size of the cluster.
+        for (i, w) in inputs.workloads.iter().enumerate() {
+            let v = &mut verdicts[i];
+            let kept = holds(i, v, w) && remap(v, &standard_map, &baseline_map, prepared, w);
+            pass.kept.push(kept);
+            if kept {
+                pass.reused += 1;
+            } else {
+                pass.evaluated += 1;
+                *v = prepared.workload(w);
+            }
+        }
+        return verdicts;
+    }
+    let old_index: HashMap<Key<'_>, usize> = old
+        .workloads
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (key(w), i))
+        .collect();
+    let mut kept: Vec<Option<WorkloadVerdict>> = verdicts.into_iter().map(Some).collect();
     inputs
         .workloads
         .iter()
         .map(|w| {
-            let reusable = old_index.get(&key(w)).copied().filter(|&i| {
-                // The operator hands over the same Arc for an unchanged object.
-                (std::sync::Arc::ptr_eq(&old.workloads[i], w) || old.workloads[i] == *w)
-                    && kept[i]
-                        .as_ref()
-                        .is_some_and(|v| v.next_change.is_none_or(|t| t > now))
-                    && !affected.hits(w, prepared)
-            });
+            let reusable = old_index
+                .get(&key(w))
+                .copied()
+                .filter(|&i| kept[i].as_ref().is_some_and(|v| holds(i, v, w)));
             let Some(i) = reusable else {
                 pass.evaluated += 1;
                 pass.kept.push(false);

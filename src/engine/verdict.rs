@@ -247,6 +247,51 @@ pub fn sample<T>(items: Vec<T>) -> Sample<T> {
     }
 }
 
+/// The first `SAMPLE_CAP` of many items in the order of a key, chosen as
+/// they come: it holds at most twice the cap, however many items there are
+/// (collecting every open deviation of 10,000 workloads to pick 20 took
+/// megabytes on every pass).
+#[derive(Debug)]
+pub struct Capped<T> {
+    items: Vec<T>,
+    total: usize,
+}
+
+impl<T> Default for Capped<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            total: 0,
+        }
+    }
+}
+
+impl<T> Capped<T> {
+    /// Counts an item, and keeps it while it can be among the first.
+    pub fn push<K: Ord>(&mut self, item: T, key: impl Fn(&T) -> K) {
+        self.total += 1;
+        self.items.push(item);
+        if self.items.len() >= 2 * SAMPLE_CAP {
+            self.keep_first(&key);
+        }
+    }
+
+    fn keep_first<K: Ord>(&mut self, key: &impl Fn(&T) -> K) {
+        if self.items.len() > SAMPLE_CAP {
+            self.items
+                .select_nth_unstable_by(SAMPLE_CAP, |a, b| key(a).cmp(&key(b)));
+            self.items.truncate(SAMPLE_CAP);
+        }
+    }
+
+    /// The first `SAMPLE_CAP` items in key order, and how many were counted.
+    pub fn finish<K: Ord>(mut self, key: impl Fn(&T) -> K) -> (Vec<T>, usize) {
+        self.keep_first(&key);
+        self.items.sort_by_key(&key);
+        (self.items, self.total)
+    }
+}
+
 /// How bad a patch state is, for "the worst state" of several images.
 pub fn patch_rank(state: PatchState) -> u8 {
     match state {
@@ -272,5 +317,31 @@ impl From<&ImagePatch> for crate::api::report::ImagePatch {
                 .map(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time),
             reason: p.reason.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_capped_sample_is_the_head_of_a_full_sort_and_counts_everything() {
+        // 1,000 items in a scrambled order, with repeats of the key.
+        let items: Vec<(u32, u32)> = (0..1000u32).map(|i| ((i * 7919) % 97, i)).collect();
+        let mut capped = Capped::default();
+        for &item in &items {
+            capped.push(item, |&(k, i)| (std::cmp::Reverse(k), i));
+        }
+        let (kept, total) = capped.finish(|&(k, i)| (std::cmp::Reverse(k), i));
+        let mut sorted = items.clone();
+        sorted.sort_by_key(|&(k, i)| (std::cmp::Reverse(k), i));
+        assert_eq!(total, 1000);
+        assert_eq!(kept, sorted[..SAMPLE_CAP].to_vec());
+        // Fewer than the cap: all of them, in order.
+        let mut few = Capped::default();
+        for i in [3, 1, 2] {
+            few.push(i, |&i| i);
+        }
+        assert_eq!(few.finish(|&i| i), (vec![1, 2, 3], 3));
     }
 }

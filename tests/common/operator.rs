@@ -319,3 +319,17 @@ pub fn replicas_standard(name: &str, namespace: &str) -> serde_json::Value {
         }
     })
 }
+
+/// A standard the operator cannot evaluate (a pattern that does not
+/// compile, which the API server cannot check), in one test namespace.
+pub fn broken_standard(name: &str, namespace: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "plumbline.dev/v1alpha1", "kind": "InfrastructureStandard",
+        "metadata": {"name": name},
+        "spec": {
+            "match": {"namespaceSelector": {"matchLabels": {"plumbline-test": namespace}}},
+            "rules": [{"id": "team-label", "severity": "Low", "description": "A team label.",
+                       "requiredLabels": [{"key": "team", "valuePattern": "^(unclosed"}]}]
+        }
+    })
+}

@@ -1,0 +1,42 @@
+-- Argo CD health of a plumbline InfrastructureStandard.
+-- Progressing until the operator has evaluated this generation; Degraded when
+-- the spec is invalid or the admission policy it asks for was refused;
+-- otherwise Healthy, also when it needs review (that is for the platform
+-- team to decide, not a failed sync).
+local hs = {}
+local function condition(t)
+  if obj.status ~= nil and obj.status.conditions ~= nil then
+    for _, c in ipairs(obj.status.conditions) do
+      if c.type == t then
+        return c
+      end
+    end
+  end
+  return nil
+end
+local generation = obj.metadata.generation or 0
+if obj.status == nil or obj.status.observedGeneration == nil or obj.status.observedGeneration < generation then
+  hs.status = "Progressing"
+  hs.message = "Waiting for plumbline to evaluate generation " .. generation
+  return hs
+end
+local ready = condition("Ready")
+if ready ~= nil and ready.status == "False" then
+  hs.status = "Degraded"
+  hs.message = ready.reason .. ": " .. ready.message
+  return hs
+end
+local enforced = condition("Enforced")
+if enforced ~= nil and enforced.status == "False" and enforced.reason == "PolicyRefused" then
+  hs.status = "Degraded"
+  hs.message = enforced.message
+  return hs
+end
+hs.status = "Healthy"
+hs.message = (obj.status.matched or 0) .. " matched: " .. (obj.status.compliant or 0) .. " compliant, "
+  .. (obj.status.deviating or 0) .. " deviating, " .. (obj.status.excepted or 0) .. " excepted"
+local review = condition("ReviewRequired")
+if review ~= nil and review.status == "True" then
+  hs.message = "Review required: " .. review.message .. " (" .. hs.message .. ")"
+end
+return hs

@@ -1,0 +1,399 @@
+//! GitOps tools read plumbline's health right, with their own code: kstatus
+//! (`sigs.k8s.io/cli-utils`, what Flux waits with) and Argo CD's Lua health
+//! runner (`argo-cd/v3/util/lua`, with the checks as Argo CD's settings code
+//! reads them from deploy/argocd/argocd-cm.yaml), both built from their Go
+//! modules by tests/health/build.sh. The mapping they are held to is the one
+//! docs/operator.md ("Health") promises.
+
+mod common;
+
+use std::{
+    io::Write,
+    path::PathBuf,
+    process::{Command, Stdio},
+};
+
+use common::operator::*;
+use kube::{
+    Api,
+    api::{DynamicObject, GroupVersionKind},
+    discovery::ApiResource,
+};
+use serde_json::{Value, json};
+
+/// The health program, built (or taken from the cache) once per run.
+fn health_program() -> PathBuf {
+    static PROGRAM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PROGRAM
+        .get_or_init(|| {
+            let out = Command::new("bash")
+                .arg(common::repo_root().join("tests/health/build.sh"))
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("cannot run tests/health/build.sh: is bash installed?");
+            assert!(
+                out.status.success(),
+                "tests/health/build.sh failed (is Go installed? see above)"
+            );
+            PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+        })
+        .clone()
+}
+
+/// Runs the health program on objects; (status, message) per object.
+fn health(command: &str, objects: &[Value]) -> Vec<(String, String)> {
+    let mut args = vec![command.to_string()];
+    if command == "argocd" {
+        args.push("-configmap".into());
+        args.push(
+            common::repo_root()
+                .join("deploy/argocd/argocd-cm.yaml")
+                .display()
+                .to_string(),
+        );
+    }
+    let mut child = Command::new(health_program())
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the health program starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(objects).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "health {command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    results
+        .iter()
+        .map(|r| {
+            (
+                r["status"].as_str().unwrap().to_string(),
+                r["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn argo_cd_runs_every_health_check_against_its_fixtures() {
+    // Argo CD's convention: deploy/argocd/<group>/<Kind>/health_test.yaml
+    // with testdata/, run through Argo CD's own code with the libraries it
+    // opens in production (no `string` library without useOpenLibs).
+    let root = common::repo_root();
+    let out = Command::new(health_program())
+        .args(["argocd-tests", "-configmap"])
+        .arg(root.join("deploy/argocd/argocd-cm.yaml"))
+        .arg(root.join("deploy/argocd"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every kind has its checks, each state its fixture.
+    for kind in [
+        "InfrastructureStandard",
+        "StandardException",
+        "PatchBaseline",
+        "ServiceOwnership",
+        "ComplianceReport",
+    ] {
+        assert!(
+            stdout.contains(&format!("plumbline.dev/{kind}/testdata/")),
+            "no fixture ran for {kind}: {stdout}"
+        );
+    }
+    for state in [
+        "StandardException/testdata/pending.yaml: Progressing",
+        "StandardException/testdata/active.yaml: Healthy",
+        "StandardException/testdata/stale.yaml: Healthy",
+        "StandardException/testdata/expiring-soon.yaml: Healthy",
+        "StandardException/testdata/expired.yaml: Degraded",
+        "StandardException/testdata/invalid.yaml: Degraded",
+        "InfrastructureStandard/testdata/review-required.yaml: Healthy",
+        "InfrastructureStandard/testdata/invalid.yaml: Degraded",
+        "ComplianceReport/testdata/deviating.yaml: Degraded",
+        "ServiceOwnership/testdata/incomplete.yaml: Degraded",
+    ] {
+        assert!(stdout.contains(state), "{state} not checked: {stdout}");
+    }
+}
+
+#[test]
+fn the_argocd_configmap_is_generated_from_the_lua_files() {
+    let out = Command::new("python3")
+        .arg(common::repo_root().join("scripts/argocd-cm.py"))
+        .arg("--check")
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every object, as the API server serves it now.
+async fn live(admin: &kube::Client, refs: &[(&str, Option<&str>, &str)]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (kind, namespace, name) in refs {
+        let plural = format!("{}s", kind.to_ascii_lowercase());
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("plumbline.dev", "v1alpha1", kind),
+            &plural,
+        );
+        let api: Api<DynamicObject> = match namespace {
+            Some(ns) => Api::namespaced_with(admin.clone(), ns, &resource),
+            None => Api::all_with(admin.clone(), &resource),
+        };
+        let object = api
+            .get(name)
+            .await
+            .unwrap_or_else(|err| panic!("{kind} {name}: {err}"));
+        out.push(serde_json::to_value(object).unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_kind_reads_right_to_kstatus_and_argo_cd_on_the_live_api_server() {
+    let admin = common::client().await;
+    setup(&admin, "gitops").await;
+    let ns = unique("gitops");
+    namespace(&admin, &ns, json!({"env": "prod"})).await;
+    let standard = format!("{ns}-replicas");
+    let broken = format!("{ns}-broken");
+    let baseline = format!("{ns}-images");
+
+    let dynamic = |kind: &str, namespaced: bool| {
+        let plural = format!("{}s", kind.to_ascii_lowercase());
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("plumbline.dev", "v1alpha1", kind),
+            &plural,
+        );
+        if namespaced {
+            Api::<DynamicObject>::namespaced_with(admin.clone(), &ns, &resource)
+        } else {
+            Api::<DynamicObject>::all_with(admin.clone(), &resource)
+        }
+    };
+    let apply_dynamic = |api: Api<DynamicObject>, name: String, body: Value| async move {
+        api.patch(
+            &name,
+            &kube::api::PatchParams::apply("plumbline-test").force(),
+            &kube::api::Patch::Apply(&body),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("applying {name}: {err}"));
+    };
+
+    // Applied before the operator runs, as a GitOps sync does on a cluster
+    // where plumbline has not looked yet.
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(admin.clone(), &ns);
+    apply(&deployments, "web", workload(&ns, "web", "nginx:1.27.3", 1)).await;
+    apply_dynamic(
+        dynamic("InfrastructureStandard", false),
+        standard.clone(),
+        replicas_standard(&standard, &ns),
+    )
+    .await;
+    apply_dynamic(
+        dynamic("InfrastructureStandard", false),
+        broken.clone(),
+        broken_standard(&broken, &ns),
+    )
+    .await;
+    apply_dynamic(
+        dynamic("PatchBaseline", false),
+        baseline.clone(),
+        json!({
+            "apiVersion": "plumbline.dev/v1alpha1", "kind": "PatchBaseline",
+            "metadata": {"name": baseline},
+            "spec": {
+                "match": {"namespaceSelector": {"matchLabels": {"plumbline-test": ns}}},
+                "images": [{"repository": "nginx", "minimumVersion": "1.27.3",
+                            "effectiveFrom": "2026-01-01T00:00:00Z"}],
+            }
+        }),
+    )
+    .await;
+    apply_dynamic(
+        dynamic("ServiceOwnership", true),
+        "web".into(),
+        json!({
+            "apiVersion": "plumbline.dev/v1alpha1", "kind": "ServiceOwnership",
+            "metadata": {"name": "web", "namespace": ns},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}, "team": "web",
+                     "maintainers": [{"name": "Lee Wong"}]}
+        }),
+    )
+    .await;
+    let expires = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 60))
+        .round(jiff::Unit::Second)
+        .unwrap()
+        .to_string();
+    for (name, approved) in [("pending", false), ("approved", true)] {
+        let mut spec = json!({
+            "target": {"standard": standard},
+            "workloads": {"names": [{"kind": "Deployment", "name": "web"}]},
+            "justification": "One replica until the migration.",
+            "requestedBy": "alice",
+            "expiresAt": expires,
+        });
+        if approved {
+            spec["approvedBy"] = json!("bob");
+        }
+        apply_dynamic(
+            dynamic("StandardException", true),
+            name.into(),
+            json!({"apiVersion": "plumbline.dev/v1alpha1", "kind": "StandardException",
+                   "metadata": {"name": name, "namespace": ns}, "spec": spec}),
+        )
+        .await;
+    }
+    let objects: Vec<(&str, Option<&str>, &str)> = vec![
+        ("InfrastructureStandard", None, &standard),
+        ("InfrastructureStandard", None, &broken),
+        ("PatchBaseline", None, &baseline),
+        ("ServiceOwnership", Some(&ns), "web"),
+        ("StandardException", Some(&ns), "pending"),
+        ("StandardException", Some(&ns), "approved"),
+    ];
+
+    // Not evaluated yet: in progress to both (the CRDs default
+    // status.observedGeneration to 0; without it kstatus says Current).
+    let before = live(&admin, &objects).await;
+    for ((kind, _, name), (k, a)) in objects.iter().zip(
+        health("kstatus", &before)
+            .into_iter()
+            .zip(health("argocd", &before)),
+    ) {
+        assert_eq!(k.0, "InProgress", "kstatus, {kind} {name}: {k:?}");
+        assert_eq!(a.0, "Progressing", "Argo CD, {kind} {name}: {a:?}");
+    }
+
+    // Evaluated: what docs/operator.md promises, per object.
+    let operator = Operator::start("gitops", &[]);
+    let log = operator.log.clone();
+    let evaluated = eventually(
+        "every object evaluated",
+        &log,
+        || live(&admin, &objects),
+        |all| {
+            all.iter().all(|o| {
+                o["status"]["observedGeneration"] == o["metadata"]["generation"]
+                    && o["status"]["conditions"]
+                        .as_array()
+                        .is_some_and(|c| !c.is_empty())
+            })
+        },
+    )
+    .await;
+    let kstatus = health("kstatus", &evaluated);
+    let argocd = health("argocd", &evaluated);
+    let expected = [
+        ("Current", "Healthy"),
+        ("Failed", "Degraded"),
+        ("Current", "Healthy"),
+        // Incomplete (one maintainer, no support lines...): a steady state
+        // for Flux, something for the team to fix for Argo CD.
+        ("Current", "Degraded"),
+        // Awaiting approval holds no Flux wait; Argo CD shows it in progress.
+        ("Current", "Progressing"),
+        ("Current", "Healthy"),
+    ];
+    for (((kind, _, name), want), (k, a)) in objects
+        .iter()
+        .zip(expected)
+        .zip(kstatus.iter().zip(&argocd))
+    {
+        assert_eq!(
+            (k.0.as_str(), a.0.as_str()),
+            want,
+            "{kind} {name}: kstatus {k:?}, Argo CD {a:?}"
+        );
+    }
+    // Failed says what to fix.
+    assert!(kstatus[1].1.contains("valuePattern"), "{:?}", kstatus[1]);
+    assert!(argocd[1].1.contains("valuePattern"), "{:?}", argocd[1]);
+    assert!(
+        argocd[4].1.starts_with("Awaiting approval"),
+        "{:?}",
+        argocd[4]
+    );
+
+    // The workload's report: Current to kstatus (nothing to wait for); to
+    // Argo CD Healthy exactly when it complies (or is excepted), is owned
+    // and no image is overdue. (Standards of other tests' or the examples'
+    // may apply to this namespace too, so the expectation is read off the
+    // report's own conditions.)
+    let report = eventually(
+        "the report is written",
+        &log,
+        || async { live(&admin, &[("ComplianceReport", Some(&ns), "deployment-web")]).await },
+        |r| r[0]["status"]["conditions"].is_array(),
+    )
+    .await;
+    assert_eq!(health("kstatus", &report)[0].0, "Current");
+    let of = |t: &str| {
+        report[0]["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == t)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {t} condition: {report:#?}"))
+    };
+    let healthy = of("Compliant")["status"] == "True"
+        && of("Owned")["status"] == "True"
+        && of("PatchCurrent")["reason"] != "Overdue";
+    let report_health = &health("argocd", &report)[0];
+    assert_eq!(
+        report_health.0,
+        if healthy { "Healthy" } else { "Degraded" },
+        "{report_health:?} for {report:#?}"
+    );
+    // The approved exception covers this test's rule.
+    let excepted = report[0]["status"]["deviations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["standard"] == standard.as_str())
+        .unwrap_or_else(|| panic!("no deviation from {standard}: {report:#?}"));
+    assert_eq!(excepted["excepted"][0]["exception"], "approved");
+
+    // A new generation the operator has not seen: in progress again.
+    operator.terminate();
+    let mut changed = replicas_standard(&standard, &ns);
+    changed["spec"]["rules"][0]["description"] = json!("Two replicas, at least.");
+    apply_dynamic(
+        dynamic("InfrastructureStandard", false),
+        standard.clone(),
+        changed,
+    )
+    .await;
+    let lagging = live(&admin, &objects[..1]).await;
+    assert_eq!(health("kstatus", &lagging)[0].0, "InProgress");
+    assert_eq!(health("argocd", &lagging)[0].0, "Progressing");
+
+    for name in [&standard, &broken] {
+        let _ = dynamic("InfrastructureStandard", false)
+            .delete(name, &Default::default())
+            .await;
+    }
+    let _ = dynamic("PatchBaseline", false)
+        .delete(&baseline, &Default::default())
+        .await;
+}
