@@ -1,0 +1,288 @@
+//! The Helm chart and the kustomizations, with the real tools: helm built
+//! from its Go module (tests/helm/build.sh), kubectl's kustomize, and the
+//! local API server's server-side dry run.
+
+mod common;
+
+use std::{
+    io::Write,
+    path::PathBuf,
+    process::{Command, Output, Stdio},
+};
+
+use serde_json::Value;
+
+/// helm, built (or taken from the cache) once per run.
+fn helm_program() -> PathBuf {
+    static PROGRAM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PROGRAM
+        .get_or_init(|| {
+            let out = Command::new("bash")
+                .arg(common::repo_root().join("tests/helm/build.sh"))
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("cannot run tests/helm/build.sh: is bash installed?");
+            assert!(
+                out.status.success(),
+                "tests/helm/build.sh failed (is Go installed? see above)"
+            );
+            PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+        })
+        .clone()
+}
+
+/// Runs helm with its state in target/ (not the user's home).
+fn helm(args: &[&str]) -> Output {
+    let home = common::repo_root().join("target/helm-home");
+    Command::new(helm_program())
+        .args(args)
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .current_dir(common::repo_root())
+        .output()
+        .expect("helm runs")
+}
+
+/// `helm template` of the chart into plumbline-system with these `--set`s.
+fn template(sets: &[&str]) -> Output {
+    let mut args = vec![
+        "template",
+        "plumbline",
+        "charts/plumbline",
+        "--namespace",
+        "plumbline-system",
+    ];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    helm(&args)
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The documents of a YAML stream, as JSON values (empty ones left out).
+fn documents(yaml: &str) -> Vec<Value> {
+    yaml.split("\n---")
+        .filter_map(|doc| {
+            let value: Value = serde_saphyr::from_str(doc).ok()?;
+            value.is_object().then_some(value)
+        })
+        .collect()
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} rendered"))
+}
+
+#[test]
+fn helm_lint_passes_with_the_defaults_and_every_option() {
+    let out = helm(&["lint", "--strict", "charts/plumbline"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = helm(&[
+        "lint",
+        "--strict",
+        "charts/plumbline",
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+        "--set",
+        "operator.namespaces={team-a,team-b}",
+        "--set",
+        "operator.kubeApiQps=20",
+        "--set",
+        "operator.replicas=1",
+        "--set",
+        "operator.leaderElect=false",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn the_default_render_is_deploy_operator_yaml() {
+    // The chart and the plain manifests must not drift apart.
+    let out = template(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let rendered = documents(&String::from_utf8_lossy(&out.stdout));
+    let plain = common::documents(&common::repo_root().join("deploy/operator.yaml"));
+    for doc in &plain {
+        let kind = doc["kind"].as_str().unwrap();
+        let name = doc["metadata"]["name"].as_str().unwrap();
+        let mut chart = find(&rendered, kind, name).clone();
+        // Helm's own labels are the only difference.
+        if let Some(labels) = chart["metadata"]["labels"].as_object_mut() {
+            labels.remove("app.kubernetes.io/instance");
+            labels.remove("app.kubernetes.io/version");
+        }
+        let mut doc = doc.clone();
+        // The plain manifest pins the image the chart takes from appVersion.
+        let image = "/spec/template/spec/containers/0/image";
+        if let (Some(a), Some(b)) = (chart.pointer(image), doc.pointer(image)) {
+            assert_eq!(a, b, "image of {kind} {name}");
+            *doc.pointer_mut(image).unwrap() = Value::Null;
+            *chart.pointer_mut(image).unwrap() = Value::Null;
+        }
+        assert_eq!(
+            chart, doc,
+            "{kind} {name}: the chart's default render differs from deploy/operator.yaml"
+        );
+    }
+}
+
+#[test]
+fn values_reach_the_operator() {
+    let out = template(&[
+        "operator.namespaces={team-a,team-b}",
+        "operator.kubeApiQps=20",
+        "operator.logFormat=text",
+        "operator.logLevel=plumbline=debug",
+        "operator.replicas=1",
+        "operator.leaderElect=false",
+        "metrics.port=9090",
+        "metrics.serviceMonitor.enabled=true",
+        "metrics.serviceMonitor.labels.release=prometheus",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let docs = documents(&String::from_utf8_lossy(&out.stdout));
+    let deployment = find(&docs, "Deployment", "plumbline");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for want in [
+        "--namespaces=team-a,team-b",
+        "--kube-api-qps=20",
+        "--log-format=text",
+        "--metrics-addr=0.0.0.0:9090",
+    ] {
+        assert!(args.contains(&want), "{want} not in {args:?}");
+    }
+    assert!(!args.contains(&"--leader-elect"), "{args:?}");
+    assert_eq!(deployment["spec"]["replicas"], 1);
+    assert_eq!(container["ports"][0]["containerPort"], 9090);
+    let env = container["env"].as_array().unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "PLUMBLINE_LOG" && e["value"] == "plumbline=debug"),
+        "{env:?}"
+    );
+    let monitor = find(&docs, "ServiceMonitor", "plumbline");
+    assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+    // One replica: no PodDisruptionBudget that would block every drain.
+    assert!(
+        !docs.iter().any(|d| d["kind"] == "PodDisruptionBudget"),
+        "a PodDisruptionBudget for one replica"
+    );
+}
+
+#[test]
+fn wrong_values_are_refused_with_what_to_fix() {
+    for (set, expect) in [
+        ("operator.logFormat=xml", vec!["logFormat", "text", "json"]),
+        ("operator.replica=3", vec!["replica"]),
+        ("operator.resync=ten minutes", vec!["resync"]),
+        ("metrics.port=0", vec!["port"]),
+        (
+            "operator.maxConcurrentWrites=0",
+            vec!["maxConcurrentWrites"],
+        ),
+        ("operator.image.pullPolicy=Sometimes", vec!["pullPolicy"]),
+        ("operator.namespaces={Team_A}", vec!["namespaces"]),
+        ("metrics.serviceMonitor.enable=true", vec!["enable"]),
+    ] {
+        let out = template(&[set]);
+        let message = text(&out);
+        assert!(!out.status.success(), "{set} was accepted");
+        for word in expect {
+            assert!(message.contains(word), "{set}: {message}");
+        }
+    }
+    // Several replicas without leader election would all write.
+    let out = template(&["operator.leaderElect=false"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("needs operator.leaderElect: true"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// `kubectl apply --server-side --dry-run=server` of a YAML stream.
+fn dry_run(yaml: &[u8]) -> Output {
+    let mut child = common::kubectl()
+        .args([
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "--field-manager",
+            common::MANAGER,
+            "-f",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    child.stdin.take().unwrap().write_all(yaml).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn the_api_server_accepts_the_chart_and_the_kustomizations() {
+    let client = common::client().await;
+    common::install_crds(&client).await;
+    common::kubectl_apply(&["deploy/namespace.yaml"]);
+
+    // The chart, CRDs included, with the defaults.
+    let out = helm(&[
+        "template",
+        "plumbline",
+        "charts/plumbline",
+        "--namespace",
+        "plumbline-system",
+        "--include-crds",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let applied = dry_run(&out.stdout);
+    assert!(applied.status.success(), "{}", text(&applied));
+    let kinds = String::from_utf8_lossy(&applied.stdout);
+    for want in [
+        "customresourcedefinition.apiextensions.k8s.io/infrastructurestandards.plumbline.dev",
+        "deployment.apps/plumbline",
+        "validatingadmissionpolicy.admissionregistration.k8s.io/",
+        "clusterrole.rbac.authorization.k8s.io/plumbline-operator",
+    ] {
+        assert!(kinds.contains(want), "{want} not applied: {kinds}");
+    }
+
+    // kustomize: deploy/ as kubectl builds it, and the Argo CD checks into
+    // an argocd namespace.
+    for (dir, namespace) in [("deploy", None), ("deploy/argocd", Some("argocd"))] {
+        if let Some(ns) = namespace {
+            let _ = common::kubectl()
+                .args(["create", "namespace", ns])
+                .output()
+                .unwrap();
+        }
+        let built = common::kubectl()
+            .arg("kustomize")
+            .arg(common::repo_root().join(dir))
+            .output()
+            .unwrap();
+        assert!(built.status.success(), "{dir}: {}", text(&built));
+        let applied = dry_run(&built.stdout);
+        assert!(applied.status.success(), "{dir}: {}", text(&applied));
+    }
+}
