@@ -46,10 +46,11 @@ bench-scale: ## The operator at N workloads (default 10000) on a local API serve
 	python3 bench/scale.py $(N) target/release/plumbline
 
 .PHONY: crds
-crds: ## Regenerate crds/ from src/api, and the Helm chart's copies of crds/ and deploy/.
+crds: ## Regenerate crds/ from src/api, deploy/argocd/argocd-cm.yaml from the Lua checks, and the Helm chart's copies of crds/ and deploy/.
 	$(CARGO) run --locked --quiet -- crd --out-dir crds
 	$(CARGO) run --locked --quiet -- crd --out-dir charts/plumbline/crds
-	cp deploy/rbac.yaml deploy/user-roles.yaml deploy/admission/exception-approval.yaml charts/plumbline/files/
+	python3 scripts/argocd-cm.py
+	cp deploy/rbac.yaml deploy/user-roles.yaml deploy/admission/exception-approval.yaml deploy/argocd/argocd-cm.yaml charts/plumbline/files/
 
 .PHONY: controlplane
 controlplane: ## Start a local etcd, kube-apiserver and kube-controller-manager (kubeconfig: target/controlplane/kubeconfig).

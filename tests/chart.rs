@@ -12,23 +12,8 @@ use std::{
 
 use serde_json::Value;
 
-/// helm, built (or taken from the cache) once per run.
 fn helm_program() -> PathBuf {
-    static PROGRAM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PROGRAM
-        .get_or_init(|| {
-            let out = Command::new("bash")
-                .arg(common::repo_root().join("tests/helm/build.sh"))
-                .stderr(Stdio::inherit())
-                .output()
-                .expect("cannot run tests/helm/build.sh: is bash installed?");
-            assert!(
-                out.status.success(),
-                "tests/helm/build.sh failed (is Go installed? see above)"
-            );
-            PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-        })
-        .clone()
+    common::go_tool("helm")
 }
 
 /// Runs helm with its state in target/ (not the user's home).
@@ -284,5 +269,117 @@ async fn the_api_server_accepts_the_chart_and_the_kustomizations() {
         assert!(built.status.success(), "{dir}: {}", text(&built));
         let applied = dry_run(&built.stdout);
         assert!(applied.status.success(), "{dir}: {}", text(&applied));
+    }
+}
+
+#[tokio::test]
+async fn the_argocd_value_installs_checks_that_argo_cd_reads_and_merges_into_its_configmap() {
+    // Rendered by the chart...
+    let out = helm(&[
+        "template",
+        "plumbline",
+        "charts/plumbline",
+        "--namespace",
+        "plumbline-system",
+        "--set",
+        "argocd.healthChecks.enabled=true",
+        "--set",
+        "argocd.namespace=gitops-tools",
+        "--show-only",
+        "templates/argocd-health.yaml",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let rendered = common::repo_root().join("target/argocd-cm-from-chart.yaml");
+    std::fs::write(&rendered, &out.stdout).unwrap();
+    let cm = &documents(&String::from_utf8_lossy(&out.stdout))[0];
+    assert_eq!(cm["metadata"]["namespace"], "gitops-tools");
+    assert_eq!(
+        cm["metadata"]["annotations"]["helm.sh/resource-policy"], "keep",
+        "helm uninstall must not delete Argo CD's argocd-cm"
+    );
+    // ...read by Argo CD's settings code, every fixture passes.
+    let health = common::go_tool("health");
+    let run = Command::new(&health)
+        .args(["argocd-tests", "-configmap"])
+        .arg(&rendered)
+        .arg(common::repo_root().join("deploy/argocd"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", text(&run));
+
+    // Server-side apply merges the keys into an existing argocd-cm and
+    // leaves Argo CD's own settings alone.
+    let _client = common::client().await;
+    let _ = common::kubectl()
+        .args(["create", "namespace", "gitops-tools"])
+        .output()
+        .unwrap();
+    let existing = r#"{"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "argocd-cm", "namespace": "gitops-tools",
+                     "labels": {"app.kubernetes.io/part-of": "argocd"}},
+        "data": {"url": "https://argocd.example.com", "timeout.reconciliation": "180s"}}"#;
+    let mut create = common::kubectl()
+        .args([
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "argocd-install",
+            "-f",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(existing.as_bytes())
+        .unwrap();
+    let created = create.wait_with_output().unwrap();
+    assert!(created.status.success(), "{}", text(&created));
+    let merged = common::kubectl()
+        .args([
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "plumbline",
+            "-f",
+        ])
+        .arg(&rendered)
+        .output()
+        .unwrap();
+    assert!(merged.status.success(), "{}", text(&merged));
+    let live = common::kubectl()
+        .args([
+            "get",
+            "configmap",
+            "argocd-cm",
+            "-n",
+            "gitops-tools",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let live: Value = serde_json::from_slice(&live.stdout).unwrap();
+    let data = live["data"].as_object().unwrap();
+    assert_eq!(data["url"], "https://argocd.example.com", "{data:?}");
+    assert_eq!(data["timeout.reconciliation"], "180s");
+    for kind in [
+        "InfrastructureStandard",
+        "StandardException",
+        "PatchBaseline",
+        "ServiceOwnership",
+        "ComplianceReport",
+    ] {
+        assert!(
+            data.contains_key(&format!(
+                "resource.customizations.health.plumbline.dev_{kind}"
+            )),
+            "{kind} missing from the merged argocd-cm"
+        );
     }
 }

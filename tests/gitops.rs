@@ -21,23 +21,8 @@ use kube::{
 };
 use serde_json::{Value, json};
 
-/// The health program, built (or taken from the cache) once per run.
 fn health_program() -> PathBuf {
-    static PROGRAM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PROGRAM
-        .get_or_init(|| {
-            let out = Command::new("bash")
-                .arg(common::repo_root().join("tests/health/build.sh"))
-                .stderr(Stdio::inherit())
-                .output()
-                .expect("cannot run tests/health/build.sh: is bash installed?");
-            assert!(
-                out.status.success(),
-                "tests/health/build.sh failed (is Go installed? see above)"
-            );
-            PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-        })
-        .clone()
+    common::go_tool("health")
 }
 
 /// Runs the health program on objects; (status, message) per object.

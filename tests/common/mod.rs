@@ -184,3 +184,28 @@ pub fn documents(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 pub mod operator;
+
+/// A test tool built from its Go module by `tests/<name>/build.sh` (or
+/// taken from the cache), once per test binary: `health` (kstatus and Argo
+/// CD's Lua health code) or `helm`.
+pub fn go_tool(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = built.iter().find(|(n, _)| n == name) {
+        return path.clone();
+    }
+    let script = repo_root().join(format!("tests/{name}/build.sh"));
+    let out = Command::new("bash")
+        .arg(&script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run {}: {err}", script.display()));
+    assert!(
+        out.status.success(),
+        "{} failed (is Go installed? see above)",
+        script.display()
+    );
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    built.push((name.to_string(), path.clone()));
+    path
+}
