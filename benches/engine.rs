@@ -16,8 +16,16 @@ const NAMESPACES: usize = 50;
 
 fn examples() -> Inputs {
     let mut loaded = Loaded::default();
+    // The files at the top of examples/ (examples/gitops/ repeats them as a
+    // platform repository).
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    for source in read_sources(&[dir]).expect("examples/") {
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("examples/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    for source in read_sources(&files).expect("examples/") {
         loaded.add(&source, Take::PlumblineOnly);
     }
     loaded.inputs

@@ -86,7 +86,7 @@ async fn examples_apply_cleanly_and_are_listed_by_category() {
     let client = common::client().await;
     common::install_crds(&client).await;
 
-    let files = common::yaml_files(&common::repo_root().join("examples"));
+    let files = common::example_files();
     assert!(!files.is_empty(), "examples/ holds no YAML");
     let mut docs: Vec<(String, serde_json::Value)> = Vec::new();
     for file in &files {

@@ -11,9 +11,42 @@ use std::{
 
 const AT: &str = "2026-11-24T12:00:00Z";
 
+/// The files at the top of examples/ (examples/gitops/ is a platform
+/// repository of its own, audited by tests/gitops.rs).
+fn example_files() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<String> = std::fs::read_dir(root.join("examples"))
+        .expect("examples/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| format!("examples/{}", p.file_name().unwrap().to_string_lossy()))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The arguments with `examples` standing for the example files (after
+/// `--standards`, one `--standards` per file).
+fn expand(args: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for arg in args {
+        if *arg != "examples" {
+            out.push((*arg).to_string());
+        } else if out.last().is_some_and(|a| a == "--standards") {
+            out.pop();
+            for f in example_files() {
+                out.extend(["--standards".to_string(), f]);
+            }
+        } else {
+            out.extend(example_files());
+        }
+    }
+    out
+}
+
 fn plumbline(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_plumbline"))
-        .args(args)
+        .args(expand(args))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("NO_COLOR", "1")
         .output()
@@ -297,7 +330,7 @@ fn malformed_documents_are_reported_and_the_rest_evaluated() {
 #[test]
 fn standard_input_json_and_lists() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_plumbline"))
-        .args([
+        .args(expand(&[
             "audit",
             "-",
             "--standards",
@@ -306,7 +339,7 @@ fn standard_input_json_and_lists() {
             AT,
             "--format",
             "json",
-        ])
+        ]))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -382,3 +382,216 @@ async fn every_kind_reads_right_to_kstatus_and_argo_cd_on_the_live_api_server() 
         .delete(&baseline, &Default::default())
         .await;
 }
+
+/// `plumbline audit` on one team's folder with the platform's standards, as
+/// examples/gitops/ci runs it: exit code and the JSON report.
+fn audit_team(team: &str) -> (Option<i32>, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_plumbline"))
+        .args(["audit"])
+        .arg(format!("examples/gitops/teams/{team}"))
+        .args([
+            "--standards",
+            "examples/gitops/platform",
+            "--fail-on",
+            "high",
+            "--format",
+            "json",
+            "--at",
+            "2026-11-24T12:00:00Z",
+        ])
+        .current_dir(common::repo_root())
+        .output()
+        .expect("plumbline runs");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
+        panic!(
+            "audit of {team}: {err}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), report)
+}
+
+/// The open (not excepted) deviations of a workload in an audit report, as
+/// `standard/rule` with their severity.
+fn open_deviations(report: &Value, workload: &str) -> Vec<(String, String)> {
+    let w = report["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == workload)
+        .unwrap_or_else(|| panic!("{workload} not audited: {report:#}"));
+    w["deviations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d.get("exception").is_none())
+        .map(|d| {
+            (
+                format!(
+                    "{}/{}",
+                    d["standard"].as_str().unwrap(),
+                    d["rule"].as_str().unwrap()
+                ),
+                d["severity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_platform_repository_audits_as_its_readme_says() {
+    // payments passes --fail-on high: its ledger's one replica is excepted.
+    let (code, payments) = audit_team("payments");
+    assert_eq!(code, Some(0), "{payments:#}");
+    assert!(open_deviations(&payments, "payments-api").is_empty());
+    assert!(open_deviations(&payments, "payments-ledger").is_empty());
+    let ledger = payments["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "payments-ledger")
+        .unwrap();
+    assert!(
+        ledger["deviations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["rule"] == "min-replicas" && d["exception"] == "ledger-single-replica"),
+        "{ledger:#}"
+    );
+    assert_eq!(ledger["patch"]["state"], "Behind");
+
+    // search fails it: 9 open deviations, 3 High; its probes are excepted.
+    let (code, search) = audit_team("search");
+    assert_eq!(code, Some(1), "{search:#}");
+    let open = open_deviations(&search, "search-frontend");
+    assert_eq!(open.len(), 9, "{open:?}");
+    let mut high: Vec<&str> = open
+        .iter()
+        .filter(|(_, s)| s == "High")
+        .map(|(r, _)| r.as_str())
+        .collect();
+    high.sort_unstable();
+    assert_eq!(
+        high,
+        [
+            "baseline-security/no-privilege-escalation",
+            "baseline-security/run-as-non-root",
+            "ownership/owned"
+        ]
+    );
+    assert!(!open.iter().any(|(r, _)| r == "production-readiness/probes"));
+}
+
+#[test]
+fn the_platform_repository_points_its_gitops_objects_at_folders_that_exist() {
+    let root = common::repo_root();
+    let clusters = root.join("examples/gitops/clusters/production");
+    let mut paths = Vec::new();
+    for file in common::yaml_files(&clusters) {
+        for doc in common::documents(&file) {
+            // Argo CD Application, Flux Kustomization.
+            for pointer in ["/spec/source/path", "/spec/path"] {
+                if let Some(p) = doc.pointer(pointer).and_then(Value::as_str) {
+                    paths.push(p.trim_start_matches("./").to_string());
+                }
+            }
+            // The ApplicationSet's git directory generator.
+            if let Some(dirs) = doc.pointer("/spec/generators/0/git/directories") {
+                for d in dirs.as_array().unwrap() {
+                    let pattern = d["path"].as_str().unwrap();
+                    let parent = pattern.trim_end_matches("/*");
+                    assert!(
+                        root.join(parent).is_dir(),
+                        "{}: {pattern} matches nothing",
+                        file.display()
+                    );
+                    paths.push(parent.to_string());
+                }
+            }
+        }
+    }
+    for expected in [
+        "examples/gitops/platform",
+        "examples/gitops/teams/payments",
+        "examples/gitops/teams/search",
+        "examples/gitops/teams",
+    ] {
+        assert!(
+            paths.iter().any(|p| p == expected),
+            "nothing applies {expected}: {paths:?}"
+        );
+    }
+    for p in &paths {
+        assert!(root.join(p).is_dir(), "{p} does not exist");
+    }
+    // The CI examples run the audit the README describes.
+    for (file, format) in [
+        ("examples/gitops/ci/github-actions.yaml", "sarif"),
+        ("examples/gitops/ci/gitlab-ci.yml", "junit"),
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let _: Value = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        for want in [
+            "--standards examples/gitops/platform",
+            "--fail-on high",
+            &format!("--format {format}"),
+        ] {
+            assert!(text.contains(want), "{file} lacks {want}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_platform_repository_applies_to_the_api_server() {
+    let client = common::client().await;
+    common::install_crds(&client).await;
+    let root = common::repo_root();
+    // The teams' namespaces exist first, as their Applications create them.
+    for team in ["payments", "search"] {
+        common::kubectl_apply(&[&format!("examples/gitops/teams/{team}/namespace.yaml")]);
+    }
+    for dir in [
+        "examples/gitops/platform",
+        "examples/gitops/teams/payments",
+        "examples/gitops/teams/search",
+    ] {
+        let built = common::kubectl()
+            .arg("kustomize")
+            .arg(root.join(dir))
+            .output()
+            .unwrap();
+        assert!(
+            built.status.success(),
+            "{dir}: {}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        let mut child = common::kubectl()
+            .args([
+                "apply",
+                "--server-side",
+                "--dry-run=server",
+                "--field-manager",
+                common::MANAGER,
+                "-f",
+                "-",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&built.stdout)
+            .unwrap();
+        let applied = child.wait_with_output().unwrap();
+        assert!(
+            applied.status.success(),
+            "{dir} was refused: {}",
+            String::from_utf8_lossy(&applied.stderr)
+        );
+    }
+}

@@ -16,6 +16,7 @@ fn examples() -> Inputs {
     let mut files: Vec<_> = std::fs::read_dir("examples")
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
         .collect();
     files.sort();
     for path in files {

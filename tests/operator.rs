@@ -154,6 +154,7 @@ fn operator_writes() -> usize {
 
 #[tokio::test]
 async fn reports_follow_workloads_exceptions_and_time() {
+    let _alone = one_at_a_time().await;
     let _serial = SERIAL.lock().await;
     let admin: Client = common::client().await;
     setup(&admin, "operator-test").await;
@@ -452,6 +453,7 @@ fn report_condition(r: &Option<ComplianceReport>, type_: &str) -> Option<(String
 
 #[tokio::test]
 async fn review_thresholds_rings_ownership_and_invalid_standards() {
+    let _alone = one_at_a_time().await;
     let _serial = SERIAL.lock().await;
     let admin: Client = common::client().await;
     setup(&admin, "operator-test").await;
@@ -696,6 +698,7 @@ async fn review_thresholds_rings_ownership_and_invalid_standards() {
 
 #[tokio::test]
 async fn only_the_leader_writes_and_a_standby_takes_over() {
+    let _alone = one_at_a_time().await;
     let _serial = SERIAL.lock().await;
     let admin: Client = common::client().await;
     setup(&admin, "operator-test").await;
@@ -840,6 +843,7 @@ async fn events_in(admin: &Client, namespace: &str, reason: &str) -> i32 {
 
 #[tokio::test]
 async fn a_first_sync_over_many_deviating_workloads_raises_one_event_per_standard() {
+    let _alone = one_at_a_time().await;
     let _serial = SERIAL.lock().await;
     let admin: Client = common::client().await;
     setup(&admin, "operator-test").await;
@@ -914,6 +918,7 @@ async fn a_first_sync_over_many_deviating_workloads_raises_one_event_per_standar
 
 #[tokio::test]
 async fn its_own_objects_are_put_back_within_a_second() {
+    let _alone = one_at_a_time().await;
     let _serial = SERIAL.lock().await;
     let admin: Client = common::client().await;
     setup(&admin, "operator-test").await;

@@ -150,6 +150,19 @@ pub async fn install_crds(client: &Client) {
     }
 }
 
+/// The cluster examples: the `.yaml` files at the top of examples/, sorted
+/// (examples/gitops/ is a platform repository of its own, with Argo CD and
+/// Flux objects, checked by tests/gitops.rs).
+pub fn example_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join("examples"))
+        .expect("examples/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// Every `.yaml` file below `dir`, sorted by path.
 pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();

@@ -23,6 +23,15 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", nanos % 1_000_000_007)
 }
 
+/// Held for the whole of a test that runs an operator: such tests of one
+/// binary run one at a time. Each operator watches the whole cluster, so a
+/// test running beside another sees the other's objects start passes and
+/// writes (a count of passes, or of Events, would depend on the timing).
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
 /// The operator process, stopped when the test ends however it ends.
 pub struct Operator {
     /// The process.
