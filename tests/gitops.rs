@@ -595,3 +595,82 @@ async fn the_platform_repository_applies_to_the_api_server() {
         );
     }
 }
+
+#[test]
+fn kstatus_reads_every_fixture_as_documented() {
+    // docs/operator.md ("Health"): what Flux's kstatus makes of each state,
+    // on the same fixtures Argo CD's checks are tested with.
+    let expected: &[(&str, &[(&str, &str)])] = &[
+        (
+            "InfrastructureStandard",
+            &[
+                ("not-evaluated", "InProgress"),
+                ("generation-lags", "InProgress"),
+                ("healthy", "Current"),
+                ("invalid", "Failed"),
+                ("review-required", "Current"),
+                ("policy-refused", "Current"),
+            ],
+        ),
+        (
+            "StandardException",
+            &[
+                ("not-evaluated", "InProgress"),
+                ("generation-lags", "InProgress"),
+                ("pending", "Current"),
+                ("active", "Current"),
+                ("expiring-soon", "Current"),
+                ("stale", "Current"),
+                ("expired", "Current"),
+                ("invalid", "Failed"),
+            ],
+        ),
+        (
+            "PatchBaseline",
+            &[
+                ("not-evaluated", "InProgress"),
+                ("generation-lags", "InProgress"),
+                ("healthy", "Current"),
+                ("overdue", "Current"),
+                ("invalid", "Failed"),
+            ],
+        ),
+        (
+            "ServiceOwnership",
+            &[
+                ("not-evaluated", "InProgress"),
+                ("generation-lags", "InProgress"),
+                ("complete", "Current"),
+                ("incomplete", "Current"),
+                ("conflict", "Current"),
+                ("invalid", "Failed"),
+            ],
+        ),
+        (
+            "ComplianceReport",
+            &[
+                ("compliant", "Current"),
+                ("excepted", "Current"),
+                ("deviating", "Current"),
+                ("overdue", "Current"),
+                ("behind", "Current"),
+                ("orphan", "Current"),
+            ],
+        ),
+    ];
+    let dir = common::repo_root().join("deploy/argocd/plumbline.dev");
+    for (kind, states) in expected {
+        let objects: Vec<Value> = states
+            .iter()
+            .map(|(state, _)| {
+                let path = dir.join(format!("{kind}/testdata/{state}.yaml"));
+                let text = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            })
+            .collect();
+        for ((state, want), (got, message)) in states.iter().zip(health("kstatus", &objects)) {
+            assert_eq!(&got, want, "{kind} {state}: kstatus says {got}: {message}");
+        }
+    }
+}
