@@ -5,9 +5,8 @@
 mod common;
 
 use std::{
-    io::Write,
     path::PathBuf,
-    process::{Command, Output, Stdio},
+    process::{Command, Output},
 };
 
 use serde_json::Value;
@@ -203,27 +202,6 @@ fn wrong_values_are_refused_with_what_to_fix() {
     );
 }
 
-/// `kubectl apply --server-side --dry-run=server` of a YAML stream.
-fn dry_run(yaml: &[u8]) -> Output {
-    let mut child = common::kubectl()
-        .args([
-            "apply",
-            "--server-side",
-            "--dry-run=server",
-            "--field-manager",
-            common::MANAGER,
-            "-f",
-            "-",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl runs");
-    child.stdin.take().unwrap().write_all(yaml).unwrap();
-    child.wait_with_output().unwrap()
-}
-
 #[tokio::test]
 async fn the_api_server_accepts_the_chart_and_the_kustomizations() {
     let client = common::client().await;
@@ -240,7 +218,7 @@ async fn the_api_server_accepts_the_chart_and_the_kustomizations() {
         "--include-crds",
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    let applied = dry_run(&out.stdout);
+    let applied = common::server_dry_run(&out.stdout);
     assert!(applied.status.success(), "{}", text(&applied));
     let kinds = String::from_utf8_lossy(&applied.stdout);
     for want in [
@@ -267,7 +245,7 @@ async fn the_api_server_accepts_the_chart_and_the_kustomizations() {
             .output()
             .unwrap();
         assert!(built.status.success(), "{dir}: {}", text(&built));
-        let applied = dry_run(&built.stdout);
+        let applied = common::server_dry_run(&built.stdout);
         assert!(applied.status.success(), "{dir}: {}", text(&applied));
     }
 }
@@ -318,27 +296,17 @@ async fn the_argocd_value_installs_checks_that_argo_cd_reads_and_merges_into_its
         "metadata": {"name": "argocd-cm", "namespace": "gitops-tools",
                      "labels": {"app.kubernetes.io/part-of": "argocd"}},
         "data": {"url": "https://argocd.example.com", "timeout.reconciliation": "180s"}}"#;
-    let mut create = common::kubectl()
-        .args([
+    let created = common::kubectl_with_input(
+        &[
             "apply",
             "--server-side",
             "--field-manager",
             "argocd-install",
             "-f",
             "-",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    create
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(existing.as_bytes())
-        .unwrap();
-    let created = create.wait_with_output().unwrap();
+        ],
+        existing.as_bytes(),
+    );
     assert!(created.status.success(), "{}", text(&created));
     let merged = common::kubectl()
         .args([

@@ -566,28 +566,7 @@ async fn the_platform_repository_applies_to_the_api_server() {
             "{dir}: {}",
             String::from_utf8_lossy(&built.stderr)
         );
-        let mut child = common::kubectl()
-            .args([
-                "apply",
-                "--server-side",
-                "--dry-run=server",
-                "--field-manager",
-                common::MANAGER,
-                "-f",
-                "-",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(&built.stdout)
-            .unwrap();
-        let applied = child.wait_with_output().unwrap();
+        let applied = common::server_dry_run(&built.stdout);
         assert!(
             applied.status.success(),
             "{dir} was refused: {}",

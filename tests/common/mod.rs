@@ -222,3 +222,40 @@ pub fn go_tool(name: &str) -> PathBuf {
     built.push((name.to_string(), path.clone()));
     path
 }
+
+/// kubectl with `input` on its standard input; its output.
+pub fn kubectl_with_input(args: &[&str], input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = kubectl()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("writing to kubectl");
+    child.wait_with_output().expect("kubectl finishes")
+}
+
+/// `kubectl apply --server-side --dry-run=server` of a YAML stream: what
+/// the API server would make of it, changing nothing.
+pub fn server_dry_run(yaml: &[u8]) -> std::process::Output {
+    kubectl_with_input(
+        &[
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "--field-manager",
+            MANAGER,
+            "-f",
+            "-",
+        ],
+        yaml,
+    )
+}
