@@ -602,6 +602,8 @@ fn kstatus_reads_every_fixture_as_documented() {
                 ("stale", "Current"),
                 ("expired", "Current"),
                 ("invalid", "Failed"),
+                // The workload may be on its way: a wait goes on.
+                ("selects-nothing", "InProgress"),
             ],
         ),
         (

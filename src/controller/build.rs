@@ -395,7 +395,16 @@ pub fn exception_status(
     warning: SignedDuration,
 ) -> StandardExceptionStatus {
     let invalid = v.state == ExceptionState::Invalid;
-    let ready = if invalid {
+    let ready = if invalid && v.reason == crate::engine::exception::SELECTS_NOTHING {
+        // Not Stalled: the workload may be on its way (applied by the same
+        // sync a moment later, or by another); kstatus keeps waiting.
+        vec![Desired::new(
+            types::READY,
+            false,
+            v.reason,
+            v.message.clone(),
+        )]
+    } else if invalid {
         self::invalid(v.reason, &v.message)
     } else {
         vec![Desired::new(
@@ -839,5 +848,55 @@ spec:
         assert_eq!(a, report_name(&w));
         w.name.push('y');
         assert_ne!(a, report_name(&w));
+    }
+
+    #[test]
+    fn invalid_specs_are_stalled_but_an_exception_waiting_for_its_workload_is_not() {
+        let verdict = |reason: &'static str| ExceptionVerdict {
+            namespace: "ns".into(),
+            name: "e".into(),
+            state: ExceptionState::Invalid,
+            reason,
+            message: format!("{reason}: what to fix"),
+            covered: Vec::new(),
+            expires_at: "2027-01-01T00:00:00Z".parse().unwrap(),
+            in_force: false,
+        };
+        let at: Timestamp = "2026-11-24T12:00:00Z".parse().unwrap();
+        let has = |c: &[Condition], t: &str, status: &str| {
+            c.iter().any(|c| c.type_ == t && c.status == status)
+        };
+        // An edit is needed: Ready=False and Stalled=True (kstatus: Failed).
+        let e = exception_status(&verdict("RequesterApproved"), Some(1), &[], at, WEEK);
+        assert!(has(&e.conditions, types::READY, "False"));
+        assert!(has(&e.conditions, types::STALLED, "True"));
+        // The workload may be on its way: not Stalled (kstatus: in progress).
+        let e = exception_status(
+            &verdict(crate::engine::exception::SELECTS_NOTHING),
+            Some(1),
+            &[],
+            at,
+            WEEK,
+        );
+        assert!(has(&e.conditions, types::READY, "False"));
+        assert!(!e.conditions.iter().any(|c| c.type_ == types::STALLED));
+        // A valid one has no Stalled condition at all.
+        let s = standard_status(
+            &StandardVerdict {
+                name: "s".into(),
+                error: Some("spec.rules[0]: what to fix".into()),
+                ..Default::default()
+            },
+            audit(),
+            Some(2),
+            &[],
+            at,
+        );
+        assert!(has(&s.conditions, types::STALLED, "True"));
+        assert!(
+            s.conditions
+                .iter()
+                .all(|c| c.observed_generation == Some(2))
+        );
     }
 }

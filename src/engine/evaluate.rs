@@ -597,7 +597,7 @@ fn exception_state(
     if !selects_any {
         return (
             ExceptionState::Invalid,
-            "SelectsNothing",
+            super::exception::SELECTS_NOTHING,
             format!(
                 "it selects no workload of namespace {}: correct spec.workloads",
                 e.namespace

@@ -10,6 +10,10 @@ use super::{
 };
 use crate::api::{StandardException, WorkloadKind, exception::ExceptionWorkloads};
 
+/// The reason of an exception that selects no workload of its namespace
+/// (yet: the workload may be on its way).
+pub const SELECTS_NOTHING: &str = "SelectsNothing";
+
 /// What an exception waives.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Target {
