@@ -391,7 +391,7 @@ async fn reports(
 /// A report to write: its workload and verdict, and the cluster's copy as
 /// last seen. (What the write changes is counted when planned, so that bulk
 /// summaries are decided before any write, and worked out again when it is
-/// written: kept for 10,000 planned writes, it took 9 MiB.)
+/// written: kept for 10,000 planned writes, it took 6.7 MB of heap.)
 struct Write<'i> {
     workload: &'i Workload,
     verdict: &'i WorkloadVerdict,
