@@ -10,12 +10,7 @@
 
 mod common;
 
-use std::{
-    collections::BTreeMap,
-    io::Write,
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::{collections::BTreeMap, process::Command, time::Duration};
 
 use common::operator::*;
 use k8s_openapi::api::admissionregistration::v1::{
@@ -64,25 +59,12 @@ fn standard(ns: &str, enforcement: &str) -> Value {
 /// `kubectl <verb> --dry-run=server` of `doc` (as `user` when given):
 /// `Ok(warnings)` when admitted, `Err(message)` when refused.
 fn kubectl_dry_run(verb: &[&str], doc: &Value, user: Option<&str>) -> Result<Vec<String>, String> {
-    let mut cmd = common::kubectl();
-    cmd.args(verb)
-        .args(["--dry-run=server", "-o", "name", "-f", "-"]);
+    let mut args: Vec<&str> = verb.to_vec();
+    args.extend(["--dry-run=server", "-o", "name", "-f", "-"]);
     if let Some(user) = user {
-        cmd.args(["--as", user]);
+        args.extend(["--as", user]);
     }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(doc.to_string().as_bytes())
-        .expect("write to kubectl");
-    let out = child.wait_with_output().expect("kubectl finishes");
+    let out = common::kubectl_with_input(&args, doc.to_string().as_bytes());
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     if out.status.success() {
         Ok(stderr

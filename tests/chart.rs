@@ -30,6 +30,11 @@ fn helm(args: &[&str]) -> Output {
 
 /// `helm template` of the chart into plumbline-system with these `--set`s.
 fn template(sets: &[&str]) -> Output {
+    template_with(sets, &[])
+}
+
+/// `template`, with more flags for helm.
+fn template_with(sets: &[&str], flags: &[&str]) -> Output {
     let mut args = vec![
         "template",
         "plumbline",
@@ -40,6 +45,7 @@ fn template(sets: &[&str]) -> Output {
     for set in sets {
         args.extend(["--set", set]);
     }
+    args.extend(flags);
     helm(&args)
 }
 
@@ -209,14 +215,7 @@ async fn the_api_server_accepts_the_chart_and_the_kustomizations() {
     common::kubectl_apply(&["deploy/namespace.yaml"]);
 
     // The chart, CRDs included, with the defaults.
-    let out = helm(&[
-        "template",
-        "plumbline",
-        "charts/plumbline",
-        "--namespace",
-        "plumbline-system",
-        "--include-crds",
-    ]);
+    let out = template_with(&[], &["--include-crds"]);
     assert!(out.status.success(), "{}", text(&out));
     let applied = common::server_dry_run(&out.stdout);
     assert!(applied.status.success(), "{}", text(&applied));
@@ -239,13 +238,7 @@ async fn the_api_server_accepts_the_chart_and_the_kustomizations() {
                 .output()
                 .unwrap();
         }
-        let built = common::kubectl()
-            .arg("kustomize")
-            .arg(common::repo_root().join(dir))
-            .output()
-            .unwrap();
-        assert!(built.status.success(), "{dir}: {}", text(&built));
-        let applied = common::server_dry_run(&built.stdout);
+        let applied = common::server_dry_run(&common::kustomize(dir));
         assert!(applied.status.success(), "{dir}: {}", text(&applied));
     }
 }
@@ -253,19 +246,13 @@ async fn the_api_server_accepts_the_chart_and_the_kustomizations() {
 #[tokio::test]
 async fn the_argocd_value_installs_checks_that_argo_cd_reads_and_merges_into_its_configmap() {
     // Rendered by the chart...
-    let out = helm(&[
-        "template",
-        "plumbline",
-        "charts/plumbline",
-        "--namespace",
-        "plumbline-system",
-        "--set",
-        "argocd.healthChecks.enabled=true",
-        "--set",
-        "argocd.namespace=gitops-tools",
-        "--show-only",
-        "templates/argocd-health.yaml",
-    ]);
+    let out = template_with(
+        &[
+            "argocd.healthChecks.enabled=true",
+            "argocd.namespace=gitops-tools",
+        ],
+        &["--show-only", "templates/argocd-health.yaml"],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let rendered = common::repo_root().join("target/argocd-cm-from-chart.yaml");
     std::fs::write(&rendered, &out.stdout).unwrap();
@@ -336,13 +323,7 @@ async fn the_argocd_value_installs_checks_that_argo_cd_reads_and_merges_into_its
     let data = live["data"].as_object().unwrap();
     assert_eq!(data["url"], "https://argocd.example.com", "{data:?}");
     assert_eq!(data["timeout.reconciliation"], "180s");
-    for kind in [
-        "InfrastructureStandard",
-        "StandardException",
-        "PatchBaseline",
-        "ServiceOwnership",
-        "ComplianceReport",
-    ] {
+    for (kind, _) in plumbline::api::crds() {
         assert!(
             data.contains_key(&format!(
                 "resource.customizations.health.plumbline.dev_{kind}"

@@ -7,11 +7,7 @@
 
 mod common;
 
-use std::{
-    io::Write,
-    path::PathBuf,
-    process::{Command, Stdio},
-};
+use std::process::Command;
 
 use common::operator::*;
 use kube::{
@@ -19,10 +15,19 @@ use kube::{
     api::{DynamicObject, GroupVersionKind},
     discovery::ApiResource,
 };
+use plumbline::api::{InfrastructureStandard, PatchBaseline, ServiceOwnership, StandardException};
 use serde_json::{Value, json};
 
-fn health_program() -> PathBuf {
+fn health_program() -> std::path::PathBuf {
     common::go_tool("health")
+}
+
+/// The names of plumbline's kinds.
+fn kinds() -> Vec<&'static str> {
+    plumbline::api::crds()
+        .into_iter()
+        .map(|(kind, _)| kind)
+        .collect()
 }
 
 /// Runs the health program on objects; (status, message) per object.
@@ -37,20 +42,9 @@ fn health(command: &str, objects: &[Value]) -> Vec<(String, String)> {
                 .to_string(),
         );
     }
-    let mut child = Command::new(health_program())
-        .args(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the health program starts");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(objects).unwrap().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut program = Command::new(health_program());
+    program.args(&args);
+    let out = common::run_with_input(program, serde_json::to_string(objects).unwrap().as_bytes());
     assert!(
         out.status.success(),
         "health {command}: {}",
@@ -87,13 +81,7 @@ fn argo_cd_runs_every_health_check_against_its_fixtures() {
         String::from_utf8_lossy(&out.stderr)
     );
     // Every kind has its checks, each state its fixture.
-    for kind in [
-        "InfrastructureStandard",
-        "StandardException",
-        "PatchBaseline",
-        "ServiceOwnership",
-        "ComplianceReport",
-    ] {
+    for kind in kinds() {
         assert!(
             stdout.contains(&format!("plumbline.dev/{kind}/testdata/")),
             "no fixture ran for {kind}: {stdout}"
@@ -129,14 +117,14 @@ fn the_argocd_configmap_is_generated_from_the_lua_files() {
     );
 }
 
-/// Every object, as the API server serves it now.
+/// Every object, as the API server serves it now (untyped: what the tools
+/// read is the JSON itself).
 async fn live(admin: &kube::Client, refs: &[(&str, Option<&str>, &str)]) -> Vec<Value> {
     let mut out = Vec::new();
     for (kind, namespace, name) in refs {
-        let plural = format!("{}s", kind.to_ascii_lowercase());
         let resource = ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk("plumbline.dev", "v1alpha1", kind),
-            &plural,
+            &format!("{}s", kind.to_ascii_lowercase()),
         );
         let api: Api<DynamicObject> = match namespace {
             Some(ns) => Api::namespaced_with(admin.clone(), ns, &resource),
@@ -161,48 +149,21 @@ async fn every_kind_reads_right_to_kstatus_and_argo_cd_on_the_live_api_server() 
     let broken = format!("{ns}-broken");
     let baseline = format!("{ns}-images");
 
-    let dynamic = |kind: &str, namespaced: bool| {
-        let plural = format!("{}s", kind.to_ascii_lowercase());
-        let resource = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("plumbline.dev", "v1alpha1", kind),
-            &plural,
-        );
-        if namespaced {
-            Api::<DynamicObject>::namespaced_with(admin.clone(), &ns, &resource)
-        } else {
-            Api::<DynamicObject>::all_with(admin.clone(), &resource)
-        }
-    };
-    let apply_dynamic = |api: Api<DynamicObject>, name: String, body: Value| async move {
-        api.patch(
-            &name,
-            &kube::api::PatchParams::apply("plumbline-test").force(),
-            &kube::api::Patch::Apply(&body),
-        )
-        .await
-        .unwrap_or_else(|err| panic!("applying {name}: {err}"));
-    };
+    let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
+    let baselines: Api<PatchBaseline> = Api::all(admin.clone());
+    let ownerships: Api<ServiceOwnership> = Api::namespaced(admin.clone(), &ns);
+    let exceptions: Api<StandardException> = Api::namespaced(admin.clone(), &ns);
 
     // Applied before the operator runs, as a GitOps sync does on a cluster
     // where plumbline has not looked yet.
     let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
         Api::namespaced(admin.clone(), &ns);
     apply(&deployments, "web", workload(&ns, "web", "nginx:1.27.3", 1)).await;
-    apply_dynamic(
-        dynamic("InfrastructureStandard", false),
-        standard.clone(),
-        replicas_standard(&standard, &ns),
-    )
-    .await;
-    apply_dynamic(
-        dynamic("InfrastructureStandard", false),
-        broken.clone(),
-        broken_standard(&broken, &ns),
-    )
-    .await;
-    apply_dynamic(
-        dynamic("PatchBaseline", false),
-        baseline.clone(),
+    apply(&standards, &standard, replicas_standard(&standard, &ns)).await;
+    apply(&standards, &broken, broken_standard(&broken, &ns)).await;
+    apply(
+        &baselines,
+        &baseline,
         json!({
             "apiVersion": "plumbline.dev/v1alpha1", "kind": "PatchBaseline",
             "metadata": {"name": baseline},
@@ -214,9 +175,9 @@ async fn every_kind_reads_right_to_kstatus_and_argo_cd_on_the_live_api_server() 
         }),
     )
     .await;
-    apply_dynamic(
-        dynamic("ServiceOwnership", true),
-        "web".into(),
+    apply(
+        &ownerships,
+        "web",
         json!({
             "apiVersion": "plumbline.dev/v1alpha1", "kind": "ServiceOwnership",
             "metadata": {"name": "web", "namespace": ns},
@@ -240,9 +201,9 @@ async fn every_kind_reads_right_to_kstatus_and_argo_cd_on_the_live_api_server() 
         if approved {
             spec["approvedBy"] = json!("bob");
         }
-        apply_dynamic(
-            dynamic("StandardException", true),
-            name.into(),
+        apply(
+            &exceptions,
+            name,
             json!({"apiVersion": "plumbline.dev/v1alpha1", "kind": "StandardException",
                    "metadata": {"name": name, "namespace": ns}, "spec": spec}),
         )
@@ -363,24 +324,15 @@ async fn every_kind_reads_right_to_kstatus_and_argo_cd_on_the_live_api_server() 
     operator.terminate();
     let mut changed = replicas_standard(&standard, &ns);
     changed["spec"]["rules"][0]["description"] = json!("Two replicas, at least.");
-    apply_dynamic(
-        dynamic("InfrastructureStandard", false),
-        standard.clone(),
-        changed,
-    )
-    .await;
+    apply(&standards, &standard, changed).await;
     let lagging = live(&admin, &objects[..1]).await;
     assert_eq!(health("kstatus", &lagging)[0].0, "InProgress");
     assert_eq!(health("argocd", &lagging)[0].0, "Progressing");
 
     for name in [&standard, &broken] {
-        let _ = dynamic("InfrastructureStandard", false)
-            .delete(name, &Default::default())
-            .await;
+        let _ = standards.delete(name, &Default::default()).await;
     }
-    let _ = dynamic("PatchBaseline", false)
-        .delete(&baseline, &Default::default())
-        .await;
+    let _ = baselines.delete(&baseline, &Default::default()).await;
 }
 
 /// `plumbline audit` on one team's folder with the platform's standards, as
@@ -546,7 +498,6 @@ fn the_platform_repository_points_its_gitops_objects_at_folders_that_exist() {
 async fn the_platform_repository_applies_to_the_api_server() {
     let client = common::client().await;
     common::install_crds(&client).await;
-    let root = common::repo_root();
     // The teams' namespaces exist first, as their Applications create them.
     for team in ["payments", "search"] {
         common::kubectl_apply(&[&format!("examples/gitops/teams/{team}/namespace.yaml")]);
@@ -556,17 +507,7 @@ async fn the_platform_repository_applies_to_the_api_server() {
         "examples/gitops/teams/payments",
         "examples/gitops/teams/search",
     ] {
-        let built = common::kubectl()
-            .arg("kustomize")
-            .arg(root.join(dir))
-            .output()
-            .unwrap();
-        assert!(
-            built.status.success(),
-            "{dir}: {}",
-            String::from_utf8_lossy(&built.stderr)
-        );
-        let applied = common::server_dry_run(&built.stdout);
+        let applied = common::server_dry_run(&common::kustomize(dir));
         assert!(
             applied.status.success(),
             "{dir} was refused: {}",

@@ -11,7 +11,9 @@ pub mod ownership;
 pub mod report;
 pub mod standard;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSON, JSONSchemaProps,
+};
 use kube::CustomResourceExt;
 
 pub use baseline::{PatchBaseline, PatchBaselineSpec, PatchBaselineStatus, PatchState};
@@ -64,20 +66,29 @@ pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
 /// the default when it reads the object; the operator's status write
 /// replaces it.)
 fn status_awaits_operator(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
-    for version in &mut crd.spec.versions {
-        let status = version
-            .schema
-            .as_mut()
-            .and_then(|s| s.open_api_v3_schema.as_mut())
-            .and_then(|s| s.properties.as_mut())
-            .and_then(|p| p.get_mut("status"));
-        if let Some(status) = status {
-            status.default = Some(
-                k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON(
-                    serde_json::json!({ "observedGeneration": 0 }),
-                ),
-            );
+    for (name, property) in root_properties(&mut crd) {
+        if name == "status" {
+            property.default = Some(JSON(serde_json::json!({ "observedGeneration": 0 })));
         }
     }
     crd
+}
+
+/// The top-level properties (`spec`, `status`) of every version's schema,
+/// for the adjustments kube's derive cannot express.
+pub(crate) fn root_properties(
+    crd: &mut CustomResourceDefinition,
+) -> impl Iterator<Item = (&String, &mut JSONSchemaProps)> {
+    crd.spec
+        .versions
+        .iter_mut()
+        .filter_map(|v| {
+            v.schema
+                .as_mut()?
+                .open_api_v3_schema
+                .as_mut()?
+                .properties
+                .as_mut()
+        })
+        .flatten()
 }

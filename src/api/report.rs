@@ -226,15 +226,10 @@ pub fn crd() -> CustomResourceDefinition {
     let mut crd = ComplianceReport::crd();
     for version in &mut crd.spec.versions {
         version.subresources = None;
-        let properties = version
-            .schema
-            .as_mut()
-            .and_then(|s| s.open_api_v3_schema.as_mut())
-            .and_then(|s| s.properties.as_mut());
-        for (name, property) in properties.into_iter().flatten() {
-            if name == "spec" || name == "status" {
-                property.x_kubernetes_map_type = Some("atomic".into());
-            }
+    }
+    for (name, property) in super::root_properties(&mut crd) {
+        if name == "spec" || name == "status" {
+            property.x_kubernetes_map_type = Some("atomic".into());
         }
     }
     crd

@@ -9,10 +9,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Owne
 
 use super::{
     conditions::{Desired, merge, reasons, types},
-    seen::{REPORT_LABEL, SeenReport},
+    seen::SeenReport,
 };
 use crate::{
-    admission::Coverage,
+    admission::{Coverage, policy::MANAGED_BY},
     api::{
         ComplianceReport, ComplianceReportSpec, ComplianceReportStatus, ExceptionState,
         PatchBaselineStatus, PatchState, ServiceOwnershipStatus, StandardExceptionStatus,
@@ -206,7 +206,7 @@ pub fn report(
     report.metadata = ObjectMeta {
         name: Some(report_name(w)),
         namespace: Some(w.namespace.clone()),
-        labels: Some([(REPORT_LABEL.0.into(), REPORT_LABEL.1.into())].into()),
+        labels: Some([(MANAGED_BY.0.into(), MANAGED_BY.1.into())].into()),
         owner_references: w.uid.as_ref().map(|uid| {
             vec![OwnerReference {
                 api_version: w.kind.api_version().into(),

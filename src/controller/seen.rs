@@ -11,12 +11,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 
 use super::conditions::types;
+use crate::admission::policy::MANAGED_BY;
 use crate::api::{ComplianceReport, ComplianceReportStatus, PatchState};
-
-/// The label the operator sets on a report (key, value); others' labels do
-/// not count. (A report's workload kind is a selectable field instead:
-/// `kubectl get compliancereports --field-selector spec.workload.kind=Deployment`.)
-pub const REPORT_LABEL: (&str, &str) = crate::admission::policy::MANAGED_BY;
 
 /// The condition types of a report, in the order `SeenReport` keeps them.
 const TYPES: [&str; 3] = [types::COMPLIANT, types::PATCH_CURRENT, types::OWNED];
@@ -110,7 +106,10 @@ pub fn open(status: Option<&ComplianceReportStatus>) -> impl Iterator<Item = (&s
 /// cluster's copy of it have the same digest exactly when no write is needed.
 pub fn digest(report: &ComplianceReport) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    let label = report.labels().get(REPORT_LABEL.0);
+    // The label the operator sets (the reports' watch selects by it); others'
+    // labels do not count. (A report's workload kind is a selectable field,
+    // `spec.workload.kind`, not a label.)
+    let label = report.labels().get(MANAGED_BY.0);
     // Serialising typed values gives one text per value: the API server's
     // copy, read back into the same types, serialises identically.
     let text = serde_json::to_string(&(

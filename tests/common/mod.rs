@@ -223,24 +223,45 @@ pub fn go_tool(name: &str) -> PathBuf {
     path
 }
 
-/// kubectl with `input` on its standard input; its output.
-pub fn kubectl_with_input(args: &[&str], input: &[u8]) -> std::process::Output {
+/// Runs a program with `input` on its standard input; its output.
+pub fn run_with_input(mut command: Command, input: &[u8]) -> std::process::Output {
     use std::io::Write;
     use std::process::Stdio;
-    let mut child = kubectl()
-        .args(args)
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("kubectl runs");
+        .unwrap_or_else(|err| panic!("{:?} does not start: {err}", command.get_program()));
     child
         .stdin
         .take()
         .expect("stdin")
         .write_all(input)
-        .expect("writing to kubectl");
-    child.wait_with_output().expect("kubectl finishes")
+        .expect("writing to its standard input");
+    child.wait_with_output().expect("it finishes")
+}
+
+/// kubectl with `input` on its standard input; its output.
+pub fn kubectl_with_input(args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut command = kubectl();
+    command.args(args);
+    run_with_input(command, input)
+}
+
+/// `kubectl kustomize` of a directory of the repository: the YAML stream.
+pub fn kustomize(dir: &str) -> Vec<u8> {
+    let built = kubectl()
+        .arg("kustomize")
+        .arg(repo_root().join(dir))
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        built.status.success(),
+        "kubectl kustomize {dir}: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    built.stdout
 }
 
 /// `kubectl apply --server-side --dry-run=server` of a YAML stream: what
