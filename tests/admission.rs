@@ -711,3 +711,389 @@ async fn hundreds_of_rules_stay_inside_the_cost_limits_and_inexpressible_rules_s
         .await
         .expect("delete");
 }
+
+/// Grants `user` a ClusterRole in `ns` (and waits until the API server's
+/// authorizer says so).
+async fn grant(admin: &Client, ns: &str, user: &str, role: &str) {
+    let rbac: Api<k8s_openapi::api::rbac::v1::RoleBinding> = Api::namespaced(admin.clone(), ns);
+    let name = format!("{user}-{role}");
+    apply(
+        &rbac,
+        &name,
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        }),
+    )
+    .await;
+}
+
+/// A corpus document by name, placed in `ns`.
+fn doc(docs: &[Value], name: &str) -> Value {
+    docs.iter()
+        .find(|d| d["metadata"]["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name} in the corpus"))
+}
+
+/// `kubectl create` for real, as `user`: the API server's answer.
+fn create_as(user: &str, doc: &Value) -> Result<(), String> {
+    kubectl_create(Some(user), doc)
+}
+
+/// `kubectl create` for real (as the administrator unless `user` is given).
+fn kubectl_create(user: Option<&str>, doc: &Value) -> Result<(), String> {
+    let mut args = vec!["create", "-o", "name", "-f", "-"];
+    if let Some(user) = user {
+        args.extend(["--as", user]);
+    }
+    let out = common::kubectl_with_input(&args, doc.to_string().as_bytes());
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
+
+fn owned_by(mut doc: Value, api_version: &str, kind: &str, name: &str) -> Value {
+    doc["metadata"]["ownerReferences"] = json!([{"apiVersion": api_version, "kind": kind,
+        "name": "owner", "uid": "6f1d2c3b-0000-4000-8000-00000000000a", "controller": true}]);
+    doc["metadata"]["name"] = json!(name);
+    doc
+}
+
+/// Every way around Enforce that was found by trying as an attacker, with a
+/// plain `edit` user (alice), each refused; and each legitimate neighbour
+/// still admitted.
+#[tokio::test]
+async fn no_way_around_enforce_through_other_kinds_owners_debug_sessions_or_labels() {
+    let _serial = SERIAL.lock().await;
+    let admin = common::client().await;
+    setup(&admin, STANDARD).await;
+    let ns = unique("admission-attack");
+    namespace(&admin, &ns, json!({})).await;
+    grant(&admin, &ns, "alice", "edit").await;
+    let docs = corpus(&ns);
+    let body = standard(&ns, "Enforce");
+    apply_standard(&admin, body).await;
+    let operator = Operator::start("admission-attack", &[]);
+    let hostile = doc(&docs, "pod-everything-wrong");
+    within("the policy takes effect", Duration::from_secs(30), || {
+        create(&hostile).is_err()
+    })
+    .await;
+    within("alice may create workloads", Duration::from_secs(30), || {
+        create_as("alice", &doc(&docs, "good-pod")).is_ok()
+    })
+    .await;
+
+    // 1. ReplicaSets and ReplicationControllers are judged; compliant ones pass.
+    for name in ["hostile-replicaset", "hostile-replicationcontroller"] {
+        let message = create_as("alice", &doc(&docs, name))
+            .expect_err("a hostile template under another kind is refused");
+        assert!(message.contains("not-privileged"), "{name}: {message}");
+        assert!(message.contains("no-host"), "{name}: {message}");
+    }
+    create_as("alice", &doc(&docs, "good-replicaset")).expect("a compliant ReplicaSet");
+    create_as("alice", &doc(&docs, "good-replicationcontroller"))
+        .expect("a compliant ReplicationController");
+
+    // 2. Only the controller that makes a product, for its own owner kind, is believed.
+    let pod = |owner_api: &str, owner: &str, name: &str| {
+        owned_by(hostile.clone(), owner_api, owner, name)
+    };
+    let deployment_rs = owned_by(
+        doc(&docs, "hostile-replicaset"),
+        "apps/v1",
+        "Deployment",
+        "web-5d8c7",
+    );
+    let trusted = [
+        (pod("apps/v1", "ReplicaSet", "rs-pod"), "replicaset-controller"),
+        (pod("v1", "ReplicationController", "rc-pod"), "replication-controller"),
+        (pod("apps/v1", "StatefulSet", "sts-pod-0"), "statefulset-controller"),
+        (pod("apps/v1", "DaemonSet", "ds-pod"), "daemon-set-controller"),
+        (pod("batch/v1", "Job", "job-pod"), "job-controller"),
+        (deployment_rs.clone(), "deployment-controller"),
+    ];
+    for (object, controller) in &trusted {
+        kubectl_dry_run(
+            &["create"],
+            object,
+            Some(&format!("system:serviceaccount:kube-system:{controller}")),
+        )
+        .unwrap_or_else(|e| panic!("{controller} making its own product is not judged again: {e}"));
+    }
+    kubectl_dry_run(
+        &["create"],
+        &pod("apps/v1", "ReplicaSet", "rs-pod"),
+        Some("system:kube-controller-manager"),
+    )
+    .expect("the controller manager with its own credentials");
+    for (object, user, why) in [
+        (
+            pod("v1", "ConfigMap", "cm-pod"),
+            "system:serviceaccount:kube-system:job-controller",
+            "a ConfigMap owner, created as the job controller",
+        ),
+        (
+            pod("batch/v1", "Job", "job-pod"),
+            "system:serviceaccount:kube-system:replicaset-controller",
+            "a Job's Pod created by the ReplicaSet controller",
+        ),
+        (
+            pod("example.com/v1", "ReplicaSet", "fake-rs-pod"),
+            "system:serviceaccount:kube-system:replicaset-controller",
+            "a ReplicaSet of another API group",
+        ),
+        (
+            pod("apps/v1", "ReplicaSet", "rs-pod"),
+            "system:serviceaccount:kube-system:generic-garbage-collector",
+            "another kube-system service account",
+        ),
+        (
+            pod("apps/v1", "ReplicaSet", "rs-pod"),
+            "alice",
+            "a forged ownerReference",
+        ),
+        (deployment_rs.clone(), "alice", "a forged Deployment owner"),
+    ] {
+        let message = kubectl_dry_run(&["create"], &object, Some(user))
+            .expect_err(&format!("{why}: must be judged"));
+        assert!(
+            message.contains("violates InfrastructureStandard"),
+            "{why}: {message}"
+        );
+    }
+
+    // 3. A debug session adds only compliant containers.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(admin.clone(), &ns);
+    let alice = common::client_as("alice").await;
+    let debug_role = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "plumbline-test-debugger"},
+        "rules": [{"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": ["get", "update", "patch"]}],
+    });
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(admin.clone());
+    apply(&roles, "plumbline-test-debugger", debug_role).await;
+    grant(&admin, &ns, "alice", "plumbline-test-debugger").await;
+    let alice_pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(alice.clone(), &ns);
+    let debug = |container: Value| {
+        let alice_pods = alice_pods.clone();
+        async move {
+            alice_pods
+            .patch_subresource(
+                "ephemeralcontainers",
+                "good-pod",
+                &PatchParams::default(),
+                &Patch::Strategic(json!({"spec": {"ephemeralContainers": [container]}})),
+            )
+            .await
+        }
+    };
+    let hostile_debugger = json!({"name": "miner", "image": "evil.io/miner:latest",
+        "securityContext": {"privileged": true, "runAsUser": 0}});
+    let message = loop {
+        match debug(hostile_debugger.clone()).await {
+            Err(kube::Error::Api(s)) if s.message.contains("violates") => break s.message,
+            Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains("cannot") => {
+                tokio::time::sleep(Duration::from_millis(200)).await; // RBAC not yet in effect
+            }
+            other => panic!("a privileged root debug container must be refused: {other:?}"),
+        }
+    };
+    assert!(
+        message.contains("ephemeral container `miner` is privileged"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("team-label") && !message.contains("no-token"),
+        "only what the debug session adds is judged: {message}"
+    );
+    let compliant_debugger = json!({"name": "debugger",
+        "image": "registry.example.com/tools/debug:1.0.0@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+        "securityContext": {"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
+                            "capabilities": {"drop": ["NET_RAW", "SYS_ADMIN"]}}});
+    debug(compliant_debugger)
+        .await
+        .expect("a compliant debug container is admitted");
+    let debugged = pods.get("good-pod").await.expect("the pod");
+    let names: Vec<String> = debugged
+        .spec
+        .and_then(|s| s.ephemeral_containers)
+        .into_iter()
+        .flatten()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["debugger"]);
+
+    // 4. Metadata edits that change the verdict are refused; those that do not are admitted.
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(alice.clone(), &ns);
+    create_as("alice", &doc(&docs, "good-deployment")).expect("a compliant Deployment");
+    let merge = |patch: Value| {
+        let deployments = deployments.clone();
+        async move {
+            deployments
+                .patch("good-deployment", &PatchParams::default(), &Patch::Merge(patch))
+                .await
+        }
+    };
+    let message = merge(json!({"metadata": {"labels": {"team": null}}}))
+        .await
+        .expect_err("removing a required label is refused");
+    assert!(message.to_string().contains("team-label"), "{message}");
+    merge(json!({"metadata": {"labels": {"team": "Payments"}}}))
+        .await
+        .expect_err("a required label's value that breaks its pattern is refused");
+    merge(json!({"metadata": {"labels": {"release": "2027-01"}, "annotations": {"note": "ok"}}}))
+        .await
+        .expect("relabelling that keeps it compliant is admitted");
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(alice.clone(), &ns)
+        .patch_scale(
+            "good-deployment",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .expect("scaling is admitted");
+
+    // The background reports ReplicaSets, ReplicationControllers and Pods of
+    // other owners, with audit's verdict; a Deployment's ReplicaSet is not a
+    // workload of its own.
+    apply_standard(&admin, standard(&ns, "Audit")).await;
+    within("Audit admits", Duration::from_secs(30), || create(&hostile).is_ok()).await;
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(admin.clone(), &ns);
+    apply(
+        &configmaps,
+        "owner",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner", "namespace": ns}}),
+    )
+    .await;
+    let uid = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        meta.uid.clone().expect("a uid")
+    };
+    let cm_uid = uid(&configmaps.get("owner").await.expect("configmap").metadata);
+    let mut foreign = owned_by(hostile.clone(), "v1", "ConfigMap", "configmap-pod");
+    foreign["metadata"]["ownerReferences"][0]["name"] = json!("owner");
+    foreign["metadata"]["ownerReferences"][0]["uid"] = json!(cm_uid);
+    let dep_uid = uid(
+        &Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(admin.clone(), &ns)
+            .get("good-deployment")
+            .await
+            .expect("deployment")
+            .metadata,
+    );
+    let mut product = owned_by(
+        doc(&docs, "good-replicaset"),
+        "apps/v1",
+        "Deployment",
+        "good-deployment-5d8c7",
+    );
+    product["metadata"]["ownerReferences"][0]["name"] = json!("good-deployment");
+    product["metadata"]["ownerReferences"][0]["uid"] = json!(dep_uid);
+    let background = [
+        doc(&docs, "hostile-replicaset"),
+        doc(&docs, "hostile-replicationcontroller"),
+        foreign.clone(),
+    ];
+    for d in background.iter().chain([&product]) {
+        kubectl_create(None, d).unwrap_or_else(|e| panic!("{}: {e}", d["metadata"]["name"]));
+    }
+    let expected = audit(&ns, &background, &standard(&ns, "Audit"));
+    let reports: Api<plumbline::api::ComplianceReport> = Api::namespaced(admin.clone(), &ns);
+    for d in &background {
+        let name = d["metadata"]["name"].as_str().expect("a name");
+        let kind = d["kind"].as_str().expect("a kind");
+        let report_name = format!("{}-{name}", kind.to_ascii_lowercase());
+        let report = eventually(
+            &format!("the report of {kind} {name}"),
+            &operator.log,
+            || reports.get_opt(&report_name),
+            |r| r.as_ref().is_ok_and(|r| r.is_some()),
+        )
+        .await
+        .expect("read")
+        .expect("a report");
+        let open: BTreeMap<String, String> = report
+            .status
+            .iter()
+            .flat_map(|s| &s.deviations)
+            .filter(|d| d.standard == STANDARD)
+            .flat_map(|d| d.open())
+            .filter(|r| !BACKGROUND.contains(r))
+            .map(|r| (r.to_string(), String::new()))
+            .collect();
+        let wanted: BTreeMap<String, String> = expected[name]
+            .keys()
+            .map(|r| (r.clone(), String::new()))
+            .collect();
+        assert_eq!(open, wanted, "{kind} {name}: the report and audit disagree");
+        assert!(!open.is_empty(), "{kind} {name} deviates");
+    }
+    assert!(
+        reports
+            .get_opt("replicaset-good-deployment-5d8c7")
+            .await
+            .expect("read")
+            .is_none(),
+        "a Deployment's ReplicaSet is judged through the Deployment, not reported"
+    );
+    drop(operator);
+
+    // A standard with a selector judges an object entering it as new.
+    let selective_ns = unique("admission-selector");
+    namespace(&admin, &selective_ns, json!({"plumbline-selective": "yes"})).await;
+    grant(&admin, &selective_ns, "alice", "edit").await;
+    let selective = json!({
+        "apiVersion": "plumbline.dev/v1alpha1", "kind": "InfrastructureStandard",
+        "metadata": {"name": format!("{STANDARD}-selector")},
+        "spec": {"enforcement": "Enforce",
+                 "match": {"namespaceSelector": {"matchLabels": {"plumbline-selective": "yes"}},
+                           "selector": {"matchLabels": {"tier": "prod"}}},
+                 "rules": [{"id": "no-host", "severity": "Critical", "description": "No host access.",
+                            "hostAccess": {"forbidHostNamespaces": true}}]}
+    });
+    let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
+    apply(&standards, &format!("{STANDARD}-selector"), selective).await;
+    let operator = Operator::start("admission-attack-selector", &[]);
+    let mut host = doc(&docs, "host-network");
+    host["metadata"]["namespace"] = json!(selective_ns);
+    host["metadata"]["labels"]["tier"] = json!("prod");
+    within("the selector standard takes effect", Duration::from_secs(30), || {
+        kubectl_dry_run(&["create"], &host, Some("alice")).is_err()
+    })
+    .await;
+    host["metadata"]["labels"]
+        .as_object_mut()
+        .expect("labels")
+        .remove("tier");
+    create_as("alice", &host).expect("outside the selector, admitted");
+    let selective_deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(alice.clone(), &selective_ns);
+    let message = selective_deployments
+        .patch(
+            "host-network",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"tier": "prod"}}})),
+        )
+        .await
+        .expect_err("entering the selector is judged as new");
+    assert!(message.to_string().contains("no-host"), "{message}");
+    selective_deployments
+        .patch(
+            "host-network",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"tier": "dev"}}})),
+        )
+        .await
+        .expect("a label change that stays outside the selector is admitted");
+    standards
+        .delete(&format!("{STANDARD}-selector"), &Default::default())
+        .await
+        .expect("delete the selector standard");
+    drop(operator);
+}

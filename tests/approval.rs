@@ -50,15 +50,37 @@ fn refusal<T: std::fmt::Debug>(result: Result<T, kube::Error>, what: &str) -> St
     }
 }
 
+/// Approves as `approver` what the exception says now: its generation, as
+/// `plumbline approve` does.
 async fn set_approver(
     client: &Client,
     name: &str,
     approver: &str,
 ) -> Result<StandardException, kube::Error> {
-    let api: Api<StandardException> = Api::namespaced(client.clone(), NS);
-    let patch = json!({"spec": {"approvedBy": approver}});
+    set_approver_in(client, NS, name, approver).await
+}
+
+async fn set_approver_in(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    approver: &str,
+) -> Result<StandardException, kube::Error> {
+    let api: Api<StandardException> = Api::namespaced(client.clone(), ns);
+    let generation = api.get(name).await?.metadata.generation;
+    let patch = json!({"spec": {"approvedBy": approver, "approvedGeneration": generation}});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
+}
+
+/// The exception's generation now.
+async fn generation(api: &Api<StandardException>, name: &str) -> i64 {
+    api.get(name)
+        .await
+        .expect("the exception")
+        .metadata
+        .generation
+        .expect("a generation")
 }
 
 #[tokio::test]
@@ -273,13 +295,365 @@ async fn only_approvers_approve_and_only_in_their_own_name() {
         .await
         .expect("an approver approves someone else's request");
 
-    // bob may change an approved exception.
+    // bob may change an approved exception, approving the change in his own name.
     set_approver(&bob, "pending", "bob")
         .await
         .expect("bob approves alice's changed request");
-    let shorten = json!({"spec": {"expiresAt": "2026-12-31T00:00:00Z"}});
+    let shorten = json!({"spec": {"expiresAt": "2026-12-31T00:00:00Z",
+        "approvedGeneration": generation(&as_bob, "pending").await}});
     as_bob
         .patch("pending", &PatchParams::default(), &Patch::Merge(&shorten))
         .await
         .expect("an approver may change an approved exception");
+}
+
+/// Binds a ClusterRole to a user in a namespace.
+async fn bind(admin: &Client, ns: &str, user: &str, role: &str) {
+    let rbac: Api<k8s_openapi::api::rbac::v1::RoleBinding> = Api::namespaced(admin.clone(), ns);
+    let name = format!("{user}-{role}");
+    let binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": name, "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    });
+    rbac.patch(&name, &PatchParams::apply(common::MANAGER).force(), &Patch::Apply(&binding))
+        .await
+        .expect("role binding");
+}
+
+/// Retries `attempt` while RBAC has not caught up (403 from the authorizer,
+/// not from a policy); its last answer.
+async fn once_authorized<T, F: std::future::Future<Output = Result<T, kube::Error>>>(
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, kube::Error> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match attempt().await {
+            Err(kube::Error::Api(s))
+                if s.code == 403
+                    && s.message.contains("cannot")
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Every way around approval found by trying as an attacker: a rewritten
+/// approved request, an approval of something other than what was read,
+/// one person on both sides through a service account or impersonation,
+/// a selector that covers everything. Each refused, each legitimate
+/// neighbour admitted.
+#[tokio::test]
+async fn approvals_bind_to_what_was_read_and_take_a_second_person() {
+    let admin = common::client().await;
+    common::install_crds(&admin).await;
+    common::kubectl_apply(&[
+        "deploy/user-roles.yaml",
+        "deploy/admission/exception-approval.yaml",
+    ]);
+    let ns = format!("approval-attack-{}", std::process::id());
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
+    namespaces
+        .patch(
+            &ns,
+            &PatchParams::apply(common::MANAGER),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})),
+        )
+        .await
+        .expect("namespace");
+    for (user, role) in [
+        ("alice", "edit"),
+        ("bob", "edit"),
+        ("bob", "plumbline-approver"),
+        ("carol", "edit"),
+        ("carol", "plumbline-approver"),
+        ("dave", "plumbline-approver"),
+    ] {
+        bind(&admin, &ns, user, role).await;
+    }
+    let api = |c: &Client| Api::<StandardException>::namespaced(c.clone(), &ns);
+    let (alice, bob, carol, dave) = (
+        common::client_as("alice").await,
+        common::client_as("bob").await,
+        common::client_as("carol").await,
+        common::client_as("dave").await,
+    );
+    let in_ns = |mut e: StandardException| {
+        e.metadata.namespace = Some(ns.clone());
+        e
+    };
+
+    // 5. An approved request cannot be rewritten under its approval, even by
+    //    a requester who is an approver himself.
+    once_authorized(|| async {
+        api(&bob)
+            .create(&PostParams::default(), &in_ns(exception_by("narrow", "bob", None)))
+            .await
+    })
+    .await
+    .expect("bob requests one rule for one Deployment");
+    once_authorized(|| set_approver_in(&carol, &ns, "narrow", "carol"))
+        .await
+        .expect("carol approves it");
+    let widen = json!({"spec": {"target": {"standard": "baseline-security", "rules": null},
+        "workloads": {"names": null, "selector": {"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}]}}}});
+    // The API server loads a new or changed policy a moment after it is
+    // stored: wait (with a dry run) until it refuses this.
+    let dry_run = PatchParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while api(&bob)
+        .patch("narrow", &dry_run, &Patch::Merge(&widen))
+        .await
+        .is_ok()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the approval policy did not take effect within 30s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let message = refusal(
+        api(&bob)
+            .patch("narrow", &PatchParams::default(), &Patch::Merge(&widen))
+            .await,
+        "bob widening his approved request",
+    );
+    assert!(
+        message.contains("approved by carol; a changed request needs a new approval"),
+        "{message}"
+    );
+    let mut rebadged = widen.clone();
+    rebadged["spec"]["approvedGeneration"] = json!(generation(&api(&bob), "narrow").await);
+    let message = refusal(
+        api(&bob)
+            .patch("narrow", &PatchParams::default(), &Patch::Merge(&rebadged))
+            .await,
+        "bob re-approving his own widened request under carol's name",
+    );
+    assert!(message.contains("approve with your own user name (bob), not carol"), "{message}");
+    // Legitimate: carol changes it and approves the change in her own name.
+    let mut carols = json!({"spec": {"expiresAt": "2027-01-15T00:00:00Z"}});
+    carols["spec"]["approvedGeneration"] = json!(generation(&api(&carol), "narrow").await);
+    api(&carol)
+        .patch("narrow", &PatchParams::default(), &Patch::Merge(&carols))
+        .await
+        .expect("an approver other than the requester changes and re-approves it");
+    // Legitimate: the requester withdraws the approval with his change.
+    let mut withdrawn = widen.clone();
+    withdrawn["spec"]["approvedBy"] = json!(null);
+    withdrawn["spec"]["approvedGeneration"] = json!(null);
+    api(&bob)
+        .patch("narrow", &PatchParams::default(), &Patch::Merge(&withdrawn))
+        .await
+        .expect("bob may change it by withdrawing the approval");
+
+    // 6. An approval binds to the generation the approver read.
+    once_authorized(|| async {
+        api(&alice)
+            .create(&PostParams::default(), &in_ns(exception("read", None)))
+            .await
+    })
+    .await
+    .expect("alice requests one rule");
+    let read = generation(&api(&dave), "read").await;
+    api(&alice)
+        .patch("read", &PatchParams::default(), &Patch::Merge(&widen))
+        .await
+        .expect("alice widens her pending request");
+    let stale = json!({"spec": {"approvedBy": "dave", "approvedGeneration": read}});
+    let message = refusal(
+        once_authorized(|| async {
+            api(&dave)
+                .patch("read", &PatchParams::default(), &Patch::Merge(&stale))
+                .await
+        })
+        .await,
+        "dave approving the generation he read after alice widened it",
+    );
+    assert!(
+        message.contains(&format!("now at generation {}, not {read}", read + 1)),
+        "{message}"
+    );
+    let message = refusal(
+        api(&dave)
+            .patch(
+                "read",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"approvedBy": "dave"}})),
+            )
+            .await,
+        "dave approving without saying what he read",
+    );
+    assert!(message.contains("spec.approvedGeneration"), "{message}");
+    let approved = set_approver_in(&dave, &ns, "read", "dave")
+        .await
+        .expect("dave approves what he read, someone else's unchanged request");
+    assert_eq!(approved.spec.approved_generation, Some(read + 1));
+
+    // 7. One person on both sides through a service account she can mint tokens for.
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(admin.clone(), &ns);
+    accounts
+        .patch(
+            "ci",
+            &PatchParams::apply(common::MANAGER),
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "ci", "namespace": ns}})),
+        )
+        .await
+        .expect("the CI service account");
+    let carol_accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(carol.clone(), &ns);
+    let token = carol_accounts
+        .create_token_request(
+            "ci",
+            &PostParams::default(),
+            &k8s_openapi::api::authentication::v1::TokenRequest {
+                spec: Some(Default::default()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("carol (edit) mints a token for the CI service account")
+        .status
+        .expect("a status")
+        .token
+        .expect("a token");
+    let ci = common::client_from(&common::kubeconfig_with_token(&format!("ci-{ns}"), &token)).await;
+    let sa = format!("system:serviceaccount:{ns}:ci");
+    bind_service_account(&admin, &ns, "ci", "edit").await;
+    once_authorized(|| async {
+        api(&ci)
+            .create(&PostParams::default(), &in_ns(exception_by("by-ci", &sa, None)))
+            .await
+    })
+    .await
+    .expect("carol, as the CI service account, requests an exception");
+    let message = refusal(
+        set_approver_in(&carol, &ns, "by-ci", "carol").await,
+        "carol approving what she requested as the service account",
+    );
+    assert!(
+        message.contains(&format!("carol can act as the requester {sa} (create its tokens or impersonate it)")),
+        "{message}"
+    );
+    set_approver_in(&dave, &ns, "by-ci", "dave")
+        .await
+        .expect("an approver who cannot act as the service account approves it");
+    // ...or through impersonating a user.
+    let impersonator = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "plumbline-test-impersonate-alice"},
+        "rules": [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": ["alice"]}],
+    });
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(admin.clone());
+    roles
+        .patch(
+            "plumbline-test-impersonate-alice",
+            &PatchParams::apply(common::MANAGER),
+            &Patch::Apply(&impersonator),
+        )
+        .await
+        .expect("role");
+    let crbs: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(admin.clone());
+    crbs.patch(
+        "plumbline-test-carol-impersonates-alice",
+        &PatchParams::apply(common::MANAGER),
+        &Patch::Apply(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "plumbline-test-carol-impersonates-alice"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "plumbline-test-impersonate-alice"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "carol"}],
+        })),
+    )
+    .await
+    .expect("binding");
+    api(&alice)
+        .create(&PostParams::default(), &in_ns(exception("alices", None)))
+        .await
+        .expect("a request of alice's");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let message = loop {
+        match set_approver_in(&carol, &ns, "alices", "carol").await {
+            Err(kube::Error::Api(s)) if s.message.contains("can act as the requester") => break s.message,
+            other => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "carol, who may impersonate alice, approving her request: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    assert!(message.contains("(impersonate them)"), "{message}");
+    crbs.delete("plumbline-test-carol-impersonates-alice", &DeleteParams::default())
+        .await
+        .expect("unbind");
+
+    // 8. A selector that covers everything is refused; a real one is not.
+    let mut everything = in_ns(exception("everything", None));
+    everything.spec.workloads.names = None;
+    everything.spec.workloads.selector = Some(Default::default());
+    let message = refusal(
+        api(&alice).create(&PostParams::default(), &everything).await,
+        "an exception with an empty selector",
+    );
+    assert!(message.contains("an empty selector covers every workload"), "{message}");
+    everything.spec.workloads.selector = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+        match_labels: Some([("app".to_string(), "cart".to_string())].into()),
+        ..Default::default()
+    });
+    api(&alice)
+        .create(&PostParams::default(), &everything)
+        .await
+        .expect("a selector with a label");
+
+    // GitOps from a platform path: an identity allowed approve-on-behalf
+    // applies a request and its approval, reviewed in the pull request.
+    let on_behalf = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "plumbline-test-approve-on-behalf"},
+        "rules": [{"apiGroups": ["plumbline.dev"], "resources": ["standardexceptions"],
+                   "verbs": ["create", "get", "patch", "update", "request-on-behalf", "approve", "approve-on-behalf"]}],
+    });
+    roles
+        .patch(
+            "plumbline-test-approve-on-behalf",
+            &PatchParams::apply(common::MANAGER),
+            &Patch::Apply(&on_behalf),
+        )
+        .await
+        .expect("role");
+    bind(&admin, &ns, "bob", "plumbline-test-approve-on-behalf").await;
+    once_authorized(|| async {
+        api(&bob)
+            .patch(
+                "platform-approved",
+                &PatchParams::apply("argocd-platform"),
+                &Patch::Apply(&in_ns(exception_by("platform-approved", "alice", Some("platform-lead@example.com")))),
+            )
+            .await
+    })
+    .await
+    .expect("the platform's GitOps identity applies an approved request from the platform path");
+}
+
+async fn bind_service_account(admin: &Client, ns: &str, account: &str, role: &str) {
+    let rbac: Api<k8s_openapi::api::rbac::v1::RoleBinding> = Api::namespaced(admin.clone(), ns);
+    let name = format!("sa-{account}-{role}");
+    let binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": name, "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": ns}],
+    });
+    rbac.patch(&name, &PatchParams::apply(common::MANAGER).force(), &Patch::Apply(&binding))
+        .await
+        .expect("role binding");
 }

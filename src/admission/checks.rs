@@ -7,6 +7,7 @@
 use super::{cel, re2};
 use crate::{
     api::{
+        WorkloadKind,
         common::RequiredKey,
         standard::{HostAccessCheck, ProbesCheck, SecurityContextCheck, StandardRule},
     },
@@ -32,6 +33,26 @@ impl std::ops::BitOrAssign for Needs {
     }
 }
 
+/// What part of an object a rule reads, which decides when an UPDATE is
+/// judged by it (see `policy`): running workloads are never wedged by a
+/// change that does not touch what the rule reads.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scope {
+    /// The object's own labels or annotations: an UPDATE is refused when it
+    /// adds a finding. The expression is the same rule over the old object's
+    /// map, to tell new findings from those the workload already had.
+    Metadata {
+        /// The findings on `oldObject`.
+        old: String,
+    },
+    /// The pod spec as a whole, or the workload's own spec: judged on CREATE
+    /// and when the pod template changes.
+    Pod,
+    /// Each container: also judged on the containers a debug session adds
+    /// through `pods/ephemeralcontainers`.
+    Containers,
+}
+
 /// A rule, translated.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Findings {
@@ -41,7 +62,14 @@ pub struct Findings {
     pub own: Vec<(&'static str, String)>,
     /// Shared variables it reads.
     pub needs: Needs,
+    /// What it reads.
+    pub scope: Scope,
 }
+
+/// The labels of the object before an UPDATE.
+const OLD_LABELS: &str = "oldObject.metadata.?labels.orValue({})";
+/// The annotations of the object before an UPDATE.
+const OLD_ANNOTATIONS: &str = "oldObject.metadata.?annotations.orValue({})";
 
 /// The containers a per-container check looks at, by role.
 #[derive(Clone, Copy)]
@@ -64,6 +92,16 @@ impl Roles {
             Roles::NotEphemeral => Some("variables.roles[i] != \"ephemeral container\""),
         }
     }
+}
+
+/// The names of the kinds that have a property, as a CEL list.
+fn kinds(has: fn(WorkloadKind) -> bool) -> String {
+    cel::strings(
+        WorkloadKind::ALL
+            .into_iter()
+            .filter(|k| has(*k))
+            .map(WorkloadKind::as_str),
+    )
 }
 
 /// `[piece, ...]` per container, joined with "; ", empty ones dropped: the
@@ -92,16 +130,34 @@ fn about_container(rest: &str) -> String {
 
 /// Translates a rule, or says why it cannot be checked at admission.
 pub fn translate(rule: &StandardRule) -> Result<Findings, String> {
-    let plain = |expression: String| Findings {
-        expression,
-        own: Vec::new(),
-        needs: Needs::default(),
+    let of = |scope: Scope| {
+        move |expression: String| Findings {
+            expression,
+            own: Vec::new(),
+            needs: Needs::default(),
+            scope: scope.clone(),
+        }
     };
-    if let Some(keys) = &rule.required_labels {
-        return keys_check("label", "variables.labels", keys).map(plain);
-    }
-    if let Some(keys) = &rule.required_annotations {
-        return keys_check("annotation", "variables.annotations", keys).map(plain);
+    let plain = of(Scope::Pod);
+    let containers = of(Scope::Containers);
+    for (noun, keys, map, old_map) in [
+        (
+            "label",
+            &rule.required_labels,
+            "variables.labels",
+            OLD_LABELS,
+        ),
+        (
+            "annotation",
+            &rule.required_annotations,
+            "variables.annotations",
+            OLD_ANNOTATIONS,
+        ),
+    ] {
+        if let Some(keys) = keys {
+            let old = keys_check(noun, old_map, keys)?;
+            return keys_check(noun, map, keys).map(of(Scope::Metadata { old }));
+        }
     }
     if let Some(r) = &rule.resources {
         let roles = if r.include_init_containers {
@@ -126,7 +182,7 @@ pub fn translate(rule: &StandardRule) -> Result<Findings, String> {
                 ));
             }
         }
-        return Ok(plain(per_container(roles, &pieces)));
+        return Ok(containers(per_container(roles, &pieces)));
     }
     if let Some(i) = &rule.images {
         for (n, pattern) in i.forbidden.iter().enumerate() {
@@ -145,20 +201,22 @@ pub fn translate(rule: &StandardRule) -> Result<Findings, String> {
                 images: true,
                 ..Needs::default()
             },
+            scope: Scope::Containers,
         });
     }
     if let Some(s) = &rule.security_context {
         return Ok(security_context(s));
     }
     if let Some(p) = &rule.probes {
-        return Ok(plain(probes(p)));
+        return Ok(containers(probes(p)));
     }
     if let Some(r) = &rule.replicas {
         let min = r.minimum;
         let replicas = "object.spec.?replicas.orValue(1)";
         return Ok(plain(format!(
-            "(variables.kind in [\"Deployment\", \"StatefulSet\"] && {replicas} < {min}) ? \
+            "(variables.kind in {} && {replicas} < {min}) ? \
              [\"runs \" + string({replicas}) + \" replica\" + ({replicas} == 1 ? \"\" : \"s\") + {}] : []",
+            kinds(WorkloadKind::replicated),
             cel::string(&format!(
                 ", fewer than {min}: set spec.replicas to at least {min}"
             ))
@@ -168,6 +226,8 @@ pub fn translate(rule: &StandardRule) -> Result<Findings, String> {
         return Err("it needs the namespace's PodDisruptionBudgets, which a GitOps sync may apply after the workload".into());
     }
     if let Some(h) = &rule.host_access {
+        // Pod scope: host ports are per container, but ephemeral containers
+        // may have none, so a debug session adds nothing this rule reads.
         return Ok(plain(host_access(h)));
     }
     if rule.service_account_token.is_some() {
@@ -333,6 +393,7 @@ fn security_context(req: &SecurityContextCheck) -> Findings {
         expression: per_container(Roles::All, &pieces),
         own,
         needs,
+        scope: Scope::Containers,
     }
 }
 
@@ -352,7 +413,8 @@ fn probes(req: &ProbesCheck) -> String {
     }
     // Jobs and CronJobs run to completion: probes do not apply (as in the engine).
     format!(
-        "variables.kind in [\"Job\", \"CronJob\"] ? [] : {}",
+        "variables.kind in {} ? [] : {}",
+        kinds(WorkloadKind::runs_to_completion),
         per_container(Roles::LongRunning, &pieces)
     )
 }

@@ -20,9 +20,12 @@ use kube::{Resource, ResourceExt};
 
 use super::{
     cel,
-    checks::{self, Findings, Needs},
+    checks::{self, Findings, Needs, Scope},
 };
-use crate::api::{InfrastructureStandard, Severity, WorkloadKind, standard::Enforcement};
+use crate::{
+    api::{InfrastructureStandard, Severity, WorkloadKind, standard::Enforcement},
+    engine::judged,
+};
 
 /// The label on every object the operator generates.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "plumbline");
@@ -231,10 +234,25 @@ fn var(name: &str, expression: impl Into<String>) -> Variable {
     }
 }
 
+/// The pod template changed: a rollout, judged whole.
+const TEMPLATE_CHANGED: &str = "(request.kind.kind == \"Pod\" ? object.spec != oldObject.spec \
+    : request.kind.kind == \"CronJob\" ? object.spec.jobTemplate != oldObject.spec.jobTemplate \
+    : object.spec.template != oldObject.spec.template)";
+
+/// A debug session adding ephemeral containers to a running Pod.
+const DEBUG: &str = "request.subResource == \"ephemeralcontainers\"";
+
 /// The policy's variables every rule may read, in dependency order.
-fn shared_variables(needs: Needs) -> Vec<Variable> {
+fn shared_variables(needs: Needs, selector: Option<&LabelSelector>) -> Vec<Variable> {
+    // An object that enters the standard's selector by a label change is
+    // judged as if it were new.
+    let entering = selector
+        .and_then(|sel| cel::selector(sel, "oldObject.metadata.?labels.orValue({})"))
+        .map(|old| format!(" || (request.operation == \"UPDATE\" && !({old}))"))
+        .unwrap_or_default();
     let mut v = vec![
         var("kind", "request.kind.kind"),
+        var("debug", DEBUG),
         // Each kind keeps its pod spec at its own path.
         var(
             "spec",
@@ -243,15 +261,30 @@ fn shared_variables(needs: Needs) -> Vec<Variable> {
         ),
         var("labels", "object.metadata.?labels.orValue({})"),
         var("annotations", "object.metadata.?annotations.orValue({})"),
-        // Every container, regular, then init and sidecar, then ephemeral, as the engine lists them.
+        // Judged whole: a new object, a new pod template, or one entering the selector.
+        var(
+            "whole",
+            format!(
+                "!variables.debug && (request.operation == \"CREATE\" || {TEMPLATE_CHANGED}{entering})"
+            ),
+        ),
+        // The containers a debug session adds (existing ones cannot change).
+        var(
+            "newEphemeral",
+            "variables.spec.?ephemeralContainers.orValue([]).filter(c, \
+             !oldObject.spec.?ephemeralContainers.orValue([]).exists(o, o.name == c.name))",
+        ),
+        // Every container, regular, then init and sidecar, then ephemeral, as
+        // the engine lists them; in a debug session only the added ones.
         var(
             "cs",
-            "variables.spec.?containers.orValue([]) + variables.spec.?initContainers.orValue([]) \
-             + variables.spec.?ephemeralContainers.orValue([])",
+            "variables.debug ? variables.newEphemeral : variables.spec.?containers.orValue([]) \
+             + variables.spec.?initContainers.orValue([]) + variables.spec.?ephemeralContainers.orValue([])",
         ),
         var(
             "roles",
-            "variables.spec.?containers.orValue([]).map(c, \"container\") \
+            "variables.debug ? variables.newEphemeral.map(c, \"ephemeral container\") \
+             : variables.spec.?containers.orValue([]).map(c, \"container\") \
              + variables.spec.?initContainers.orValue([]).map(c, c.?restartPolicy.orValue(\"\") == \"Always\" ? \"sidecar container\" : \"init container\") \
              + variables.spec.?ephemeralContainers.orValue([]).map(c, \"ephemeral container\")",
         ),
@@ -392,7 +425,7 @@ fn policy_spec(
     for (_, _, f) in rules {
         needs |= f.needs;
     }
-    let mut variables = shared_variables(needs);
+    let mut variables = shared_variables(needs, spec.match_.selector.as_ref());
     // The exceptions, each once: whether it lets this object through.
     let mut in_effect = Vec::new();
     for (j, w) in waivers.iter().enumerate() {
@@ -410,10 +443,24 @@ fn policy_spec(
             variables.push(var(&format!("{name}_{suffix}"), expr.clone()));
         }
         let own_prefix = format!("variables.{name}_");
-        variables.push(var(
-            &name,
-            findings.expression.replace("variables.OWN_", &own_prefix),
-        ));
+        let expression = findings.expression.replace("variables.OWN_", &own_prefix);
+        // What this request is judged on (see `checks::Scope`): a workload
+        // that already runs is refused only for what the change brings.
+        let judged = match &findings.scope {
+            Scope::Metadata { old } => {
+                variables.push(var(&format!("{name}_now"), expression));
+                variables.push(var(&format!("{name}_before"), old.clone()));
+                format!(
+                    "variables.whole ? variables.{name}_now \
+                     : variables.{name}_now.filter(f, !(f in variables.{name}_before))"
+                )
+            }
+            Scope::Pod => format!("variables.whole ? ({expression}) : []"),
+            Scope::Containers => {
+                format!("(variables.whole || variables.debug) ? ({expression}) : []")
+            }
+        };
+        variables.push(var(&name, judged));
         let covering: Vec<String> = in_effect
             .iter()
             .filter(|(_, w)| w.rules.as_ref().is_none_or(|r| r.iter().any(|x| x == id)))
@@ -504,14 +551,16 @@ fn match_constraints(standard: &InfrastructureStandard, options: &Options) -> Ma
     };
     let mut groups: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
     for kind in kinds {
-        let (group, version) = match kind.api_version().split_once('/') {
-            Some((g, v)) => (g, v),
-            None => ("", kind.api_version()),
-        };
-        groups
-            .entry((group, version))
-            .or_default()
-            .push(format!("{}s", kind.as_str().to_ascii_lowercase()));
+        let version = kind
+            .api_version()
+            .rsplit_once('/')
+            .map_or(kind.api_version(), |(_, v)| v);
+        let resources = groups.entry((kind.group(), version)).or_default();
+        resources.push(kind.resource().to_string());
+        if kind == WorkloadKind::Pod {
+            // Debug sessions: the containers they add are judged.
+            resources.push("pods/ephemeralcontainers".into());
+        }
     }
     let resource_rules = groups
         .into_iter()
@@ -555,29 +604,53 @@ fn match_constraints(standard: &InfrastructureStandard, options: &Options) -> Ma
     }
 }
 
+/// True unless the request is a judged owner's controller writing what it
+/// makes (a Deployment's ReplicaSet, a ReplicaSet's Pods, ...): that was
+/// judged through its owner. Only the exact controller identity paired with
+/// the owner kind it manages is believed, so an ownerReference anyone can
+/// write, or another controller's identity, gets nothing past a standard.
+fn not_made_by_a_judged_owner() -> String {
+    let made: Vec<String> = judged::PRODUCTS
+        .iter()
+        .map(|p| {
+            let group = p.owner.group();
+            let api = if group.is_empty() {
+                "r.apiVersion == \"v1\"".to_string()
+            } else {
+                format!("r.apiVersion.startsWith({})", cel::string(&format!("{group}/")))
+            };
+            let who = p.identities();
+            format!(
+                "(request.kind.kind == {} && r.kind == {} && {api} && request.userInfo.username in {})",
+                cel::string(p.kind.as_str()),
+                cel::string(p.owner.as_str()),
+                cel::strings(who.iter().map(String::as_str))
+            )
+        })
+        .collect();
+    format!(
+        "!object.metadata.?ownerReferences.orValue([]).exists(r, r.?controller.orValue(false) && ({}))",
+        made.join(" || ")
+    )
+}
+
 fn match_conditions(selector: Option<&LabelSelector>) -> Vec<MatchCondition> {
     let mut conditions = vec![
-        // A Pod made by a ReplicaSet, Job or DaemonSet controller, and a Job
-        // made by the CronJob controller, were judged through their owner.
-        // Only the cluster's own controllers are believed: an ownerReference
-        // anyone can write gets nothing past a standard.
         MatchCondition {
             name: "not-made-by-a-judged-owner".into(),
-            expression: "!(request.userInfo.username == \"system:kube-controller-manager\" \
-                || request.userInfo.username.startsWith(\"system:serviceaccount:kube-system:\")) \
-                || !object.metadata.?ownerReferences.orValue([]).exists(r, r.?controller.orValue(false) \
-                && (request.kind.kind == \"Pod\" || (request.kind.kind == \"Job\" && r.kind == \"CronJob\")))"
-                .into(),
+            expression: not_made_by_a_judged_owner(),
         },
-        // What already runs keeps running: scaling, metadata edits, finalizer
-        // removal and status writes are admitted; a new object or a new pod
-        // template is judged.
+        // What already runs keeps running: scaling, finalizer removal and
+        // status writes are admitted. A new object, a new pod template, a
+        // debug session, and a label or annotation change are judged (the
+        // last two only on what they change: see `shared_variables`).
         MatchCondition {
-            name: "new-object-or-pod-template".into(),
-            expression: "request.operation == \"CREATE\" || (request.kind.kind == \"Pod\" ? object.spec != oldObject.spec \
-                : request.kind.kind == \"CronJob\" ? object.spec.jobTemplate != oldObject.spec.jobTemplate \
-                : object.spec.template != oldObject.spec.template)"
-                .into(),
+            name: "judged-change".into(),
+            expression: format!(
+                "request.operation == \"CREATE\" || {DEBUG} || {TEMPLATE_CHANGED} \
+                 || object.metadata.?labels.orValue({{}}) != oldObject.metadata.?labels.orValue({{}}) \
+                 || object.metadata.?annotations.orValue({{}}) != oldObject.metadata.?annotations.orValue({{}})"
+            ),
         },
     ];
     if let Some(sel) = selector
@@ -785,7 +858,10 @@ mod tests {
             .iter()
             .flat_map(|r| r.resources.clone().unwrap())
             .collect();
-        assert_eq!(resources, ["pods", "deployments"]);
+        assert_eq!(
+            resources,
+            ["pods", "pods/ephemeralcontainers", "deployments"]
+        );
         let conditions: Vec<&str> = spec(&g, 0)
             .match_conditions
             .as_ref()
@@ -797,7 +873,7 @@ mod tests {
             conditions,
             [
                 "not-made-by-a-judged-owner",
-                "new-object-or-pod-template",
+                "judged-change",
                 "standard-selector"
             ]
         );
@@ -875,6 +951,63 @@ mod tests {
         assert_ne!(policy_name(&long, 0), policy_name(&format!("{long}x"), 0));
     }
 
+    /// Every CEL expression of a generated policy, by where it is.
+    fn expressions(g: &Generated) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (policy, _) in &g.policies {
+            let s = policy.spec.as_ref().unwrap();
+            for c in s.match_conditions.iter().flatten() {
+                out.push((format!("matchCondition {}", c.name), c.expression.clone()));
+            }
+            for v in s.variables.iter().flatten() {
+                out.push((format!("variable {}", v.name), v.expression.clone()));
+            }
+            for (i, v) in s.validations.iter().flatten().enumerate() {
+                out.push((format!("validation {i}"), v.expression.clone()));
+                if let Some(m) = &v.message_expression {
+                    out.push((format!("messageExpression {i}"), m.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_generated_expression_parses() {
+        // Every check kind, with a selector and an exception of each shape.
+        let rules = serde_json::json!([
+            rule("l", serde_json::json!({"requiredLabels": [{"key": "team", "valuePattern": "^[a-z]+$"}]})),
+            rule("a", serde_json::json!({"requiredAnnotations": [{"key": "owner"}]})),
+            rule("res", serde_json::json!({"resources": {"requests": ["cpu"], "limits": ["memory"]}})),
+            rule("img", serde_json::json!({"images": {"allowedRegistries": ["registry.example.com"], "forbidLatestTag": true, "requireDigest": true, "forbidden": ["evil"]}})),
+            rule("sec", serde_json::json!({"securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true, "disallowPrivilegeEscalation": true, "disallowPrivileged": true, "dropCapabilities": ["NET_RAW"], "requireSeccompProfile": true}})),
+            rule("probes", serde_json::json!({"probes": {"liveness": true, "readiness": true, "startup": true}})),
+            rule("reps", serde_json::json!({"replicas": {"minimum": 2}})),
+            rule("host", serde_json::json!({"hostAccess": {"forbidHostNamespaces": true, "forbidHostPath": true, "forbidHostPorts": true}})),
+            rule("tok", serde_json::json!({"serviceAccountToken": {}})),
+        ]);
+        let mut selected = waiver(Some(vec!["l"]), "2027-02-01T00:00:00Z");
+        selected.selector = Some(LabelSelector {
+            match_labels: Some([("app".to_string(), "cart".to_string())].into()),
+            ..Default::default()
+        });
+        for enforcement in ["Enforce", "Warn"] {
+            let g = generate(
+                &standard(enforcement, rules.clone()),
+                &[waiver(None, "2027-02-01T00:00:00Z"), selected.clone()],
+                &Options::default(),
+                at(NOW),
+            );
+            assert_eq!(g.coverage.enforced.len(), 9, "{:?}", g.coverage);
+            let parser = || ::cel::parser::Parser::new().enable_optional_syntax(true);
+            for (at, expression) in expressions(&g) {
+                if let Err(err) = parser().parse(&expression) {
+                    panic!("{enforcement}: {at} does not parse: {err:?}\n{expression}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn spec_values_cannot_change_an_expression() {
         let rules = serde_json::json!([rule(
@@ -887,10 +1020,15 @@ mod tests {
             &Options::default(),
             at(NOW),
         );
-        let r = variable(spec(&g, 0), "rule0");
+        let r = variable(spec(&g, 0), "rule0_now");
         assert!(
             r.contains(r#"!("a\" || true || \"" in variables.labels)"#),
             "{r}"
+        );
+        let before = variable(spec(&g, 0), "rule0_before");
+        assert!(
+            before.contains(r#"!("a\" || true || \"" in oldObject.metadata.?labels.orValue({}))"#),
+            "{before}"
         );
     }
 }

@@ -69,20 +69,26 @@ pub enum WorkloadKind {
     StatefulSet,
     /// apps/v1 DaemonSet.
     DaemonSet,
+    /// apps/v1 ReplicaSet (one a Deployment manages is evaluated through the Deployment).
+    ReplicaSet,
+    /// v1 ReplicationController.
+    ReplicationController,
     /// batch/v1 CronJob.
     CronJob,
     /// batch/v1 Job (a Job created by a CronJob is evaluated through the CronJob).
     Job,
-    /// v1 Pod with no controller owner (a bare Pod).
+    /// v1 Pod (one a judged workload's controller made is evaluated through that workload).
     Pod,
 }
 
 impl WorkloadKind {
     /// Every supported kind.
-    pub const ALL: [WorkloadKind; 6] = [
+    pub const ALL: [WorkloadKind; 8] = [
         Self::Deployment,
         Self::StatefulSet,
         Self::DaemonSet,
+        Self::ReplicaSet,
+        Self::ReplicationController,
         Self::CronJob,
         Self::Job,
         Self::Pod,
@@ -94,6 +100,8 @@ impl WorkloadKind {
             Self::Deployment => "Deployment",
             Self::StatefulSet => "StatefulSet",
             Self::DaemonSet => "DaemonSet",
+            Self::ReplicaSet => "ReplicaSet",
+            Self::ReplicationController => "ReplicationController",
             Self::CronJob => "CronJob",
             Self::Job => "Job",
             Self::Pod => "Pod",
@@ -103,10 +111,43 @@ impl WorkloadKind {
     /// The kind's `apiVersion`.
     pub fn api_version(self) -> &'static str {
         match self {
-            Self::Deployment | Self::StatefulSet | Self::DaemonSet => "apps/v1",
+            Self::Deployment | Self::StatefulSet | Self::DaemonSet | Self::ReplicaSet => "apps/v1",
             Self::CronJob | Self::Job => "batch/v1",
-            Self::Pod => "v1",
+            Self::ReplicationController | Self::Pod => "v1",
         }
+    }
+
+    /// The kind's API group (`""` for the core group).
+    pub fn group(self) -> &'static str {
+        self.api_version().split_once('/').map_or("", |(g, _)| g)
+    }
+
+    /// The kind's resource name, as in RBAC rules and admission matches.
+    pub fn resource(self) -> &'static str {
+        match self {
+            Self::Deployment => "deployments",
+            Self::StatefulSet => "statefulsets",
+            Self::DaemonSet => "daemonsets",
+            Self::ReplicaSet => "replicasets",
+            Self::ReplicationController => "replicationcontrollers",
+            Self::CronJob => "cronjobs",
+            Self::Job => "jobs",
+            Self::Pod => "pods",
+        }
+    }
+
+    /// Kinds that keep `spec.replicas` copies of their pod running: the
+    /// replicas and PodDisruptionBudget checks apply to them.
+    pub fn replicated(self) -> bool {
+        matches!(
+            self,
+            Self::Deployment | Self::StatefulSet | Self::ReplicaSet | Self::ReplicationController
+        )
+    }
+
+    /// Kinds whose pods run to completion: probes do not apply to them.
+    pub fn runs_to_completion(self) -> bool {
+        matches!(self, Self::Job | Self::CronJob)
     }
 }
 
@@ -124,7 +165,7 @@ impl fmt::Display for WorkloadKind {
 pub struct WorkloadMatch {
     /// Kinds of workload to select. Empty or absent means every supported kind.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 6))]
+    #[schemars(length(max = 8))]
     #[x_kube(merge_strategy = kube::core::ListMerge::Set)]
     pub kinds: Vec<WorkloadKind>,
 

@@ -87,6 +87,15 @@ pub struct StandardExceptionSpec {
     #[schemars(length(min = 1, max = 253))]
     pub approved_by: Option<String>,
 
+    /// The generation (`metadata.generation`) of the request the approver
+    /// read. When an approval is given or changed by an update, the API
+    /// server refuses it unless this is the exception's generation at that
+    /// moment, so a request changed after the approver read it is not
+    /// approved by accident. `plumbline approve` sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub approved_generation: Option<i64>,
+
     /// A change, risk or issue ticket that records the exception, e.g. `RISK-1042`.
     /// Required when the standard's exceptionPolicy says so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,8 +150,13 @@ pub struct ExceptionTarget {
 /// those the selector selects.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.names) || has(self.selector)")
-    .message("workloads: name workloads in names, select them with selector, or both"))]
+#[x_kube(
+    validation = Rule::new("has(self.names) || has(self.selector)")
+        .message("workloads: name workloads in names, select them with selector, or both"),
+    validation = Rule::new("!has(self.selector) || (has(self.selector.matchLabels) && size(self.selector.matchLabels) > 0) || (has(self.selector.matchExpressions) && size(self.selector.matchExpressions) > 0)")
+        .message("workloads.selector: an empty selector covers every workload of the namespace: select by labels (matchLabels or matchExpressions) or name the workloads")
+        .field_path(".selector")
+)]
 pub struct ExceptionWorkloads {
     /// Workloads by kind and name.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -226,6 +226,12 @@ fn fast_classify(chunk: &str) -> Option<Result<Object, String>> {
         ("apps/v1", "DaemonSet") => {
             typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_daemon_set(d))))
         }
+        ("apps/v1", "ReplicaSet") => typed_yaml(chunk).map(|d| {
+            Workload::from_replica_set(d).map_or(Object::Ignored, |w| Object::Workload(Box::new(w)))
+        }),
+        ("v1", "ReplicationController") => typed_yaml(chunk).map(|d| {
+            Object::Workload(Box::new(Workload::from_replication_controller(d)))
+        }),
         ("batch/v1", "CronJob") => {
             typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_cron_job(d))))
         }
@@ -409,6 +415,11 @@ pub fn classify(value: Value) -> Result<Object, String> {
         ("apps", "DaemonSet") => {
             Object::Workload(Box::new(Workload::from_daemon_set(typed(value)?)))
         }
+        ("apps", "ReplicaSet") => Workload::from_replica_set(typed(value)?)
+            .map_or(Object::Ignored, |w| Object::Workload(Box::new(w))),
+        ("", "ReplicationController") => Object::Workload(Box::new(
+            Workload::from_replication_controller(typed(value)?),
+        )),
         ("batch", "CronJob") => Object::Workload(Box::new(Workload::from_cron_job(typed(value)?))),
         ("batch", "Job") => Workload::from_job(typed(value)?)
             .map_or(Object::Ignored, |w| Object::Workload(Box::new(w))),

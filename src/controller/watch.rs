@@ -273,6 +273,13 @@ pub fn start(client: &Client, namespaces: &[String], changed: Arc<Notify>) -> St
         namespaced(client, ns, |d| Some(Workload::from_deployment(d)), c),
         namespaced(client, ns, |s| Some(Workload::from_stateful_set(s)), c),
         namespaced(client, ns, |d| Some(Workload::from_daemon_set(d)), c),
+        namespaced(client, ns, Workload::from_replica_set, c),
+        namespaced(
+            client,
+            ns,
+            |r| Some(Workload::from_replication_controller(r)),
+            c,
+        ),
         namespaced(client, ns, |j| Some(Workload::from_cron_job(j)), c),
         namespaced(client, ns, Workload::from_job, c),
         namespaced(client, ns, Workload::from_pod, c),

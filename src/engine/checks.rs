@@ -12,7 +12,6 @@ use super::{
     workload::{DisruptionBudget, Workload},
 };
 use crate::api::{
-    WorkloadKind,
     common::RequiredKey,
     standard::{HostAccessCheck, ProbesCheck, SecurityContextCheck, StandardRule},
 };
@@ -301,7 +300,7 @@ impl Check {
             }
             Check::SecurityContext(req) => security_context(req, cx.containers, &mut out),
             // Jobs and CronJobs run to completion: liveness and readiness do not apply.
-            Check::Probes(_) if matches!(workload.kind, WorkloadKind::Job | WorkloadKind::CronJob) => {}
+            Check::Probes(_) if workload.kind.runs_to_completion() => {}
             Check::Probes(req) => {
                 for c in cx.containers.iter().filter(|c| c.role().long_running()) {
                     for (wanted, has, name, field) in [
@@ -328,7 +327,7 @@ impl Check {
             Check::DisruptionBudget { forbid_blocking } => {
                 // Only replicated workloads are protected by a budget: drains
                 // skip DaemonSet pods, and Jobs and bare Pods are not replicated.
-                if matches!(workload.kind, WorkloadKind::Deployment | WorkloadKind::StatefulSet) {
+                if workload.kind.replicated() {
                     let covering: Vec<_> = cx
                         .budgets
                         .iter()

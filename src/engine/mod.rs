@@ -9,6 +9,7 @@ mod evaluate;
 pub mod exception;
 pub mod image;
 pub mod incremental;
+pub mod judged;
 mod matcher;
 pub mod ownership;
 pub mod patch;

@@ -4,9 +4,9 @@
 
 use k8s_openapi::{
     api::{
-        apps::v1::{DaemonSet, Deployment, StatefulSet},
+        apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet},
         batch::v1::{CronJob, Job},
-        core::v1::{Pod as PodObject, PodTemplateSpec},
+        core::v1::{Pod as PodObject, PodTemplateSpec, ReplicationController},
         policy::v1::PodDisruptionBudget,
     },
     apimachinery::pkg::{apis::meta::v1::ObjectMeta, util::intstr::IntOrString},
@@ -14,6 +14,7 @@ use k8s_openapi::{
 
 use super::{
     containers::Pod,
+    judged,
     selector::{Labels, Selector},
 };
 use crate::api::{WorkloadKind, common::WorkloadRef};
@@ -35,7 +36,7 @@ pub struct Workload {
     pub labels: Labels,
     /// Its own annotations.
     pub annotations: Labels,
-    /// Desired replicas, for Deployments and StatefulSets (1 when unset).
+    /// Desired replicas, for the replicated kinds (1 when unset).
     pub replicas: Option<i32>,
     /// The pod template's labels, which PodDisruptionBudgets select.
     pub pod_labels: Labels,
@@ -120,6 +121,32 @@ impl Workload {
         )
     }
 
+    /// From a ReplicaSet; `None` for one a Deployment manages, which is
+    /// evaluated through the Deployment.
+    pub fn from_replica_set(r: ReplicaSet) -> Option<Self> {
+        if judged::through_owner(WorkloadKind::ReplicaSet, &r.metadata) {
+            return None;
+        }
+        let spec = r.spec;
+        Some(Self::new(
+            WorkloadKind::ReplicaSet,
+            r.metadata,
+            Some(spec.replicas.unwrap_or(1)),
+            spec.template,
+        ))
+    }
+
+    /// From a ReplicationController.
+    pub fn from_replication_controller(r: ReplicationController) -> Self {
+        let spec = r.spec.unwrap_or_default();
+        Self::new(
+            WorkloadKind::ReplicationController,
+            r.metadata,
+            Some(spec.replicas.unwrap_or(1)),
+            spec.template,
+        )
+    }
+
     /// From a CronJob.
     pub fn from_cron_job(c: CronJob) -> Self {
         let template = c.spec.job_template.spec.map(|s| s.template);
@@ -128,16 +155,17 @@ impl Workload {
 
     /// From a Job; `None` for a Job a CronJob created, which is evaluated through the CronJob.
     pub fn from_job(j: Job) -> Option<Self> {
-        if controller_kind(&j.metadata) == Some("CronJob") {
+        if judged::through_owner(WorkloadKind::Job, &j.metadata) {
             return None;
         }
         let template = j.spec.map(|s| s.template);
         Some(Self::new(WorkloadKind::Job, j.metadata, None, template))
     }
 
-    /// From a Pod; `None` for a Pod that a controller manages (only bare Pods are workloads).
+    /// From a Pod; `None` for a Pod that a judged workload's controller made
+    /// (a Pod of a TaskRun, a Workflow or any other owner is judged).
     pub fn from_pod(p: PodObject) -> Option<Self> {
-        if controller_kind(&p.metadata).is_some() {
+        if judged::through_owner(WorkloadKind::Pod, &p.metadata) {
             return None;
         }
         let template = PodTemplateSpec {
@@ -154,15 +182,6 @@ impl Workload {
             Some(template),
         ))
     }
-}
-
-/// The kind of an object's controller owner, if it has one.
-fn controller_kind(meta: &ObjectMeta) -> Option<&str> {
-    meta.owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true))
-        .map(|o| o.kind.as_str())
 }
 
 /// A namespace's name and labels.
@@ -280,11 +299,17 @@ mod tests {
     }
 
     #[test]
-    fn jobs_of_cron_jobs_and_managed_pods_are_not_workloads() {
+    fn products_of_judged_owners_are_not_workloads() {
         let owned = |kind: &str| ObjectMeta {
             name: Some("x".into()),
             owner_references: Some(vec![
                 k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                    api_version: match kind {
+                        "CronJob" => "batch/v1",
+                        "ConfigMap" => "v1",
+                        _ => "apps/v1",
+                    }
+                    .into(),
                     kind: kind.into(),
                     controller: Some(true),
                     ..Default::default()
@@ -306,6 +331,18 @@ mod tests {
             })
             .is_none()
         );
+        assert!(
+            Workload::from_replica_set(ReplicaSet {
+                metadata: owned("Deployment"),
+                ..Default::default()
+            })
+            .is_none()
+        );
+        let foreign = Workload::from_pod(PodObject {
+            metadata: owned("ConfigMap"),
+            ..Default::default()
+        });
+        assert!(foreign.is_some(), "a Pod of another owner is judged");
         let bare = Workload::from_pod(PodObject {
             metadata: ObjectMeta {
                 name: Some("debug".into()),

@@ -65,7 +65,7 @@ pub async fn client() -> Client {
 }
 
 /// A kubeconfig for one of the users of the control plane's token file
-/// (`alice`, `bob`, `carol`, `operator`), who hold no rights until RBAC
+/// (`alice`, `bob`, `carol`, `dave`, `operator`), who hold no rights until RBAC
 /// grants them some; written next to the admin's, and its path returned.
 pub fn kubeconfig_as(user: &str) -> PathBuf {
     let dir = controlplane_dir();
@@ -78,6 +78,13 @@ pub fn kubeconfig_as(user: &str) -> PathBuf {
             (fields.get(1) == Some(&user)).then(|| fields[0].to_string())
         })
         .unwrap_or_else(|| panic!("no token for user {user}"));
+    kubeconfig_with_token(user, &token)
+}
+
+/// A kubeconfig with this bearer token (a user's, or a service account's
+/// minted with the TokenRequest API), saved as `kubeconfig-<name>`.
+pub fn kubeconfig_with_token(name: &str, token: &str) -> PathBuf {
+    let dir = controlplane_dir();
     let admin =
         std::fs::read_to_string(dir.join("kubeconfig")).expect("the control plane's kubeconfig");
     let text: String = admin
@@ -87,15 +94,19 @@ pub fn kubeconfig_as(user: &str) -> PathBuf {
             None => format!("{line}\n"),
         })
         .collect();
-    let path = dir.join(format!("kubeconfig-{user}"));
+    let path = dir.join(format!("kubeconfig-{name}"));
     std::fs::write(&path, text).expect("write kubeconfig");
     path
 }
 
 /// A client for the local control plane acting as one of the users of its token file.
 pub async fn client_as(user: &str) -> Client {
-    let path = kubeconfig_as(user);
-    let kubeconfig = Kubeconfig::read_from(&path).expect("a kubeconfig");
+    client_from(&kubeconfig_as(user)).await
+}
+
+/// A client from a kubeconfig file.
+pub async fn client_from(path: &Path) -> Client {
+    let kubeconfig = Kubeconfig::read_from(path).expect("a kubeconfig");
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .expect("a usable kubeconfig");

@@ -58,7 +58,7 @@ fi
 admin_token="$(openssl rand -hex 16)"
 {
   echo "$admin_token,admin,admin-uid,system:masters"
-  for user in alice bob carol operator; do
+  for user in alice bob carol dave operator; do
     echo "$(openssl rand -hex 16),$user,$user-uid,plumbline:users"
   done
 } > "$dir/pki/tokens.csv"
