@@ -317,9 +317,13 @@ async fn bind(admin: &Client, ns: &str, user: &str, role: &str) {
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
     });
-    rbac.patch(&name, &PatchParams::apply(common::MANAGER).force(), &Patch::Apply(&binding))
-        .await
-        .expect("role binding");
+    rbac.patch(
+        &name,
+        &PatchParams::apply(common::MANAGER).force(),
+        &Patch::Apply(&binding),
+    )
+    .await
+    .expect("role binding");
 }
 
 /// Retries `attempt` while RBAC has not caught up (403 from the authorizer,
@@ -361,7 +365,9 @@ async fn approvals_bind_to_what_was_read_and_take_a_second_person() {
         .patch(
             &ns,
             &PatchParams::apply(common::MANAGER),
-            &Patch::Apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})),
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            ),
         )
         .await
         .expect("namespace");
@@ -391,7 +397,10 @@ async fn approvals_bind_to_what_was_read_and_take_a_second_person() {
     //    a requester who is an approver himself.
     once_authorized(|| async {
         api(&bob)
-            .create(&PostParams::default(), &in_ns(exception_by("narrow", "bob", None)))
+            .create(
+                &PostParams::default(),
+                &in_ns(exception_by("narrow", "bob", None)),
+            )
             .await
     })
     .await
@@ -437,7 +446,10 @@ async fn approvals_bind_to_what_was_read_and_take_a_second_person() {
             .await,
         "bob re-approving his own widened request under carol's name",
     );
-    assert!(message.contains("approve with your own user name (bob), not carol"), "{message}");
+    assert!(
+        message.contains("approve with your own user name (bob), not carol"),
+        "{message}"
+    );
     // Legitimate: carol changes it and approves the change in her own name.
     let mut carols = json!({"spec": {"expiresAt": "2027-01-15T00:00:00Z"}});
     carols["spec"]["approvedGeneration"] = json!(generation(&api(&carol), "narrow").await);
@@ -530,7 +542,10 @@ async fn approvals_bind_to_what_was_read_and_take_a_second_person() {
     bind_service_account(&admin, &ns, "ci", "edit").await;
     once_authorized(|| async {
         api(&ci)
-            .create(&PostParams::default(), &in_ns(exception_by("by-ci", &sa, None)))
+            .create(
+                &PostParams::default(),
+                &in_ns(exception_by("by-ci", &sa, None)),
+            )
             .await
     })
     .await
@@ -540,7 +555,9 @@ async fn approvals_bind_to_what_was_read_and_take_a_second_person() {
         "carol approving what she requested as the service account",
     );
     assert!(
-        message.contains(&format!("carol can act as the requester {sa} (create its tokens or impersonate it)")),
+        message.contains(&format!(
+            "carol can act as the requester {sa} (create its tokens or impersonate it)"
+        )),
         "{message}"
     );
     set_approver_in(&dave, &ns, "by-ci", "dave")
@@ -581,7 +598,9 @@ async fn approvals_bind_to_what_was_read_and_take_a_second_person() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let message = loop {
         match set_approver_in(&carol, &ns, "alices", "carol").await {
-            Err(kube::Error::Api(s)) if s.message.contains("can act as the requester") => break s.message,
+            Err(kube::Error::Api(s)) if s.message.contains("can act as the requester") => {
+                break s.message;
+            }
             other => {
                 assert!(
                     tokio::time::Instant::now() < deadline,
@@ -592,23 +611,33 @@ async fn approvals_bind_to_what_was_read_and_take_a_second_person() {
         }
     };
     assert!(message.contains("(impersonate them)"), "{message}");
-    crbs.delete("plumbline-test-carol-impersonates-alice", &DeleteParams::default())
-        .await
-        .expect("unbind");
+    crbs.delete(
+        "plumbline-test-carol-impersonates-alice",
+        &DeleteParams::default(),
+    )
+    .await
+    .expect("unbind");
 
     // 8. A selector that covers everything is refused; a real one is not.
     let mut everything = in_ns(exception("everything", None));
     everything.spec.workloads.names = None;
     everything.spec.workloads.selector = Some(Default::default());
     let message = refusal(
-        api(&alice).create(&PostParams::default(), &everything).await,
+        api(&alice)
+            .create(&PostParams::default(), &everything)
+            .await,
         "an exception with an empty selector",
     );
-    assert!(message.contains("an empty selector covers every workload"), "{message}");
-    everything.spec.workloads.selector = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
-        match_labels: Some([("app".to_string(), "cart".to_string())].into()),
-        ..Default::default()
-    });
+    assert!(
+        message.contains("an empty selector covers every workload"),
+        "{message}"
+    );
+    everything.spec.workloads.selector = Some(
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+            match_labels: Some([("app".to_string(), "cart".to_string())].into()),
+            ..Default::default()
+        },
+    );
     api(&alice)
         .create(&PostParams::default(), &everything)
         .await
@@ -636,7 +665,11 @@ async fn approvals_bind_to_what_was_read_and_take_a_second_person() {
             .patch(
                 "platform-approved",
                 &PatchParams::apply("argocd-platform"),
-                &Patch::Apply(&in_ns(exception_by("platform-approved", "alice", Some("platform-lead@example.com")))),
+                &Patch::Apply(&in_ns(exception_by(
+                    "platform-approved",
+                    "alice",
+                    Some("platform-lead@example.com"),
+                ))),
             )
             .await
     })
@@ -653,7 +686,11 @@ async fn bind_service_account(admin: &Client, ns: &str, account: &str, role: &st
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
         "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": ns}],
     });
-    rbac.patch(&name, &PatchParams::apply(common::MANAGER).force(), &Patch::Apply(&binding))
-        .await
-        .expect("role binding");
+    rbac.patch(
+        &name,
+        &PatchParams::apply(common::MANAGER).force(),
+        &Patch::Apply(&binding),
+    )
+    .await
+    .expect("role binding");
 }

@@ -240,7 +240,7 @@ const TEMPLATE_CHANGED: &str = "(request.kind.kind == \"Pod\" ? object.spec != o
     : object.spec.template != oldObject.spec.template)";
 
 /// A debug session adding ephemeral containers to a running Pod.
-const DEBUG: &str = "request.subResource == \"ephemeralcontainers\"";
+const DEBUG: &str = "(has(request.subResource) && request.subResource == \"ephemeralcontainers\")";
 
 /// The policy's variables every rule may read, in dependency order.
 fn shared_variables(needs: Needs, selector: Option<&LabelSelector>) -> Vec<Variable> {
@@ -976,14 +976,35 @@ mod tests {
     fn every_generated_expression_parses() {
         // Every check kind, with a selector and an exception of each shape.
         let rules = serde_json::json!([
-            rule("l", serde_json::json!({"requiredLabels": [{"key": "team", "valuePattern": "^[a-z]+$"}]})),
-            rule("a", serde_json::json!({"requiredAnnotations": [{"key": "owner"}]})),
-            rule("res", serde_json::json!({"resources": {"requests": ["cpu"], "limits": ["memory"]}})),
-            rule("img", serde_json::json!({"images": {"allowedRegistries": ["registry.example.com"], "forbidLatestTag": true, "requireDigest": true, "forbidden": ["evil"]}})),
-            rule("sec", serde_json::json!({"securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true, "disallowPrivilegeEscalation": true, "disallowPrivileged": true, "dropCapabilities": ["NET_RAW"], "requireSeccompProfile": true}})),
-            rule("probes", serde_json::json!({"probes": {"liveness": true, "readiness": true, "startup": true}})),
+            rule(
+                "l",
+                serde_json::json!({"requiredLabels": [{"key": "team", "valuePattern": "^[a-z]+$"}]})
+            ),
+            rule(
+                "a",
+                serde_json::json!({"requiredAnnotations": [{"key": "owner"}]})
+            ),
+            rule(
+                "res",
+                serde_json::json!({"resources": {"requests": ["cpu"], "limits": ["memory"]}})
+            ),
+            rule(
+                "img",
+                serde_json::json!({"images": {"allowedRegistries": ["registry.example.com"], "forbidLatestTag": true, "requireDigest": true, "forbidden": ["evil"]}})
+            ),
+            rule(
+                "sec",
+                serde_json::json!({"securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true, "disallowPrivilegeEscalation": true, "disallowPrivileged": true, "dropCapabilities": ["NET_RAW"], "requireSeccompProfile": true}})
+            ),
+            rule(
+                "probes",
+                serde_json::json!({"probes": {"liveness": true, "readiness": true, "startup": true}})
+            ),
             rule("reps", serde_json::json!({"replicas": {"minimum": 2}})),
-            rule("host", serde_json::json!({"hostAccess": {"forbidHostNamespaces": true, "forbidHostPath": true, "forbidHostPorts": true}})),
+            rule(
+                "host",
+                serde_json::json!({"hostAccess": {"forbidHostNamespaces": true, "forbidHostPath": true, "forbidHostPorts": true}})
+            ),
             rule("tok", serde_json::json!({"serviceAccountToken": {}})),
         ]);
         let mut selected = waiver(Some(vec!["l"]), "2027-02-01T00:00:00Z");

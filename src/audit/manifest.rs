@@ -229,9 +229,8 @@ fn fast_classify(chunk: &str) -> Option<Result<Object, String>> {
         ("apps/v1", "ReplicaSet") => typed_yaml(chunk).map(|d| {
             Workload::from_replica_set(d).map_or(Object::Ignored, |w| Object::Workload(Box::new(w)))
         }),
-        ("v1", "ReplicationController") => typed_yaml(chunk).map(|d| {
-            Object::Workload(Box::new(Workload::from_replication_controller(d)))
-        }),
+        ("v1", "ReplicationController") => typed_yaml(chunk)
+            .map(|d| Object::Workload(Box::new(Workload::from_replication_controller(d)))),
         ("batch/v1", "CronJob") => {
             typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_cron_job(d))))
         }
