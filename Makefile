@@ -18,6 +18,14 @@ help: ## List the targets.
 build: ## Build the plumbline binary.
 	$(CARGO) build --locked
 
+PREFIX ?= $(HOME)/.local
+.PHONY: install
+install: ## Install plumbline and its kubectl plugin (`kubectl plumbline ...`) into $(PREFIX)/bin.
+	$(CARGO) build --locked --release
+	install -d "$(PREFIX)/bin"
+	install -m 0755 target/release/plumbline "$(PREFIX)/bin/plumbline"
+	ln -sf plumbline "$(PREFIX)/bin/kubectl-plumbline"
+
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings as errors.
 	$(CARGO) fmt --check

@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod api;
 pub mod audit;
+pub mod cli;
 pub mod controller;
 pub mod crdgen;
 pub mod engine;

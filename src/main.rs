@@ -1,4 +1,5 @@
-//! The `plumbline` command: the operator, the offline audit and the CRD generator.
+//! The `plumbline` command: the operator, the offline audit, the commands
+//! people run on exceptions (also as `kubectl plumbline`) and the CRD generator.
 #![forbid(unsafe_code)]
 
 use std::{path::PathBuf, process::ExitCode};
@@ -105,12 +106,108 @@ enum Command {
         #[arg(long, value_enum, default_value = "auto")]
         color: Color,
     },
+    /// Exception requests: list them with what they cover now.
+    Exceptions {
+        #[command(subcommand)]
+        command: ExceptionsCommand,
+    },
+    /// Request a StandardException in your own name (it takes effect once approved).
+    Request {
+        /// The exception's name.
+        name: String,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// The namespace of the exception and of its workloads (default: the context's).
+        #[arg(short, long, value_name = "NS")]
+        namespace: Option<String>,
+        /// The InfrastructureStandard to be excused from.
+        #[arg(long, value_name = "NAME")]
+        standard: Option<String>,
+        /// Only this rule of the standard (repeatable; all rules when absent).
+        #[arg(long = "rule", value_name = "ID")]
+        rules: Vec<String>,
+        /// The PatchBaseline to be excused from.
+        #[arg(long, value_name = "NAME")]
+        baseline: Option<String>,
+        /// Only this image repository of the baseline (repeatable; all when absent).
+        #[arg(long = "image", value_name = "REPOSITORY")]
+        images: Vec<String>,
+        /// A workload it covers, as KIND/NAME (repeatable).
+        #[arg(long = "workload", value_name = "KIND/NAME", value_parser = plumbline::cli::exceptions::parse_workload)]
+        workloads: Vec<plumbline::api::common::WorkloadName>,
+        /// Cover the workloads with these labels (key=value[,key=value]).
+        #[arg(long, value_name = "LABELS", value_parser = plumbline::cli::exceptions::parse_selector)]
+        selector: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+        /// Why the workloads cannot follow the standard, and what is done meanwhile.
+        #[arg(long)]
+        justification: String,
+        /// A change, risk or issue ticket.
+        #[arg(long)]
+        ticket: Option<String>,
+        /// When it ends (RFC 3339, e.g. 2027-01-31T00:00:00Z).
+        #[arg(
+            long,
+            value_name = "RFC3339",
+            required_unless_present = "for_",
+            conflicts_with = "for_"
+        )]
+        expires: Option<jiff::Timestamp>,
+        /// How long from now it lasts (e.g. 30d, 72h).
+        #[arg(long = "for", id = "for_", value_name = "DURATION", value_parser = parse_duration)]
+        for_: Option<jiff::SignedDuration>,
+        /// Ask the API server to check it without creating it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Approve a StandardException: exactly the generation you read, in your own name.
+    Approve {
+        /// The exception's name.
+        name: String,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// Its namespace (default: the context's).
+        #[arg(short, long, value_name = "NS")]
+        namespace: Option<String>,
+        /// The generation you reviewed (as `plumbline exceptions list` shows it);
+        /// refused if the request changed since.
+        #[arg(long, value_name = "N")]
+        generation: Option<i64>,
+    },
     /// Print the CustomResourceDefinitions of every plumbline kind as YAML.
     Crd {
         /// Write one file per kind into this directory instead of printing.
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExceptionsCommand {
+    /// Every exception with what it waives, selects and covers now, and how to approve it.
+    List {
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// Only this namespace (default: the context's).
+        #[arg(short, long, value_name = "NS")]
+        namespace: Option<String>,
+        /// Every namespace.
+        #[arg(short = 'A', long, conflicts_with = "namespace")]
+        all_namespaces: bool,
+        /// Only those not approved yet.
+        #[arg(long)]
+        pending: bool,
+    },
+}
+
+/// Which cluster, as kubectl chooses it.
+#[derive(Debug, clap::Args)]
+struct ClusterArgs {
+    /// The kubeconfig file (default: KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: the current one).
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -130,6 +227,66 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd { out_dir } => crd(out_dir),
+        Command::Exceptions {
+            command:
+                ExceptionsCommand::List {
+                    cluster,
+                    namespace,
+                    all_namespaces,
+                    pending,
+                },
+        } => people(&cluster, "exceptions list", |client| async move {
+            let ns = (!all_namespaces)
+                .then(|| namespace.unwrap_or_else(|| client.default_namespace().to_string()));
+            plumbline::cli::exceptions::list(&client, ns.as_deref(), pending).await
+        }),
+        Command::Request {
+            name,
+            cluster,
+            namespace,
+            standard,
+            rules,
+            baseline,
+            images,
+            workloads,
+            selector,
+            justification,
+            ticket,
+            expires,
+            for_,
+            dry_run,
+        } => people(&cluster, "request", |client| async move {
+            let expires_at = match (expires, for_) {
+                (Some(t), _) => t,
+                (None, Some(d)) => jiff::Timestamp::now().checked_add(d).map_err(|e| {
+                    plumbline::cli::CliError::Usage(format!("--for is too long: {e}"))
+                })?,
+                (None, None) => unreachable!("clap requires --expires or --for"),
+            };
+            let request = plumbline::cli::exceptions::Request {
+                namespace: namespace.unwrap_or_else(|| client.default_namespace().to_string()),
+                name,
+                standard,
+                baseline,
+                rules,
+                images,
+                workloads,
+                selector,
+                justification,
+                ticket,
+                expires_at,
+            };
+            plumbline::cli::exceptions::request(&client, &request, dry_run).await
+        }),
+        Command::Approve {
+            name,
+            cluster,
+            namespace,
+            generation,
+        } => people(&cluster, "approve", |client| async move {
+            let ns = namespace.unwrap_or_else(|| client.default_namespace().to_string());
+            plumbline::cli::exceptions::approve(&client, &ns, &name, generation).await
+        }),
         Command::Run {
             resync,
             log_format,
@@ -302,6 +459,53 @@ fn run(
             plumbline::controller::run::Stopped::LostLease => ExitCode::FAILURE,
         }
     })
+}
+
+/// Runs a command for a person: connects with their kubeconfig, prints what
+/// it says, or the error with what to do (exit 1).
+fn people<F, Fut>(cluster: &ClusterArgs, what: &str, command: F) -> ExitCode
+where
+    F: FnOnce(kube::Client) -> Fut,
+    Fut: std::future::Future<Output = Result<String, plumbline::cli::CliError>>,
+{
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("plumbline {what}: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let options = kube::config::KubeConfigOptions {
+            context: cluster.context.clone(),
+            ..Default::default()
+        };
+        let config = match &cluster.kubeconfig {
+            Some(path) => {
+                let file = kube::config::Kubeconfig::read_from(path)
+                    .map_err(|e| plumbline::cli::CliError::Connect(e.to_string()))?;
+                kube::Config::from_custom_kubeconfig(file, &options).await
+            }
+            None => kube::Config::from_kubeconfig(&options).await,
+        }
+        .map_err(|e| plumbline::cli::CliError::Connect(e.to_string()))?;
+        let client = kube::Client::try_from(config)
+            .map_err(|e| plumbline::cli::CliError::Connect(e.to_string()))?;
+        command(client).await
+    });
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("plumbline {what}: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn crd(out_dir: Option<PathBuf>) -> ExitCode {

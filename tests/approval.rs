@@ -694,3 +694,171 @@ async fn bind_service_account(admin: &Client, ns: &str, account: &str, role: &st
     .await
     .expect("role binding");
 }
+
+/// `plumbline` run as `user` with their kubeconfig: exit status, stdout, stderr.
+fn plumbline_as(user: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plumbline"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(common::kubeconfig_as(user))
+        .output()
+        .expect("plumbline runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// An approver never hand-writes a patch: alice requests with `plumbline
+/// request`, bob lists what it covers and approves the generation he read
+/// with `plumbline approve`; a request changed after he read it is not approved.
+#[tokio::test]
+async fn request_list_and_approve_from_the_command_line() {
+    let admin = common::client().await;
+    common::install_crds(&admin).await;
+    common::kubectl_apply(&[
+        "deploy/user-roles.yaml",
+        "deploy/admission/exception-approval.yaml",
+    ]);
+    let ns = format!("approval-cli-{}", std::process::id());
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
+    namespaces
+        .patch(
+            &ns,
+            &PatchParams::apply(common::MANAGER),
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            ),
+        )
+        .await
+        .expect("namespace");
+    bind(&admin, &ns, "alice", "edit").await;
+    bind(&admin, &ns, "bob", "plumbline-approver").await;
+    let request = [
+        "request",
+        "cart-root",
+        "-n",
+        &ns,
+        "--standard",
+        "baseline-security",
+        "--rule",
+        "run-as-non-root",
+        "--workload",
+        "Deployment/cart",
+        "--justification",
+        "The vendor image runs as root until 4.2.",
+        "--for",
+        "30d",
+    ];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (ok, out, err) = loop {
+        let answer = plumbline_as("alice", &request);
+        if answer.0 || tokio::time::Instant::now() > deadline || !answer.2.contains("forbidden") {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await; // RBAC catching up
+    };
+    assert!(ok, "alice requests: {err}");
+    assert!(
+        out.contains(&format!(
+            "created standardexception {ns}/cart-root (generation 1), requested by alice"
+        )),
+        "{out}"
+    );
+    let (ok, _, err) = plumbline_as(
+        "alice",
+        &[
+            "request",
+            "bad",
+            "-n",
+            &ns,
+            "--standard",
+            "s",
+            "--justification",
+            "long enough text",
+            "--expires",
+            "2027-01-31T00:00:00Z",
+        ],
+    );
+    assert!(!ok && err.contains("--workload KIND/NAME"), "{err}");
+
+    let (ok, out, err) = plumbline_as("bob", &["exceptions", "list", "-n", &ns, "--pending"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("waives:      standard baseline-security: run-as-non-root"),
+        "{out}"
+    );
+    assert!(out.contains("selects:     Deployment/cart"), "{out}");
+    assert!(out.contains("requested:   by alice"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "plumbline approve -n {ns} cart-root --generation 1"
+        )),
+        "{out}"
+    );
+
+    // alice widens it after bob read it: his approval of generation 1 is refused.
+    let exceptions: Api<StandardException> = Api::namespaced(common::client_as("alice").await, &ns);
+    exceptions
+        .patch(
+            "cart-root",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"target": {"rules": null}}})),
+        )
+        .await
+        .expect("alice widens her pending request");
+    let (ok, _, err) = plumbline_as(
+        "bob",
+        &["approve", "cart-root", "-n", &ns, "--generation", "1"],
+    );
+    assert!(!ok, "a changed request must not be approved");
+    assert!(
+        err.contains("changed since you read it: it is at generation 2, not 1"),
+        "{err}"
+    );
+    // alice cannot approve at all; bob approves what it says now.
+    let (ok, _, err) = plumbline_as("alice", &["approve", "cart-root", "-n", &ns]);
+    assert!(
+        !ok && err.contains("approvedBy must differ from requestedBy"),
+        "{err}"
+    );
+    let (ok, out, err) = plumbline_as(
+        "bob",
+        &["approve", "cart-root", "-n", &ns, "--generation", "2"],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("approved by bob at generation 2"), "{out}");
+    let approved = exceptions.get("cart-root").await.expect("the exception");
+    assert_eq!(approved.spec.approved_by.as_deref(), Some("bob"));
+    assert_eq!(approved.spec.approved_generation, Some(2));
+    let (ok, out, _) = plumbline_as("bob", &["exceptions", "list", "-n", &ns, "--pending"]);
+    assert!(ok && out.contains("no exceptions found"), "{out}");
+
+    // The same binary is a kubectl plugin through a symlink (`make install` makes it).
+    let bin = tempfile::tempdir().expect("temp dir");
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_plumbline"),
+        bin.path().join("kubectl-plumbline"),
+    )
+    .expect("symlink");
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let kubectl = std::fs::read_to_string(common::controlplane_dir().join("bin"))
+        .expect("the control plane's bin directory");
+    let out = std::process::Command::new(std::path::Path::new(kubectl.trim()).join("kubectl"))
+        .env("PATH", path)
+        .args(["plumbline", "exceptions", "list", "-n", &ns, "--kubeconfig"])
+        .arg(common::kubeconfig_as("bob"))
+        .output()
+        .expect("kubectl runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("approved:    by bob"),
+        "kubectl plumbline: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

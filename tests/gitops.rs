@@ -465,6 +465,7 @@ fn the_platform_repository_points_its_gitops_objects_at_folders_that_exist() {
     }
     for expected in [
         "examples/gitops/platform",
+        "examples/gitops/platform/exceptions",
         "examples/gitops/teams/payments",
         "examples/gitops/teams/search",
         "examples/gitops/teams",
@@ -476,6 +477,16 @@ fn the_platform_repository_points_its_gitops_objects_at_folders_that_exist() {
     }
     for p in &paths {
         assert!(root.join(p).is_dir(), "{p} does not exist");
+    }
+    // Approvals come from the platform's path, never from a team's own folder.
+    for file in common::yaml_files(&root.join("examples/gitops/teams")) {
+        for doc in common::documents(&file) {
+            assert!(
+                doc.pointer("/spec/approvedBy").is_none(),
+                "{}: a team's folder must not approve its own exceptions",
+                file.display()
+            );
+        }
     }
     // The CI examples run the audit the README describes.
     for (file, format) in [
@@ -504,6 +515,7 @@ async fn the_platform_repository_applies_to_the_api_server() {
     }
     for dir in [
         "examples/gitops/platform",
+        "examples/gitops/platform/exceptions",
         "examples/gitops/teams/payments",
         "examples/gitops/teams/search",
     ] {
