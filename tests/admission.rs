@@ -1155,3 +1155,76 @@ async fn no_way_around_enforce_through_other_kinds_owners_debug_sessions_or_labe
         .expect("delete the selector standard");
     drop(operator);
 }
+
+/// The operator never takes over or deletes an admission policy it did not
+/// generate: a standard named after the shipped approval policy leaves that
+/// policy alone (and says so), and a hand-made policy that carries the
+/// managed-by label is not deleted.
+#[tokio::test]
+async fn the_operator_touches_only_the_policies_it_generated() {
+    let _serial = SERIAL.lock().await;
+    let admin = common::client().await;
+    setup(&admin, "exception-approval").await;
+    common::kubectl_apply(&["deploy/admission/exception-approval.yaml"]);
+    let policies: Api<ValidatingAdmissionPolicy> = Api::all(admin.clone());
+    let shipped = policies
+        .get("plumbline-exception-approval")
+        .await
+        .expect("the shipped approval policy");
+    let hand_made = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "plumbline-test-hand-made",
+                     "labels": {"app.kubernetes.io/managed-by": "plumbline"}},
+        "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                 "operations": ["CREATE"], "resources": ["configmaps"]}]},
+                 "validations": [{"expression": "true"}]}
+    });
+    apply(&policies, "plumbline-test-hand-made", hand_made).await;
+    let ns = unique("admission-names");
+    namespace(&admin, &ns, json!({})).await;
+    let mut body = standard(&ns, "Enforce");
+    body["metadata"]["name"] = json!("exception-approval");
+    let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
+    apply(&standards, "exception-approval", body).await;
+    let operator = Operator::start("admission-names", &[]);
+    let enforced = eventually(
+        "the standard says its policy name is taken",
+        &operator.log,
+        || enforced_condition(&standards, "exception-approval"),
+        |c| c.reason == "PolicyRefused",
+    )
+    .await;
+    assert_eq!(enforced.status, "False");
+    assert!(
+        enforced.message.contains(
+            "plumbline-exception-approval already exists and plumbline did not generate it"
+        ),
+        "{}",
+        enforced.message
+    );
+    let after = policies
+        .get("plumbline-exception-approval")
+        .await
+        .expect("the shipped approval policy is still there");
+    assert_eq!(
+        after.spec, shipped.spec,
+        "the approval policy was not taken over"
+    );
+    assert!(
+        policies
+            .get_opt("plumbline-test-hand-made")
+            .await
+            .expect("read")
+            .is_some(),
+        "a policy no standard generated is not deleted, whatever its labels"
+    );
+    standards
+        .delete("exception-approval", &Default::default())
+        .await
+        .expect("delete");
+    policies
+        .delete("plumbline-test-hand-made", &Default::default())
+        .await
+        .expect("delete");
+    drop(operator);
+}

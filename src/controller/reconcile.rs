@@ -255,16 +255,23 @@ async fn policies(cx: &Context<'_>, generated: &[Generated]) -> (usize, HashMap<
                     })
                     .await;
             }
-            if let Err(WriteError::Api {
-                source: kube::Error::Api(e),
-                ..
-            }) = &result
-                && e.code == 422
-                && let Some(standard) = policy
-                    .annotations()
-                    .get(admission::policy::STANDARD_ANNOTATION)
-            {
-                refused.insert(standard.clone(), e.message.clone());
+            let standard = policy
+                .annotations()
+                .get(admission::policy::STANDARD_ANNOTATION);
+            match (&result, standard) {
+                (
+                    Err(WriteError::Api {
+                        source: kube::Error::Api(e),
+                        ..
+                    }),
+                    Some(standard),
+                ) if e.code == 422 => {
+                    refused.insert(standard.clone(), e.message.clone());
+                }
+                (Err(err @ WriteError::NotOurs { .. }), Some(standard)) => {
+                    refused.insert(standard.clone(), err.to_string());
+                }
+                _ => {}
             }
             failures += done(cx, &kind, started, result.map(|_| ()));
         }
@@ -274,7 +281,21 @@ async fn policies(cx: &Context<'_>, generated: &[Generated]) -> (usize, HashMap<
         .chain(current_bindings.keys())
         .collect();
     for name in present {
-        if wanted.contains(name) {
+        // Only what a standard generated is deleted: the label alone (which
+        // anyone who can edit the object can add) is not enough.
+        let generated_by_a_standard =
+            |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+                meta.owner_references.iter().flatten().any(|o| {
+                    o.kind == crate::api::InfrastructureStandard::kind(&())
+                        && o.controller == Some(true)
+                })
+            };
+        let ours = current_policies
+            .get(name)
+            .map(|p| &p.metadata)
+            .or_else(|| current_bindings.get(name).map(|b| &b.metadata))
+            .is_some_and(generated_by_a_standard);
+        if wanted.contains(name) || !ours {
             continue;
         }
         let started = Instant::now();

@@ -35,6 +35,18 @@ pub enum WriteError {
         /// Why it failed.
         source: kube::Error,
     },
+    /// An object of the name the operator would generate exists, and the
+    /// operator did not make it: it is never taken over (a standard named
+    /// `exception-approval` must not replace the shipped approval policy).
+    #[error(
+        "a {kind} named {name} already exists and plumbline did not generate it (it lacks the label app.kubernetes.io/managed-by=plumbline): rename the standard, or remove that {kind} if it is a leftover"
+    )]
+    NotOurs {
+        /// Its kind.
+        kind: String,
+        /// Its name.
+        name: String,
+    },
 }
 
 /// Whether a desired report differs from the cluster's copy as last seen
@@ -232,8 +244,19 @@ impl Writer {
                 api.replace(&name, &params, &object).await
             }
             None => {
-                api.patch(&name, &Self::params(), &Patch::Apply(desired))
-                    .await
+                // Created, never applied: an object of this name that the
+                // operator did not make (not in its labelled cache) is not
+                // taken over.
+                let params = kube::api::PostParams {
+                    field_manager: Some(MANAGER.into()),
+                    ..Default::default()
+                };
+                match api.create(&params, desired).await {
+                    Err(kube::Error::Api(e)) if e.code == 409 => {
+                        return Err(self.taken::<K>(&api, &name, kube::Error::Api(e)).await);
+                    }
+                    other => other,
+                }
             }
         }
         .map_err(|source| WriteError::Api {
@@ -249,6 +272,27 @@ impl Writer {
             false,
         );
         Ok(true)
+    }
+
+    /// Why a create found the name taken: by an object of the operator's own
+    /// that its cache has not shown yet (retried), or by someone else's.
+    async fn taken<K>(&self, api: &Api<K>, name: &str, source: kube::Error) -> WriteError
+    where
+        K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let (key, value) = crate::admission::policy::MANAGED_BY;
+        match api.get_opt(name).await {
+            Ok(Some(existing)) if existing.labels().get(key).map(String::as_str) != Some(value) => {
+                WriteError::NotOurs {
+                    kind: K::kind(&()).to_string(),
+                    name: name.to_string(),
+                }
+            }
+            _ => WriteError::Api {
+                what: format!("creating {} {name}", K::kind(&())),
+                source,
+            },
+        }
     }
 
     /// Deletes a generated cluster-scoped object that nothing asks for any
