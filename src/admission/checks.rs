@@ -8,10 +8,9 @@ use super::{cel, re2};
 use crate::{
     api::{
         WorkloadKind,
-        common::RequiredKey,
-        standard::{HostAccessCheck, ProbesCheck, SecurityContextCheck, StandardRule},
+        standard::{HostAccessCheck, ProbesCheck, SecurityContextCheck},
     },
-    engine::{checks::normal_cap, image::normalise_prefix},
+    engine::checks::{Check, normal_cap},
 };
 
 /// Which shared variables a rule's expression reads (see `policy`).
@@ -128,8 +127,10 @@ fn about_container(rest: &str) -> String {
     format!("variables.ds[i] + {}", cel::string(rest))
 }
 
-/// Translates a rule, or says why it cannot be checked at admission.
-pub fn translate(rule: &StandardRule) -> Result<Findings, String> {
+/// Translates the engine's compiled check of a rule, or says why it cannot
+/// be checked at admission. The match has no catch-all: a new kind of check
+/// does not compile until admission translates it or says why not.
+pub fn translate(check: &Check) -> Result<Findings, String> {
     let of = |scope: Scope| {
         move |expression: String| Findings {
             expression,
@@ -140,119 +141,100 @@ pub fn translate(rule: &StandardRule) -> Result<Findings, String> {
     };
     let plain = of(Scope::Pod);
     let containers = of(Scope::Containers);
-    for (noun, keys, map, old_map) in [
-        (
-            "label",
-            &rule.required_labels,
-            "variables.labels",
-            OLD_LABELS,
-        ),
-        (
-            "annotation",
-            &rule.required_annotations,
-            "variables.annotations",
-            OLD_ANNOTATIONS,
-        ),
-    ] {
-        if let Some(keys) = keys {
+    match check {
+        Check::Keys { noun, keys } => {
+            let (map, old_map) = if *noun == "annotation" {
+                ("variables.annotations", OLD_ANNOTATIONS)
+            } else {
+                ("variables.labels", OLD_LABELS)
+            };
             let old = keys_check(noun, old_map, keys)?;
-            return keys_check(noun, map, keys).map(of(Scope::Metadata { old }));
+            keys_check(noun, map, keys).map(of(Scope::Metadata { old }))
         }
-    }
-    if let Some(r) = &rule.resources {
-        let roles = if r.include_init_containers {
-            Roles::NotEphemeral
-        } else {
-            Roles::LongRunning
-        };
-        let mut pieces = Vec::new();
-        for (kind, names, field) in [
-            ("request", &r.requests, "requests"),
-            ("limit", &r.limits, "limits"),
-        ] {
-            for name in names {
-                pieces.push(piece(
-                    &format!(
-                        "!({} in variables.cs[i].?resources.?{field}.orValue({{}}))",
-                        cel::string(name)
-                    ),
-                    &about_container(&format!(
-                        " has no {name} {kind}: set resources.{field}.{name}"
-                    )),
-                ));
+        Check::Resources {
+            requests,
+            limits,
+            init,
+        } => {
+            let roles = if *init {
+                Roles::NotEphemeral
+            } else {
+                Roles::LongRunning
+            };
+            let mut pieces = Vec::new();
+            for (kind, names, field) in [("request", requests, "requests"), ("limit", limits, "limits")] {
+                for name in names {
+                    pieces.push(piece(
+                        &format!(
+                            "!({} in variables.cs[i].?resources.?{field}.orValue({{}}))",
+                            cel::string(name)
+                        ),
+                        &about_container(&format!(" has no {name} {kind}: set resources.{field}.{name}")),
+                    ));
+                }
             }
+            Ok(containers(per_container(roles, &pieces)))
         }
-        return Ok(containers(per_container(roles, &pieces)));
-    }
-    if let Some(i) = &rule.images {
-        for (n, pattern) in i.forbidden.iter().enumerate() {
-            re2::compatible(pattern)
-                .map_err(|why| format!("images.forbidden[{n}] `{pattern}`: {why}"))?;
+        Check::Images {
+            allowed,
+            forbid_latest,
+            require_digest,
+            forbidden,
+        } => {
+            let patterns: Vec<&str> = forbidden.iter().map(|re| re.as_str()).collect();
+            for (n, pattern) in patterns.iter().enumerate() {
+                re2::compatible(pattern)
+                    .map_err(|why| format!("images.forbidden[{n}] `{pattern}`: {why}"))?;
+            }
+            Ok(Findings {
+                expression: images(allowed, *forbid_latest, *require_digest, &patterns),
+                own: Vec::new(),
+                needs: Needs {
+                    images: true,
+                    ..Needs::default()
+                },
+                scope: Scope::Containers,
+            })
         }
-        return Ok(Findings {
-            expression: images(
-                &i.allowed_registries,
-                i.forbid_latest_tag,
-                i.require_digest,
-                &i.forbidden,
-            ),
-            own: Vec::new(),
-            needs: Needs {
-                images: true,
-                ..Needs::default()
-            },
-            scope: Scope::Containers,
-        });
-    }
-    if let Some(s) = &rule.security_context {
-        return Ok(security_context(s));
-    }
-    if let Some(p) = &rule.probes {
-        return Ok(containers(probes(p)));
-    }
-    if let Some(r) = &rule.replicas {
-        let min = r.minimum;
-        let replicas = "object.spec.?replicas.orValue(1)";
-        return Ok(plain(format!(
-            "(variables.kind in {} && {replicas} < {min}) ? \
-             [\"runs \" + string({replicas}) + \" replica\" + ({replicas} == 1 ? \"\" : \"s\") + {}] : []",
-            kinds(WorkloadKind::replicated),
-            cel::string(&format!(
-                ", fewer than {min}: set spec.replicas to at least {min}"
-            ))
-        )));
-    }
-    if rule.pod_disruption_budget.is_some() {
-        return Err("it needs the namespace's PodDisruptionBudgets, which a GitOps sync may apply after the workload".into());
-    }
-    if let Some(h) = &rule.host_access {
+        Check::SecurityContext(s) => Ok(security_context(s)),
+        Check::Probes(p) => Ok(containers(probes(p))),
+        Check::Replicas(min) => {
+            let replicas = "object.spec.?replicas.orValue(1)";
+            Ok(plain(format!(
+                "(variables.kind in {} && {replicas} < {min}) ? \
+                 [\"runs \" + string({replicas}) + \" replica\" + ({replicas} == 1 ? \"\" : \"s\") + {}] : []",
+                kinds(WorkloadKind::replicated),
+                cel::string(&format!(
+                    ", fewer than {min}: set spec.replicas to at least {min}"
+                ))
+            )))
+        }
+        Check::DisruptionBudget { .. } => Err("it needs the namespace's PodDisruptionBudgets, which a GitOps sync may apply after the workload".into()),
         // Pod scope: host ports are per container, but ephemeral containers
         // may have none, so a debug session adds nothing this rule reads.
-        return Ok(plain(host_access(h)));
-    }
-    if rule.service_account_token.is_some() {
-        return Ok(plain(format!(
+        Check::HostAccess(h) => Ok(plain(host_access(h))),
+        Check::ServiceAccountToken => Ok(plain(format!(
             "variables.spec.?automountServiceAccountToken.orValue(true) != false ? [{}] : []",
             cel::string(
                 "the service account token is mounted automatically: set automountServiceAccountToken: false in the pod spec"
             )
-        )));
+        ))),
+        Check::Ownership { .. } => Err("it needs the namespace's ServiceOwnerships, which a GitOps sync may apply after the workload".into()),
     }
-    if rule.ownership.is_some() {
-        return Err("it needs the namespace's ServiceOwnerships, which a GitOps sync may apply after the workload".into());
-    }
-    Err("the rule has no check".into())
 }
 
-fn keys_check(noun: &str, map: &str, keys: &[RequiredKey]) -> Result<String, String> {
+fn keys_check(
+    noun: &str,
+    map: &str,
+    keys: &[(String, Option<(regex::Regex, String)>)],
+) -> Result<String, String> {
     let mut parts = Vec::new();
-    for (i, k) in keys.iter().enumerate() {
-        let key = cel::string(&k.key);
+    for (i, (name, pattern)) in keys.iter().enumerate() {
+        let key = cel::string(name);
         let missing = cel::string(&format!(
-            "the {noun} `{}` is missing: add it to metadata.{noun}s",
-            k.key
+            "the {noun} `{name}` is missing: add it to metadata.{noun}s"
         ));
-        let part = match &k.value_pattern {
+        let part = match pattern.as_ref().map(|(_, source)| source) {
             None => format!("(!({key} in {map}) ? [{missing}] : [])"),
             Some(p) => {
                 re2::compatible(p)
@@ -260,7 +242,7 @@ fn keys_check(noun: &str, map: &str, keys: &[RequiredKey]) -> Result<String, Str
                 format!(
                     "(!({key} in {map}) ? [{missing}] : !{map}[{key}].matches({}) ? [{} + {map}[{key}] + {}] : [])",
                     cel::string(p),
-                    cel::string(&format!("the {noun} `{}` is `", k.key)),
+                    cel::string(&format!("the {noun} `{name}` is `")),
                     cel::string(&format!("`, which does not match `{p}`: correct its value")),
                 )
             }
@@ -274,12 +256,13 @@ fn images(
     allowed: &[String],
     forbid_latest: bool,
     require_digest: bool,
-    forbidden: &[String],
+    forbidden: &[&str],
 ) -> String {
     let shown = "variables.imgShown[i]";
     let mut pieces = Vec::new();
     if !allowed.is_empty() {
-        let prefixes: Vec<String> = allowed.iter().map(|p| normalise_prefix(p)).collect();
+        // Normalised by the engine when it compiled the rule.
+        let prefixes = allowed;
         pieces.push(piece(
             &format!(
                 "!{}.exists(p, variables.imgRepo[i] == p || variables.imgRepo[i].startsWith(p + \"/\"))",

@@ -115,8 +115,14 @@ pub fn generate(
         background: Vec::new(),
     };
     let mut rules = Vec::new();
-    for rule in &spec.rules {
-        match checks::translate(rule) {
+    for (i, rule) in spec.rules.iter().enumerate() {
+        // The engine's own compilation of the rule: admission translates
+        // what the engine evaluates, not the raw spec. (A valid standard's
+        // rules all compile; an invalid one generates nothing below.)
+        let translated = crate::engine::checks::compile(rule, &format!("spec.rules[{i}]"))
+            .map_err(|e| e.to_string())
+            .and_then(|check| checks::translate(&check));
+        match translated {
             Ok(findings) => {
                 coverage.enforced.push(rule.id.clone());
                 rules.push((rule.id.as_str(), rule.severity, findings));
