@@ -307,23 +307,58 @@ async fn only_approvers_approve_and_only_in_their_own_name() {
         .expect("an approver may change an approved exception");
 }
 
-/// Binds a ClusterRole to a user in a namespace.
-async fn bind(admin: &Client, ns: &str, user: &str, role: &str) {
+/// The approval policy and roles installed, and a namespace of its own for
+/// a test: the administrator's client and the namespace.
+async fn approval_namespace(prefix: &str) -> (Client, String) {
+    let admin = common::client().await;
+    common::install_crds(&admin).await;
+    common::kubectl_apply(&[
+        "deploy/user-roles.yaml",
+        "deploy/admission/exception-approval.yaml",
+    ]);
+    let ns = format!("{prefix}-{}", std::process::id());
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
+    namespaces
+        .patch(
+            &ns,
+            &PatchParams::apply(common::MANAGER),
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            ),
+        )
+        .await
+        .expect("namespace");
+    (admin, ns)
+}
+
+/// Binds a ClusterRole to a subject in a namespace.
+async fn bind_subject(
+    admin: &Client,
+    ns: &str,
+    name: &str,
+    subject: serde_json::Value,
+    role: &str,
+) {
     let rbac: Api<k8s_openapi::api::rbac::v1::RoleBinding> = Api::namespaced(admin.clone(), ns);
-    let name = format!("{user}-{role}");
     let binding = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
         "metadata": {"name": name, "namespace": ns},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        "subjects": [subject],
     });
     rbac.patch(
-        &name,
+        name,
         &PatchParams::apply(common::MANAGER).force(),
         &Patch::Apply(&binding),
     )
     .await
     .expect("role binding");
+}
+
+/// Binds a ClusterRole to a user in a namespace.
+async fn bind(admin: &Client, ns: &str, user: &str, role: &str) {
+    let subject = json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user});
+    bind_subject(admin, ns, &format!("{user}-{role}"), subject, role).await;
 }
 
 /// Retries `attempt` while RBAC has not caught up (403 from the authorizer,
@@ -353,24 +388,7 @@ async fn once_authorized<T, F: std::future::Future<Output = Result<T, kube::Erro
 /// neighbour admitted.
 #[tokio::test]
 async fn approvals_bind_to_what_was_read_and_take_a_second_person() {
-    let admin = common::client().await;
-    common::install_crds(&admin).await;
-    common::kubectl_apply(&[
-        "deploy/user-roles.yaml",
-        "deploy/admission/exception-approval.yaml",
-    ]);
-    let ns = format!("approval-attack-{}", std::process::id());
-    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
-    namespaces
-        .patch(
-            &ns,
-            &PatchParams::apply(common::MANAGER),
-            &Patch::Apply(
-                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-            ),
-        )
-        .await
-        .expect("namespace");
+    let (admin, ns) = approval_namespace("approval-attack").await;
     for (user, role) in [
         ("alice", "edit"),
         ("bob", "edit"),
@@ -678,21 +696,8 @@ async fn approvals_bind_to_what_was_read_and_take_a_second_person() {
 }
 
 async fn bind_service_account(admin: &Client, ns: &str, account: &str, role: &str) {
-    let rbac: Api<k8s_openapi::api::rbac::v1::RoleBinding> = Api::namespaced(admin.clone(), ns);
-    let name = format!("sa-{account}-{role}");
-    let binding = json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": name, "namespace": ns},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": ns}],
-    });
-    rbac.patch(
-        &name,
-        &PatchParams::apply(common::MANAGER).force(),
-        &Patch::Apply(&binding),
-    )
-    .await
-    .expect("role binding");
+    let subject = json!({"kind": "ServiceAccount", "name": account, "namespace": ns});
+    bind_subject(admin, ns, &format!("sa-{account}-{role}"), subject, role).await;
 }
 
 /// `plumbline` run as `user` with their kubeconfig: exit status, stdout, stderr.
@@ -715,24 +720,7 @@ fn plumbline_as(user: &str, args: &[&str]) -> (bool, String, String) {
 /// with `plumbline approve`; a request changed after he read it is not approved.
 #[tokio::test]
 async fn request_list_and_approve_from_the_command_line() {
-    let admin = common::client().await;
-    common::install_crds(&admin).await;
-    common::kubectl_apply(&[
-        "deploy/user-roles.yaml",
-        "deploy/admission/exception-approval.yaml",
-    ]);
-    let ns = format!("approval-cli-{}", std::process::id());
-    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
-    namespaces
-        .patch(
-            &ns,
-            &PatchParams::apply(common::MANAGER),
-            &Patch::Apply(
-                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-            ),
-        )
-        .await
-        .expect("namespace");
+    let (admin, ns) = approval_namespace("approval-cli").await;
     bind(&admin, &ns, "alice", "edit").await;
     bind(&admin, &ns, "bob", "plumbline-approver").await;
     let request = [

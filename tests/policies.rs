@@ -53,31 +53,7 @@ fn generated_policies_of_the_examples_match_their_golden_files() {
         );
         let path = dir.join(format!("{name}.yaml"));
         written.push(path.clone());
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::create_dir_all(&dir).expect("golden dir");
-            std::fs::write(&path, &actual).expect("write golden file");
-            continue;
-        }
-        let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-            panic!(
-                "{}: {err}; run with UPDATE_GOLDEN=1 to create it",
-                path.display()
-            )
-        });
-        if expected != actual {
-            let line = expected
-                .lines()
-                .zip(actual.lines())
-                .position(|(a, b)| a != b)
-                .unwrap_or(expected.lines().count().min(actual.lines().count()));
-            panic!(
-                "{} differs from what is generated now, from line {}:\nexpected: {:?}\nactual:   {:?}\n(run with UPDATE_GOLDEN=1 after an intended change, and review the diff)",
-                path.display(),
-                line + 1,
-                expected.lines().nth(line),
-                actual.lines().nth(line)
-            );
-        }
+        common::golden_file(&path, &actual);
     }
     assert!(
         written.len() >= 2,

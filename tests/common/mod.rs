@@ -291,3 +291,37 @@ pub fn server_dry_run(yaml: &[u8]) -> std::process::Output {
         yaml,
     )
 }
+
+/// Compares `actual` with the golden file at `path` (relative to the
+/// repository); with UPDATE_GOLDEN set, writes it instead. Panics at the
+/// first differing line, saying how to accept an intended change.
+pub fn golden_file(path: &Path, actual: &str) {
+    let path = repo_root().join(path);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("golden dir");
+        }
+        std::fs::write(&path, actual).expect("write golden file");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
+        panic!(
+            "{}: {err}; run with UPDATE_GOLDEN=1 to create it",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "{} differs from the output at line {}:\nexpected: {:?}\nactual:   {:?}\n(run with UPDATE_GOLDEN=1 after an intended change, and review the diff)",
+            path.display(),
+            line + 1,
+            expected.lines().nth(line),
+            actual.lines().nth(line)
+        );
+    }
+}
