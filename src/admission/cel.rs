@@ -27,6 +27,45 @@ pub fn string(s: &str) -> String {
     out
 }
 
+/// A finding of `engine::findings` as a CEL string expression: its fixed
+/// words as literals, its values as the CEL expressions given for them.
+#[derive(Default)]
+pub struct Concat {
+    parts: Vec<String>,
+    words: String,
+}
+
+impl crate::engine::findings::Sink for Concat {
+    fn text(&mut self, words: &str) {
+        self.words.push_str(words);
+    }
+
+    fn value(&mut self, value: &str) {
+        self.flush();
+        self.parts.push(format!("({value})"));
+    }
+}
+
+impl Concat {
+    fn flush(&mut self) {
+        if !self.words.is_empty() {
+            self.parts.push(string(&std::mem::take(&mut self.words)));
+        }
+    }
+}
+
+/// The CEL expression of one finding, written by `write` (an
+/// `engine::findings` function given CEL expressions as its values).
+pub fn finding(write: impl FnOnce(&mut Concat)) -> String {
+    let mut c = Concat::default();
+    write(&mut c);
+    c.flush();
+    if c.parts.is_empty() {
+        return "\"\"".into();
+    }
+    c.parts.join(" + ")
+}
+
 /// A CEL list literal of strings.
 pub fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     let items: Vec<String> = items.into_iter().map(string).collect();
@@ -69,6 +108,24 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
     use super::*;
+
+    #[test]
+    fn findings_become_concatenations_of_words_and_values() {
+        use crate::engine::findings;
+        assert_eq!(
+            finding(|s| findings::no_digest(s, "c", "i")),
+            r#"(c) + " uses `" + (i) + "` without a digest: pin it as `" + (i) + "@sha256:...`""#
+        );
+        // The same words as the engine writes with the values themselves.
+        assert_eq!(
+            findings::text(|s| findings::no_digest(s, "container `app`", "nginx")),
+            "container `app` uses `nginx` without a digest: pin it as `nginx@sha256:...`"
+        );
+        assert_eq!(
+            finding(|s| findings::token_mounted(s)).matches('"').count(),
+            2
+        );
+    }
 
     #[test]
     fn literals_cannot_break_out() {

@@ -10,7 +10,11 @@ use crate::{
         WorkloadKind,
         standard::{HostAccessCheck, ProbesCheck, SecurityContextCheck},
     },
-    engine::checks::{Check, normal_cap},
+    engine::{
+        checks::{Check, normal_cap},
+        containers::Role,
+        findings,
+    },
 };
 
 /// Which shared variables a rule's expression reads (see `policy`).
@@ -57,8 +61,9 @@ pub enum Scope {
 pub struct Findings {
     /// A CEL expression of type list(string): one entry per thing to fix.
     pub expression: String,
-    /// Variables of the rule's own, `(suffix, expression)`, named after the rule.
-    pub own: Vec<(&'static str, String)>,
+    /// Variables of the rule's own, `(name, expression)`, each name starting
+    /// with the prefix `translate` was given.
+    pub own: Vec<(String, String)>,
     /// Shared variables it reads.
     pub needs: Needs,
     /// What it reads.
@@ -82,13 +87,18 @@ enum Roles {
 }
 
 impl Roles {
-    fn filter(self) -> Option<&'static str> {
+    fn filter(self) -> Option<String> {
         match self {
             Roles::All => None,
-            Roles::LongRunning => Some(
-                "variables.roles[i] == \"container\" || variables.roles[i] == \"sidecar container\"",
-            ),
-            Roles::NotEphemeral => Some("variables.roles[i] != \"ephemeral container\""),
+            Roles::LongRunning => Some(format!(
+                "variables.roles[i] == {} || variables.roles[i] == {}",
+                cel::string(Role::Regular.noun()),
+                cel::string(Role::Sidecar.noun())
+            )),
+            Roles::NotEphemeral => Some(format!(
+                "variables.roles[i] != {}",
+                cel::string(Role::Ephemeral.noun())
+            )),
         }
     }
 }
@@ -122,15 +132,15 @@ fn piece(condition: &str, message: &str) -> String {
     format!("({condition}) ? {message} : \"\"")
 }
 
-/// A message starting with the container's description, then literal text.
-fn about_container(rest: &str) -> String {
-    format!("variables.ds[i] + {}", cel::string(rest))
-}
+/// The container a per-container finding is about, as its description.
+const CONTAINER: &str = "variables.ds[i]";
+/// Its image as written.
+const SHOWN: &str = "variables.imgShown[i]";
 
 /// Translates the engine's compiled check of a rule, or says why it cannot
-/// be checked at admission. The match has no catch-all: a new kind of check
+/// be checked at admission; the rule's own variables are named `<own>…`. The match has no catch-all: a new kind of check
 /// does not compile until admission translates it or says why not.
-pub fn translate(check: &Check) -> Result<Findings, String> {
+pub fn translate(check: &Check, own: &str) -> Result<Findings, String> {
     let of = |scope: Scope| {
         move |expression: String| Findings {
             expression,
@@ -162,14 +172,17 @@ pub fn translate(check: &Check) -> Result<Findings, String> {
                 Roles::LongRunning
             };
             let mut pieces = Vec::new();
-            for (kind, names, field) in [("request", requests, "requests"), ("limit", limits, "limits")] {
+            for (kind, names, field) in [
+                ("request", requests, "requests"),
+                ("limit", limits, "limits"),
+            ] {
                 for name in names {
                     pieces.push(piece(
                         &format!(
                             "!({} in variables.cs[i].?resources.?{field}.orValue({{}}))",
                             cel::string(name)
                         ),
-                        &about_container(&format!(" has no {name} {kind}: set resources.{field}.{name}")),
+                        &cel::finding(|s| findings::missing_resource(s, CONTAINER, name, kind)),
                     ));
                 }
             }
@@ -196,17 +209,21 @@ pub fn translate(check: &Check) -> Result<Findings, String> {
                 scope: Scope::Containers,
             })
         }
-        Check::SecurityContext(s) => Ok(security_context(s)),
+        Check::SecurityContext(s) => Ok(security_context(s, own)),
         Check::Probes(p) => Ok(containers(probes(p))),
         Check::Replicas(min) => {
             let replicas = "object.spec.?replicas.orValue(1)";
+            let finding = cel::finding(|s| {
+                findings::too_few_replicas(
+                    s,
+                    &format!("string({replicas})"),
+                    &format!("{replicas} == 1 ? \"\" : \"s\""),
+                    *min,
+                )
+            });
             Ok(plain(format!(
-                "(variables.kind in {} && {replicas} < {min}) ? \
-                 [\"runs \" + string({replicas}) + \" replica\" + ({replicas} == 1 ? \"\" : \"s\") + {}] : []",
+                "(variables.kind in {} && {replicas} < {min}) ? [{finding}] : []",
                 kinds(WorkloadKind::replicated),
-                cel::string(&format!(
-                    ", fewer than {min}: set spec.replicas to at least {min}"
-                ))
             )))
         }
         Check::DisruptionBudget { .. } => Err("it needs the namespace's PodDisruptionBudgets, which a GitOps sync may apply after the workload".into()),
@@ -215,9 +232,7 @@ pub fn translate(check: &Check) -> Result<Findings, String> {
         Check::HostAccess(h) => Ok(plain(host_access(h))),
         Check::ServiceAccountToken => Ok(plain(format!(
             "variables.spec.?automountServiceAccountToken.orValue(true) != false ? [{}] : []",
-            cel::string(
-                "the service account token is mounted automatically: set automountServiceAccountToken: false in the pod spec"
-            )
+            cel::finding(findings::token_mounted)
         ))),
         Check::Ownership { .. } => Err("it needs the namespace's ServiceOwnerships, which a GitOps sync may apply after the workload".into()),
     }
@@ -231,19 +246,17 @@ fn keys_check(
     let mut parts = Vec::new();
     for (i, (name, pattern)) in keys.iter().enumerate() {
         let key = cel::string(name);
-        let missing = cel::string(&format!(
-            "the {noun} `{name}` is missing: add it to metadata.{noun}s"
-        ));
+        let missing = cel::finding(|s| findings::missing_key(s, noun, name));
         let part = match pattern.as_ref().map(|(_, source)| source) {
             None => format!("(!({key} in {map}) ? [{missing}] : [])"),
             Some(p) => {
                 re2::compatible(p)
                     .map_err(|why| format!("valuePattern of {noun} {i} `{p}`: {why}"))?;
+                let value = format!("{map}[{key}]");
                 format!(
-                    "(!({key} in {map}) ? [{missing}] : !{map}[{key}].matches({}) ? [{} + {map}[{key}] + {}] : [])",
+                    "(!({key} in {map}) ? [{missing}] : !{value}.matches({}) ? [{}] : [])",
                     cel::string(p),
-                    cel::string(&format!("the {noun} `{name}` is `")),
-                    cel::string(&format!("`, which does not match `{p}`: correct its value")),
+                    cel::finding(|s| findings::key_mismatch(s, noun, name, &value, p)),
                 )
             }
         };
@@ -258,7 +271,7 @@ fn images(
     require_digest: bool,
     forbidden: &[&str],
 ) -> String {
-    let shown = "variables.imgShown[i]";
+    let shown = SHOWN;
     let mut pieces = Vec::new();
     if !allowed.is_empty() {
         // Normalised by the engine when it compiled the rule.
@@ -268,27 +281,20 @@ fn images(
                 "!{}.exists(p, variables.imgRepo[i] == p || variables.imgRepo[i].startsWith(p + \"/\"))",
                 cel::strings(prefixes.iter().map(String::as_str))
             ),
-            &format!(
-                "variables.ds[i] + \" uses `\" + {shown} + {}",
-                cel::string(&format!(
-                    "` from a registry that is not allowed: pull it from {}",
-                    prefixes.join(" or ")
-                ))
-            ),
+            &cel::finding(|s| findings::registry_not_allowed(s, CONTAINER, SHOWN, prefixes)),
         ));
     }
     if forbid_latest {
         pieces.push(format!(
-            "variables.imgTag[i] == \"latest\" ? variables.ds[i] + \" uses the `latest` tag (`\" + {shown} + \"`): pin a version tag\" \
-             : (variables.imgTag[i] == \"\" && variables.imgAt[i] < 0) ? variables.ds[i] + \" uses `\" + {shown} + \"` without a tag, which means `latest`: pin a version tag\" : \"\""
+            "variables.imgTag[i] == \"latest\" ? {} : (variables.imgTag[i] == \"\" && variables.imgAt[i] < 0) ? {} : \"\"",
+            cel::finding(|s| findings::latest_tag(s, CONTAINER, SHOWN)),
+            cel::finding(|s| findings::untagged(s, CONTAINER, SHOWN)),
         ));
     }
     if require_digest {
         pieces.push(piece(
             "variables.imgAt[i] < 0",
-            &format!(
-                "variables.ds[i] + \" uses `\" + {shown} + \"` without a digest: pin it as `\" + {shown} + \"@sha256:...`\""
-            ),
+            &cel::finding(|s| findings::no_digest(s, CONTAINER, SHOWN)),
         ));
     }
     if !forbidden.is_empty() {
@@ -297,8 +303,8 @@ fn images(
         for p in forbidden.iter().rev() {
             let re = cel::string(p);
             chain = format!(
-                "(variables.imgFull[i].matches({re}) || {shown}.matches({re})) ? variables.ds[i] + \" uses `\" + {shown} + {} : {chain}",
-                cel::string(&format!("`, a forbidden image (matches `{p}`): replace it"))
+                "(variables.imgFull[i].matches({re}) || {shown}.matches({re})) ? {} : {chain}",
+                cel::finding(|s| findings::forbidden_image(s, CONTAINER, SHOWN, p))
             );
         }
         pieces.push(chain);
@@ -306,9 +312,9 @@ fn images(
     per_container(Roles::All, &pieces)
 }
 
-fn security_context(req: &SecurityContextCheck) -> Findings {
+fn security_context(req: &SecurityContextCheck, own: &str) -> Findings {
     let mut pieces = Vec::new();
-    let mut own = Vec::new();
+    let mut own_vars = Vec::new();
     let mut needs = Needs {
         security: true,
         ..Needs::default()
@@ -316,30 +322,26 @@ fn security_context(req: &SecurityContextCheck) -> Findings {
     if req.run_as_non_root {
         pieces.push(format!(
             "variables.runAsUser[i] == 0 ? {} : (variables.runAsNonRoot[i] || variables.runAsUser[i] > 0) ? \"\" : {}",
-            about_container(" runs as root (runAsUser: 0): set a non-zero runAsUser and runAsNonRoot: true"),
-            about_container(" may run as root: set securityContext.runAsNonRoot: true (or a non-zero runAsUser)"),
+            cel::finding(|s| findings::runs_as_root(s, CONTAINER)),
+            cel::finding(|s| findings::may_run_as_root(s, CONTAINER)),
         ));
     }
     if req.read_only_root_filesystem {
         pieces.push(piece(
             "variables.cs[i].?securityContext.?readOnlyRootFilesystem.orValue(false) != true",
-            &about_container(
-                " has a writable root filesystem: set securityContext.readOnlyRootFilesystem: true",
-            ),
+            &cel::finding(|s| findings::writable_root(s, CONTAINER)),
         ));
     }
     if req.disallow_privilege_escalation {
         pieces.push(piece(
             "variables.cs[i].?securityContext.?allowPrivilegeEscalation.orValue(true) != false",
-            &about_container(
-                " allows privilege escalation: set securityContext.allowPrivilegeEscalation: false",
-            ),
+            &cel::finding(|s| findings::privilege_escalation(s, CONTAINER)),
         ));
     }
     if req.disallow_privileged {
         pieces.push(piece(
             "variables.cs[i].?securityContext.?privileged.orValue(false) == true",
-            &about_container(" is privileged: remove securityContext.privileged"),
+            &cel::finding(|s| findings::privileged(s, CONTAINER)),
         ));
     }
     if !req.drop_capabilities.is_empty() {
@@ -356,25 +358,37 @@ fn security_context(req: &SecurityContextCheck) -> Findings {
             })
             .collect();
         // The capabilities each container fails to drop, as the rule names them.
-        own.push((
-            "missingCaps",
+        own_vars.push((
+            format!("{own}missingCaps"),
             format!(
                 "lists.range(size(variables.cs)).map(i, variables.dropsAll[i] ? [] : [{}].filter(p, !variables.drops[i].exists(d, d == p[1])).map(p, p[0]))",
                 pairs.join(", ")
             ),
         ));
-        pieces.push(
-            "size(variables.OWN_missingCaps[i]) == 0 ? \"\" : variables.ds[i] + \" does not drop \" + variables.OWN_missingCaps[i].join(\", \") + \": add \" + (size(variables.OWN_missingCaps[i]) == 1 ? \"it\" : \"them\") + \" to securityContext.capabilities.drop\"".to_string(),
-        );
+        let missing = format!("variables.{own}missingCaps[i]");
+        pieces.push(format!(
+            "size({missing}) == 0 ? \"\" : {}",
+            cel::finding(|s| findings::capabilities_kept(
+                s,
+                CONTAINER,
+                &format!("{missing}.join(\", \")"),
+                &format!("size({missing}) == 1 ? \"it\" : \"them\""),
+            ))
+        ));
     }
     if req.require_seccomp_profile {
-        pieces.push(
-            "variables.seccomp[i] in [\"RuntimeDefault\", \"Localhost\"] ? \"\" : variables.ds[i] + \" runs without a seccomp profile\" + (variables.seccomp[i] == \"\" ? \"\" : \" (\" + variables.seccomp[i] + \")\") + \": set securityContext.seccompProfile.type: RuntimeDefault\"".to_string(),
-        );
+        pieces.push(format!(
+            "variables.seccomp[i] in [\"RuntimeDefault\", \"Localhost\"] ? \"\" : {}",
+            cel::finding(|s| findings::no_seccomp(
+                s,
+                CONTAINER,
+                "variables.seccomp[i] == \"\" ? \"\" : \" (\" + variables.seccomp[i] + \")\"",
+            ))
+        ));
     }
     Findings {
         expression: per_container(Roles::All, &pieces),
-        own,
+        own: own_vars,
         needs,
         scope: Scope::Containers,
     }
@@ -390,7 +404,7 @@ fn probes(req: &ProbesCheck) -> String {
         if wanted {
             pieces.push(piece(
                 &format!("!variables.cs[i].?{field}.hasValue()"),
-                &about_container(&format!(" has no {name} probe: add {field}")),
+                &cel::finding(|s| findings::no_probe(s, CONTAINER, name, field)),
             ));
         }
     }
@@ -410,25 +424,26 @@ fn host_access(req: &HostAccessCheck) -> String {
             .map(|field| {
                 piece(
                     &format!("variables.spec.?{field}.orValue(false) == true"),
-                    &cel::string(&format!(
-                        "the pod uses the host's namespace ({field}: true): remove {field}"
-                    )),
+                    &cel::finding(|s| findings::host_namespace(s, field)),
                 )
             })
             .collect();
         parts.push(format!("[{}].filter(s, s != \"\")", pieces.join(", ")));
     }
     if req.forbid_host_path {
-        parts.push(
-            "variables.spec.?volumes.orValue([]).filter(v, v.?hostPath.hasValue()).map(v, \"the volume `\" + v.name + \"` mounts the host path `\" + v.hostPath.path + \"`: use a persistentVolumeClaim, configMap or emptyDir instead\")".to_string(),
-        );
+        parts.push(format!(
+            "variables.spec.?volumes.orValue([]).filter(v, v.?hostPath.hasValue()).map(v, {})",
+            cel::finding(|s| findings::host_path(s, "v.name", "v.hostPath.path"))
+        ));
     }
     if req.forbid_host_ports {
         // With hostNetwork every container port is a host port (the API
         // server even writes it into a Pod's hostPort): the engine agrees.
-        parts.push(
-            "lists.range(size(variables.cs)).filter(i, variables.roles[i] != \"ephemeral container\").map(i, variables.cs[i].?ports.orValue([]).map(p, p.?hostPort.orValue(0) != 0 ? p.hostPort : variables.spec.?hostNetwork.orValue(false) ? p.containerPort : 0).filter(n, n != 0).map(n, variables.ds[i] + \" binds host port \" + string(n) + \": remove hostPort and expose it through a Service\")).flatten()".to_string(),
-        );
+        parts.push(format!(
+            "lists.range(size(variables.cs)).filter(i, variables.roles[i] != {}).map(i, variables.cs[i].?ports.orValue([]).map(p, p.?hostPort.orValue(0) != 0 ? p.hostPort : variables.spec.?hostNetwork.orValue(false) ? p.containerPort : 0).filter(n, n != 0).map(n, {})).flatten()",
+            cel::string(Role::Ephemeral.noun()),
+            cel::finding(|s| findings::host_port(s, CONTAINER, "string(n)"))
+        ));
     }
     parts.join(" + ")
 }

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     api::{InfrastructureStandard, Severity, WorkloadKind, standard::Enforcement},
-    engine::judged,
+    engine::{containers::Role, judged},
 };
 
 /// The label on every object the operator generates.
@@ -121,7 +121,7 @@ pub fn generate(
         // rules all compile; an invalid one generates nothing below.)
         let translated = crate::engine::checks::compile(rule, &format!("spec.rules[{i}]"))
             .map_err(|e| e.to_string())
-            .and_then(|check| checks::translate(&check));
+            .and_then(|check| checks::translate(&check, &format!("own{i}_")));
         match translated {
             Ok(findings) => {
                 coverage.enforced.push(rule.id.clone());
@@ -289,10 +289,16 @@ fn shared_variables(needs: Needs, selector: Option<&LabelSelector>) -> Vec<Varia
         ),
         var(
             "roles",
-            "variables.debug ? variables.newEphemeral.map(c, \"ephemeral container\") \
-             : variables.spec.?containers.orValue([]).map(c, \"container\") \
-             + variables.spec.?initContainers.orValue([]).map(c, c.?restartPolicy.orValue(\"\") == \"Always\" ? \"sidecar container\" : \"init container\") \
-             + variables.spec.?ephemeralContainers.orValue([]).map(c, \"ephemeral container\")",
+            format!(
+                "variables.debug ? variables.newEphemeral.map(c, {ephemeral}) \
+                 : variables.spec.?containers.orValue([]).map(c, {regular}) \
+                 + variables.spec.?initContainers.orValue([]).map(c, c.?restartPolicy.orValue(\"\") == \"Always\" ? {sidecar} : {init}) \
+                 + variables.spec.?ephemeralContainers.orValue([]).map(c, {ephemeral})",
+                ephemeral = cel::string(Role::Ephemeral.noun()),
+                regular = cel::string(Role::Regular.noun()),
+                sidecar = cel::string(Role::Sidecar.noun()),
+                init = cel::string(Role::Init.noun()),
+            ),
         ),
         var(
             "ds",
@@ -445,11 +451,10 @@ fn policy_spec(
     let mut warn = Vec::new();
     for (n, (id, severity, findings)) in rules.iter().enumerate() {
         let name = format!("rule{n}");
-        for (suffix, expr) in &findings.own {
-            variables.push(var(&format!("{name}_{suffix}"), expr.clone()));
+        for (own, expr) in &findings.own {
+            variables.push(var(own, expr.clone()));
         }
-        let own_prefix = format!("variables.{name}_");
-        let expression = findings.expression.replace("variables.OWN_", &own_prefix);
+        let expression = findings.expression.clone();
         // What this request is judged on (see `checks::Scope`): a workload
         // that already runs is refused only for what the change brings.
         let judged = match &findings.scope {

@@ -7,6 +7,7 @@ use regex::{Regex, RegexBuilder};
 use super::{
     EngineError,
     containers::{Container, Role},
+    findings,
     image::{ImageRef, normalise_prefix, under_prefix},
     ownership::Owner,
     workload::{DisruptionBudget, Workload},
@@ -221,10 +222,10 @@ impl Check {
                 };
                 for (key, pattern) in keys {
                     match (present.get(key), pattern) {
-                        (None, _) => out.push(format!("the {noun} `{key}` is missing: add it to metadata.{noun}s")),
-                        (Some(value), Some((re, source))) if !re.is_match(value) => out.push(format!(
-                            "the {noun} `{key}` is `{value}`, which does not match `{source}`: correct its value"
-                        )),
+                        (None, _) => out.push(findings::text(|s| findings::missing_key(s, noun, key))),
+                        (Some(value), Some((re, source))) if !re.is_match(value) => {
+                            out.push(findings::text(|s| findings::key_mismatch(s, noun, key, value, source)))
+                        }
                         _ => {}
                     }
                 }
@@ -239,12 +240,9 @@ impl Check {
                     if !applies {
                         continue;
                     }
-                    for (kind, names, set, field) in [
-                        ("request", requests, &c.requests, "requests"),
-                        ("limit", limits, &c.limits, "limits"),
-                    ] {
+                    for (kind, names, set) in [("request", requests, &c.requests), ("limit", limits, &c.limits)] {
                         for name in names.iter().filter(|n| !set.contains(n)) {
-                            out.push(format!("{} has no {name} {kind}: set resources.{field}.{name}", c.describe()));
+                            out.push(findings::text(|s| findings::missing_resource(s, &c.describe(), name, kind)));
                         }
                     }
                 }
@@ -261,40 +259,28 @@ impl Check {
                     if !allowed.is_empty() {
                         let repo = image.repository();
                         if !allowed.iter().any(|p| under_prefix(&repo, p)) {
-                            out.push(format!(
-                                "{} uses `{shown}` from a registry that is not allowed: pull it from {}",
-                                c.describe(),
-                                allowed.join(" or ")
-                            ));
+                            out.push(findings::text(|s| {
+                                findings::registry_not_allowed(s, &c.describe(), shown, allowed)
+                            }));
                         }
                     }
                     if *forbid_latest {
                         match (&image.tag, &image.digest) {
-                            (Some(tag), _) if tag == "latest" => out.push(format!(
-                                "{} uses the `latest` tag (`{shown}`): pin a version tag",
-                                c.describe()
-                            )),
-                            (None, None) => out.push(format!(
-                                "{} uses `{shown}` without a tag, which means `latest`: pin a version tag",
-                                c.describe()
-                            )),
+                            (Some(tag), _) if tag == "latest" => {
+                                out.push(findings::text(|s| findings::latest_tag(s, &c.describe(), shown)))
+                            }
+                            (None, None) => out.push(findings::text(|s| findings::untagged(s, &c.describe(), shown))),
                             _ => {}
                         }
                     }
                     if *require_digest && image.digest.is_none() {
-                        out.push(format!(
-                            "{} uses `{shown}` without a digest: pin it as `{}@sha256:...`",
-                            c.describe(),
-                            shown
-                        ));
+                        out.push(findings::text(|s| findings::no_digest(s, &c.describe(), shown)));
                     }
                     let full = image.to_string();
                     if let Some(re) = forbidden.iter().find(|re| re.is_match(&full) || re.is_match(shown)) {
-                        out.push(format!(
-                            "{} uses `{shown}`, a forbidden image (matches `{}`): replace it",
-                            c.describe(),
-                            re.as_str()
-                        ));
+                        out.push(findings::text(|s| {
+                            findings::forbidden_image(s, &c.describe(), shown, re.as_str())
+                        }));
                     }
                 }
             }
@@ -309,7 +295,7 @@ impl Check {
                         (req.startup, c.startup, "startup", "startupProbe"),
                     ] {
                         if wanted && !has {
-                            out.push(format!("{} has no {name} probe: add {field}", c.describe()));
+                            out.push(findings::text(|s| findings::no_probe(s, &c.describe(), name, field)));
                         }
                     }
                 }
@@ -318,10 +304,10 @@ impl Check {
                 if let Some(replicas) = workload.replicas
                     && replicas < *min
                 {
-                    out.push(format!(
-                        "runs {replicas} replica{}, fewer than {min}: set spec.replicas to at least {min}",
-                        if replicas == 1 { "" } else { "s" }
-                    ));
+                    let plural = if replicas == 1 { "" } else { "s" };
+                    out.push(findings::text(|s| {
+                        findings::too_few_replicas(s, &replicas.to_string(), plural, *min)
+                    }));
                 }
             }
             Check::DisruptionBudget { forbid_blocking } => {
@@ -353,10 +339,7 @@ impl Check {
             Check::HostAccess(req) => host_access(req, workload, cx.containers, &mut out),
             Check::ServiceAccountToken => {
                 if workload.pod.automount_service_account_token != Some(false) {
-                    out.push(
-                        "the service account token is mounted automatically: set automountServiceAccountToken: false in the pod spec"
-                            .into(),
-                    );
+                    out.push(findings::text(findings::token_mounted));
                 }
             }
             Check::Ownership {
@@ -387,29 +370,19 @@ fn security_context(req: &SecurityContextCheck, containers: &[Container], out: &
         let what = c.describe();
         if req.run_as_non_root {
             match (c.run_as_non_root, c.run_as_user) {
-                (_, Some(0)) => out.push(format!(
-                    "{what} runs as root (runAsUser: 0): set a non-zero runAsUser and runAsNonRoot: true"
-                )),
+                (_, Some(0)) => out.push(findings::text(|s| findings::runs_as_root(s, &what))),
                 (Some(true), _) | (_, Some(_)) => {}
-                _ => out.push(format!(
-                    "{what} may run as root: set securityContext.runAsNonRoot: true (or a non-zero runAsUser)"
-                )),
+                _ => out.push(findings::text(|s| findings::may_run_as_root(s, &what))),
             }
         }
         if req.read_only_root_filesystem && c.read_only_root_filesystem != Some(true) {
-            out.push(format!(
-                "{what} has a writable root filesystem: set securityContext.readOnlyRootFilesystem: true"
-            ));
+            out.push(findings::text(|s| findings::writable_root(s, &what)));
         }
         if req.disallow_privilege_escalation && c.allow_privilege_escalation != Some(false) {
-            out.push(format!(
-                "{what} allows privilege escalation: set securityContext.allowPrivilegeEscalation: false"
-            ));
+            out.push(findings::text(|s| findings::privilege_escalation(s, &what)));
         }
         if req.disallow_privileged && c.privileged == Some(true) {
-            out.push(format!(
-                "{what} is privileged: remove securityContext.privileged"
-            ));
+            out.push(findings::text(|s| findings::privileged(s, &what)));
         }
         if !req.drop_capabilities.is_empty() {
             let dropped = &c.dropped_capabilities;
@@ -426,20 +399,21 @@ fn security_context(req: &SecurityContextCheck, containers: &[Container], out: &
                 })
                 .collect();
             if !missing.is_empty() {
-                out.push(format!(
-                    "{what} does not drop {}: add {} to securityContext.capabilities.drop",
-                    missing.join(", "),
-                    if missing.len() == 1 { "it" } else { "them" }
-                ));
+                let pronoun = if missing.len() == 1 { "it" } else { "them" };
+                out.push(findings::text(|s| {
+                    findings::capabilities_kept(s, &what, &missing.join(", "), pronoun)
+                }));
             }
         }
         if req.require_seccomp_profile
             && !matches!(c.seccomp.as_deref(), Some("RuntimeDefault" | "Localhost"))
         {
-            out.push(format!(
-                "{what} runs without a seccomp profile{}: set securityContext.seccompProfile.type: RuntimeDefault",
-                c.seccomp.as_ref().map(|p| format!(" ({p})")).unwrap_or_default()
-            ));
+            let shown = c
+                .seccomp
+                .as_ref()
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default();
+            out.push(findings::text(|s| findings::no_seccomp(s, &what, &shown)));
         }
     }
 }
@@ -465,26 +439,21 @@ fn host_access(
             (pod.host_ipc, "hostIPC"),
         ] {
             if on {
-                out.push(format!(
-                    "the pod uses the host's namespace ({field}: true): remove {field}"
-                ));
+                out.push(findings::text(|s| findings::host_namespace(s, field)));
             }
         }
     }
     if req.forbid_host_path {
         for (name, path) in &pod.host_paths {
-            out.push(format!(
-                "the volume `{name}` mounts the host path `{path}`: use a persistentVolumeClaim, configMap or emptyDir instead"
-            ));
+            out.push(findings::text(|s| findings::host_path(s, name, path)));
         }
     }
     if req.forbid_host_ports {
         for c in containers {
             for port in &c.host_ports {
-                out.push(format!(
-                    "{} binds host port {port}: remove hostPort and expose it through a Service",
-                    c.describe()
-                ));
+                out.push(findings::text(|s| {
+                    findings::host_port(s, &c.describe(), &port.to_string())
+                }));
             }
         }
     }

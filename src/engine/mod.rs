@@ -7,6 +7,7 @@ pub mod checks;
 pub mod containers;
 mod evaluate;
 pub mod exception;
+pub mod findings;
 pub mod image;
 pub mod incremental;
 pub mod judged;
