@@ -960,6 +960,15 @@ async fn no_way_around_enforce_through_other_kinds_owners_debug_sessions_or_labe
         !message.contains("team-label") && !message.contains("no-token"),
         "only what the debug session adds is judged: {message}"
     );
+    // The same findings as `plumbline audit` gives the Pod with that container.
+    let mut debugged_pod = doc(&docs, "good-pod");
+    debugged_pod["spec"]["ephemeralContainers"] = json!([hostile_debugger.clone()]);
+    let body = standard(&ns, "Enforce");
+    assert_eq!(
+        refused_rules(&message),
+        audit(&ns, &[debugged_pod], &body)["good-pod"],
+        "a debug container: admission and audit disagree"
+    );
     let compliant_debugger = json!({"name": "debugger",
         "image": "registry.example.com/tools/debug:1.0.0@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
         "securityContext": {"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
@@ -995,8 +1004,18 @@ async fn no_way_around_enforce_through_other_kinds_owners_debug_sessions_or_labe
     };
     let message = merge(json!({"metadata": {"labels": {"team": null}}}))
         .await
-        .expect_err("removing a required label is refused");
-    assert!(message.to_string().contains("team-label"), "{message}");
+        .expect_err("removing a required label is refused")
+        .to_string();
+    let mut unlabelled = doc(&docs, "good-deployment");
+    unlabelled["metadata"]["labels"]
+        .as_object_mut()
+        .expect("labels")
+        .remove("team");
+    assert_eq!(
+        refused_rules(&message),
+        audit(&ns, &[unlabelled], &standard(&ns, "Enforce"))["good-deployment"],
+        "a label edit: admission and audit disagree"
+    );
     merge(json!({"metadata": {"labels": {"team": "Payments"}}}))
         .await
         .expect_err("a required label's value that breaks its pattern is refused");
