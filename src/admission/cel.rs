@@ -121,10 +121,7 @@ mod tests {
             findings::text(|s| findings::no_digest(s, "container `app`", "nginx")),
             "container `app` uses `nginx` without a digest: pin it as `nginx@sha256:...`"
         );
-        assert_eq!(
-            finding(|s| findings::token_mounted(s)).matches('"').count(),
-            2
-        );
+        assert_eq!(finding(findings::token_mounted).matches('"').count(), 2);
     }
 
     #[test]
