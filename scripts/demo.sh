@@ -112,6 +112,10 @@ Explore:   export KUBECONFIG=$dir/kubeconfig; alias kubectl="$bin/kubectl"
            kubectl scale -n checkout deployment/cart --replicas 3    # then look at its report again
            kubectl delete standardexception -n checkout cart-replicas # the deviation reopens
            kubectl get validatingadmissionpolicies                    # what admission enforces, per standard
+           target/debug/plumbline exceptions list -A                  # each exception: what it waives, selects, covers
+           target/debug/plumbline request cart-root -n checkout --standard baseline-security \\
+             --rule run-as-non-root --workload Deployment/cart --justification "Vendor image runs as root." --for 7d
+           target/debug/plumbline approve cart-root -n checkout      # as an approver (another user than the requester)
            curl -s http://127.0.0.1:${PLUMBLINE_DEMO_METRICS_PORT:-8080}/metrics | grep ^plumbline_
            tail -f $dir/logs/operator.log
 Stop:      make controlplane-down   (stops the operator too)

@@ -1117,6 +1117,65 @@ async fn no_way_around_enforce_through_other_kinds_owners_debug_sessions_or_labe
             .is_none(),
         "a Deployment's ReplicaSet is judged through the Deployment, not reported"
     );
+
+    // Before anyone approves, a request shows what it covers: in its status
+    // and in `plumbline exceptions list`.
+    let request = json!({
+        "apiVersion": "plumbline.dev/v1alpha1", "kind": "StandardException",
+        "metadata": {"name": "payments-wide", "namespace": ns},
+        "spec": {"target": {"standard": STANDARD},
+                 "workloads": {"selector": {"matchLabels": {"team": "payments"}}},
+                 "justification": "Asked for by the attack test, never approved.",
+                 "requestedBy": "alice", "expiresAt": "2027-01-31T00:00:00Z"}
+    });
+    let exceptions: Api<plumbline::api::StandardException> = Api::namespaced(admin.clone(), &ns);
+    apply(&exceptions, "payments-wide", request).await;
+    let pending = eventually(
+        "the pending request lists what it covers",
+        &operator.log,
+        || exceptions.get("payments-wide"),
+        |e| {
+            e.as_ref()
+                .is_ok_and(|e| e.status.as_ref().is_some_and(|s| s.covered > 0))
+        },
+    )
+    .await
+    .expect("the exception");
+    let status = pending.status.expect("a status");
+    assert_eq!(status.state, Some(plumbline::api::ExceptionState::Pending));
+    let covered: Vec<String> = status
+        .workloads
+        .items
+        .iter()
+        .map(|w| format!("{}/{}", w.kind, w.name))
+        .collect();
+    assert!(
+        covered.contains(&"Deployment/good-deployment".to_string())
+            && covered.contains(&"ReplicaSet/good-replicaset".to_string()),
+        "{covered:?}"
+    );
+    // `edit` aggregates plumbline-view once deploy/user-roles.yaml is in.
+    common::kubectl_apply(&["deploy/user-roles.yaml"]);
+    let list = || {
+        Command::new(env!("CARGO_BIN_EXE_plumbline"))
+            .args(["exceptions", "list", "-n", &ns, "--pending", "--kubeconfig"])
+            .arg(common::kubeconfig_as("alice"))
+            .output()
+            .expect("plumbline runs")
+    };
+    let mut out = list();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !out.status.success() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await; // role aggregation catching up
+        out = list();
+    }
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && listed.contains(&format!("covers now:  {} workloads: ", status.covered)),
+        "{listed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(operator);
 
     // A standard with a selector judges an object entering it as new.
