@@ -40,6 +40,10 @@ impl crate::engine::findings::Sink for Concat {
         self.words.push_str(words);
     }
 
+    fn text_fmt(&mut self, words: std::fmt::Arguments<'_>) {
+        let _ = std::fmt::Write::write_fmt(&mut self.words, words);
+    }
+
     fn value(&mut self, value: &str) {
         self.flush();
         self.parts.push(format!("({value})"));
