@@ -171,7 +171,11 @@ enum Command {
         /// The generation you reviewed (as `plumbline exceptions list` shows it);
         /// refused if the request changed since.
         #[arg(long, value_name = "N")]
-        generation: Option<i64>,
+        generation: i64,
+        /// The uid you reviewed (as `plumbline exceptions list` shows it);
+        /// refused if the exception was deleted and created again since.
+        #[arg(long, value_name = "UID")]
+        uid: Option<String>,
     },
     /// Print the CustomResourceDefinitions of every plumbline kind as YAML.
     Crd {
@@ -283,9 +287,11 @@ fn main() -> ExitCode {
             cluster,
             namespace,
             generation,
+            uid,
         } => people(&cluster, "approve", |client| async move {
             let ns = namespace.unwrap_or_else(|| client.default_namespace().to_string());
-            plumbline::cli::exceptions::approve(&client, &ns, &name, generation).await
+            let reviewed = plumbline::cli::exceptions::Reviewed { generation, uid };
+            plumbline::cli::exceptions::approve(&client, &ns, &name, &reviewed).await
         }),
         Command::Run {
             resync,

@@ -392,6 +392,14 @@ async fn enforce_matches_audit_honours_exceptions_to_the_second_and_keeps_worklo
             .contains("violates InfrastructureStandard"),
         "{message}"
     );
+    // Also when the client resets the managed fields, which leaves no time
+    // to compare: an expired exception is never taken for one in force.
+    let reset = json!({"metadata": {"managedFields": [{}]},
+        "spec": {"template": {"metadata": {"annotations": {"restartedAt": "after-expiry-reset"}}}}});
+    deployments
+        .patch("kept", &dry_run, &Patch::Merge(&reset))
+        .await
+        .expect_err("an UPDATE that resets managedFields after expiry is refused");
     let after = verdicts(&docs);
     let names = |v: &BTreeMap<String, BTreeMap<String, String>>| -> Vec<String> {
         v.iter()

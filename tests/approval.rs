@@ -295,16 +295,23 @@ async fn only_approvers_approve_and_only_in_their_own_name() {
         .await
         .expect("an approver approves someone else's request");
 
-    // bob may change an approved exception, approving the change in his own name.
+    // An approver approves alice's changed request, but does not change it
+    // himself: only the requester does, withdrawing the approval.
     set_approver(&bob, "pending", "bob")
         .await
         .expect("bob approves alice's changed request");
     let shorten = json!({"spec": {"expiresAt": "2026-12-31T00:00:00Z",
         "approvedGeneration": generation(&as_bob, "pending").await}});
-    as_bob
-        .patch("pending", &PatchParams::default(), &Patch::Merge(&shorten))
-        .await
-        .expect("an approver may change an approved exception");
+    let message = refusal(
+        as_bob
+            .patch("pending", &PatchParams::default(), &Patch::Merge(&shorten))
+            .await,
+        "an approver changing someone else's request",
+    );
+    assert!(
+        message.contains("only the requester (alice) may change this request"),
+        "{message}"
+    );
 }
 
 /// The approval policy and roles installed, and a namespace of its own for
@@ -465,16 +472,33 @@ async fn approvals_bind_to_what_was_read_and_take_a_second_person() {
         "bob re-approving his own widened request under carol's name",
     );
     assert!(
-        message.contains("approve with your own user name (bob), not carol"),
+        message.contains("a changed request needs a new approval"),
         "{message}"
     );
-    // Legitimate: carol changes it and approves the change in her own name.
-    let mut carols = json!({"spec": {"expiresAt": "2027-01-15T00:00:00Z"}});
-    carols["spec"]["approvedGeneration"] = json!(generation(&api(&carol), "narrow").await);
-    api(&carol)
-        .patch("narrow", &PatchParams::default(), &Patch::Merge(&carols))
-        .await
-        .expect("an approver other than the requester changes and re-approves it");
+    // Nobody else puts words in the requester's name, approver or not:
+    // carol could otherwise write the request and approve it herself.
+    let carols = json!({"spec": {"expiresAt": "2027-01-15T00:00:00Z",
+        "approvedGeneration": generation(&api(&carol), "narrow").await}});
+    let message = refusal(
+        api(&carol)
+            .patch("narrow", &PatchParams::default(), &Patch::Merge(&carols))
+            .await,
+        "an approver rewriting and re-approving someone else's request",
+    );
+    assert!(
+        message.contains("only the requester (bob) may change this request"),
+        "{message}"
+    );
+    let message = refusal(
+        api(&alice)
+            .patch("narrow", &PatchParams::default(), &Patch::Merge(&widen))
+            .await,
+        "alice (edit) rewriting bob's request",
+    );
+    assert!(
+        message.contains("only the requester (bob) may change this request"),
+        "{message}"
+    );
     // Legitimate: the requester withdraws the approval with his change.
     let mut withdrawn = widen.clone();
     withdrawn["spec"]["approvedBy"] = json!(null);
@@ -786,8 +810,52 @@ async fn request_list_and_approve_from_the_command_line() {
         "{out}"
     );
 
-    // alice widens it after bob read it: his approval of generation 1 is refused.
+    // alice deletes it and creates a wider one of the same name, which
+    // starts at generation 1 again: bob's approval of what he read is refused.
+    let read_uid = out
+        .split("--uid ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the listing names the uid")
+        .to_string();
     let exceptions: Api<StandardException> = Api::namespaced(common::client_as("alice").await, &ns);
+    exceptions
+        .delete("cart-root", &Default::default())
+        .await
+        .expect("alice deletes her request");
+    let wider: Vec<&str> = request
+        .iter()
+        .copied()
+        .filter(|a| *a != "--rule" && *a != "run-as-non-root")
+        .collect();
+    let (ok, _, err) = plumbline_as("alice", &wider);
+    assert!(ok, "alice requests again, wider: {err}");
+    let (ok, _, err) = plumbline_as(
+        "bob",
+        &[
+            "approve",
+            "cart-root",
+            "-n",
+            &ns,
+            "--generation",
+            "1",
+            "--uid",
+            &read_uid,
+        ],
+    );
+    assert!(!ok, "a recreated request must not be approved");
+    assert!(
+        err.contains("is not the exception you read: it was deleted and created again"),
+        "{err}"
+    );
+    exceptions
+        .delete("cart-root", &Default::default())
+        .await
+        .expect("alice deletes it again");
+    let (ok, _, err) = plumbline_as("alice", &request);
+    assert!(ok, "alice requests as first: {err}");
+
+    // alice widens it after bob read it: his approval of generation 1 is refused.
     exceptions
         .patch(
             "cart-root",
@@ -806,7 +874,10 @@ async fn request_list_and_approve_from_the_command_line() {
         "{err}"
     );
     // alice cannot approve at all; bob approves what it says now.
-    let (ok, _, err) = plumbline_as("alice", &["approve", "cart-root", "-n", &ns]);
+    let (ok, _, err) = plumbline_as(
+        "alice",
+        &["approve", "cart-root", "-n", &ns, "--generation", "2"],
+    );
     assert!(
         !ok && err.contains("approvedBy must differ from requestedBy"),
         "{err}"

@@ -395,8 +395,10 @@ fn shared_variables(needs: Needs, selector: Option<&LabelSelector>) -> Vec<Varia
 /// has not expired by the API server's own clock, which it leaves in the
 /// object before validating admission runs: `creationTimestamp` on CREATE,
 /// and on UPDATE the time of the `managedFields` entry of whoever changes it
-/// (stamped on every change, whatever the client sends). The operator also
-/// rewrites the policy at expiry, for updates without managed fields.
+/// (stamped on every change, whatever the client sends). An UPDATE that
+/// arrives with no managed fields, or an entry without a time (a client can
+/// reset them by sending `managedFields: [{}]`), is not waived: fail closed
+/// rather than let an expired exception through.
 fn waiver_expression(w: &Waiver) -> Option<String> {
     let mut selects: Vec<String> = w
         .names
@@ -418,7 +420,8 @@ fn waiver_expression(w: &Waiver) -> Option<String> {
     Some(format!(
         "request.namespace == {ns} && ({selects}) && (request.operation == \"CREATE\" \
          ? (object.metadata.?creationTimestamp.hasValue() && timestamp(object.metadata.creationTimestamp) < timestamp({exp})) \
-         : object.metadata.?managedFields.orValue([]).all(m, !m.?time.hasValue() || timestamp(m.time) < timestamp({exp})))",
+         : (size(object.metadata.?managedFields.orValue([])) > 0 \
+            && object.metadata.?managedFields.orValue([]).all(m, m.?time.hasValue() && timestamp(m.time) < timestamp({exp}))))",
         ns = cel::string(&w.namespace),
         selects = selects.join(" || "),
         exp = cel::string(&w.expires_at.to_string())

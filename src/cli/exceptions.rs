@@ -291,8 +291,9 @@ pub fn describe(exceptions: &[StandardException]) -> String {
             None => {
                 let _ = writeln!(
                     out,
-                    "  to approve:  plumbline approve -n {ns} {} --generation {generation}",
-                    e.name_any()
+                    "  to approve:  plumbline approve -n {ns} {} --generation {generation} --uid {}",
+                    e.name_any(),
+                    e.metadata.uid.as_deref().unwrap_or_default()
                 );
             }
         }
@@ -328,23 +329,43 @@ pub fn approval(e: &StandardException, approver: &str) -> serde_json::Value {
     })
 }
 
-/// `plumbline approve`: approves exactly the generation the approver read
-/// (`reviewed`, e.g. from `plumbline exceptions list`; what it is now when
-/// not given, after showing it).
+/// What the approver read: the generation, and the object's uid (so that an
+/// exception deleted and created again under the same name, whose
+/// generation starts over, is not taken for the one they read).
+#[derive(Clone, Debug, Default)]
+pub struct Reviewed {
+    /// `metadata.generation` as shown.
+    pub generation: i64,
+    /// `metadata.uid` as shown, when given.
+    pub uid: Option<String>,
+}
+
+/// `plumbline approve`: approves exactly what the approver read (as
+/// `plumbline exceptions list` shows it), or nothing.
 pub async fn approve(
     client: &Client,
     namespace: &str,
     name: &str,
-    reviewed: Option<i64>,
+    reviewed: &Reviewed,
 ) -> Result<String, CliError> {
     let api: Api<StandardException> = Api::namespaced(client.clone(), namespace);
     let e = api.get(name).await?;
     let generation = e.metadata.generation.unwrap_or_default();
-    if let Some(reviewed) = reviewed
-        && reviewed != generation
+    let read_again = format!(
+        "read it again (plumbline exceptions list -n {namespace}) and approve what it says now"
+    );
+    if let Some(uid) = &reviewed.uid
+        && e.metadata.uid.as_ref() != Some(uid)
     {
         return Err(CliError::Usage(format!(
-            "{namespace}/{name} changed since you read it: it is at generation {generation}, not {reviewed}; read it again (plumbline exceptions list -n {namespace}) and approve what it says now"
+            "{namespace}/{name} is not the exception you read: it was deleted and created again (uid {}, not {uid}); {read_again}",
+            e.metadata.uid.as_deref().unwrap_or_default()
+        )));
+    }
+    if reviewed.generation != generation {
+        return Err(CliError::Usage(format!(
+            "{namespace}/{name} changed since you read it: it is at generation {generation}, not {}; {read_again}",
+            reviewed.generation
         )));
     }
     let me = whoami(client).await?;
@@ -455,7 +476,7 @@ mod tests {
         assert!(text.contains("selects:     Deployment/cart"), "{text}");
         assert!(text.contains("not evaluated yet"), "{text}");
         assert!(
-            text.contains("plumbline approve -n checkout legacy-root --generation 3"),
+            text.contains("plumbline approve -n checkout legacy-root --generation 3 --uid "),
             "{text}"
         );
     }
