@@ -64,14 +64,22 @@ fn kubectl_dry_run(verb: &[&str], doc: &Value, user: Option<&str>) -> Result<Vec
     if let Some(user) = user {
         args.extend(["--as", user]);
     }
-    let out = common::kubectl_with_input(&args, doc.to_string().as_bytes());
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    if out.status.success() {
-        Ok(stderr
+    kubectl_doc(&args, doc).map(|stderr| {
+        stderr
             .lines()
             .filter(|l| l.starts_with("Warning:"))
             .map(String::from)
-            .collect())
+            .collect()
+    })
+}
+
+/// kubectl with `doc` on its standard input: `Ok(stderr)` when the API
+/// server accepts, `Err(stderr)` when it refuses.
+fn kubectl_doc(args: &[&str], doc: &Value) -> Result<String, String> {
+    let out = common::kubectl_with_input(args, doc.to_string().as_bytes());
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    if out.status.success() {
+        Ok(stderr)
     } else {
         Err(stderr)
     }
@@ -762,37 +770,27 @@ fn kubectl_create(user: Option<&str>, doc: &Value) -> Result<(), String> {
     if let Some(user) = user {
         args.extend(["--as", user]);
     }
-    let out = common::kubectl_with_input(&args, doc.to_string().as_bytes());
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).to_string())
-    }
+    kubectl_doc(&args, doc).map(drop)
 }
 
 /// A server-side dry-run CREATE as `user`, lent every right through the
 /// `system:masters` group: only admission can refuse it, not RBAC.
 fn dry_run_with_every_right(user: &str, doc: &Value) -> Result<(), String> {
-    let out = common::kubectl_with_input(
-        &[
-            "create",
-            "--dry-run=server",
-            "-o",
-            "name",
-            "-f",
-            "-",
-            "--as",
-            user,
-            "--as-group",
-            "system:masters",
-        ],
-        doc.to_string().as_bytes(),
-    );
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).to_string())
-    }
+    let args = [
+        "create",
+        "--dry-run=server",
+        "-o",
+        "name",
+        "-f",
+        "-",
+        "--as",
+        user,
+    ];
+    kubectl_doc(
+        &[&args[..], &["--as-group", "system:masters"]].concat(),
+        doc,
+    )
+    .map(drop)
 }
 
 fn owned_by(mut doc: Value, api_version: &str, kind: &str, name: &str) -> Value {

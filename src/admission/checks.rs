@@ -271,7 +271,6 @@ fn images(
     require_digest: bool,
     forbidden: &[&str],
 ) -> String {
-    let shown = SHOWN;
     let mut pieces = Vec::new();
     if !allowed.is_empty() {
         // Normalised by the engine when it compiled the rule.
@@ -303,7 +302,7 @@ fn images(
         for p in forbidden.iter().rev() {
             let re = cel::string(p);
             chain = format!(
-                "(variables.imgFull[i].matches({re}) || {shown}.matches({re})) ? {} : {chain}",
+                "(variables.imgFull[i].matches({re}) || {SHOWN}.matches({re})) ? {} : {chain}",
                 cel::finding(|s| findings::forbidden_image(s, CONTAINER, SHOWN, p))
             );
         }

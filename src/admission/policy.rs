@@ -114,6 +114,15 @@ pub fn generate(
         enforced: Vec::new(),
         background: Vec::new(),
     };
+    // Nothing is generated, and the Enforced condition names no rules, for
+    // an Audit or invalid standard: its checks are not translated (nor
+    // compiled again) on every pass.
+    if invalid || spec.enforcement == Enforcement::Audit {
+        return Generated {
+            policies: Vec::new(),
+            coverage,
+        };
+    }
     let mut rules = Vec::new();
     for (i, rule) in spec.rules.iter().enumerate() {
         // The engine's own compilation of the rule: admission translates
@@ -133,7 +142,7 @@ pub fn generate(
             }),
         }
     }
-    if invalid || spec.enforcement == Enforcement::Audit || rules.is_empty() {
+    if rules.is_empty() {
         return Generated {
             policies: Vec::new(),
             coverage,
@@ -457,7 +466,7 @@ fn policy_spec(
         for (own, expr) in &findings.own {
             variables.push(var(own, expr.clone()));
         }
-        let expression = findings.expression.clone();
+        let expression = &findings.expression;
         // What this request is judged on (see `checks::Scope`): a workload
         // that already runs is refused only for what the change brings.
         let judged = match &findings.scope {

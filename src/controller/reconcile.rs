@@ -283,13 +283,6 @@ async fn policies(cx: &Context<'_>, generated: &[Generated]) -> (usize, HashMap<
     for name in present {
         // Only what a standard generated is deleted: the label alone (which
         // anyone who can edit the object can add) is not enough.
-        let generated_by_a_standard =
-            |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-                meta.owner_references.iter().flatten().any(|o| {
-                    o.kind == crate::api::InfrastructureStandard::kind(&())
-                        && o.controller == Some(true)
-                })
-            };
         let ours = current_policies
             .get(name)
             .map(|p| &p.metadata)
@@ -316,6 +309,16 @@ async fn policies(cx: &Context<'_>, generated: &[Generated]) -> (usize, HashMap<
         failures += done(cx, &kind, started, result.map(|_| ()));
     }
     (failures, refused)
+}
+
+/// Whether an InfrastructureStandard controls the object (its controller
+/// ownerReference), as every generated policy and binding has it.
+fn generated_by_a_standard(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> bool {
+    meta.owner_references.iter().flatten().any(|o| {
+        o.kind == crate::api::InfrastructureStandard::kind(&()) && o.controller == Some(true)
+    })
 }
 
 /// The next instant an exception enters its expiry warning window, after `now`.
