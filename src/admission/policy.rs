@@ -80,6 +80,8 @@ pub struct Coverage {
     pub enforcement: Enforcement,
     /// Whether the standard is invalid (then nothing is generated).
     pub invalid: bool,
+    /// Whether the standard is retired (then nothing is generated).
+    pub retired: bool,
     /// Rules checked at admission, in spec order.
     pub enforced: Vec<String>,
     /// Rules checked in the background only.
@@ -108,16 +110,18 @@ pub fn generate(
 ) -> Generated {
     let spec = &standard.spec;
     let invalid = !valid;
+    let retired = spec.stage() == crate::api::standard::Stage::Retired;
     let mut coverage = Coverage {
         enforcement: spec.enforcement,
         invalid,
+        retired,
         enforced: Vec::new(),
         background: Vec::new(),
     };
     // Nothing is generated, and the Enforced condition names no rules, for
-    // an Audit or invalid standard: its checks are not translated (nor
-    // compiled again) on every pass.
-    if invalid || spec.enforcement == Enforcement::Audit {
+    // an Audit, invalid or retired standard: its checks are not translated
+    // (nor compiled again) on every pass.
+    if invalid || retired || spec.enforcement == Enforcement::Audit {
         return Generated {
             policies: Vec::new(),
             coverage,

@@ -9,6 +9,7 @@ pub mod common;
 pub mod exception;
 pub mod ownership;
 pub mod report;
+pub mod review;
 pub mod standard;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
@@ -23,6 +24,7 @@ pub use exception::{
 };
 pub use ownership::{ServiceOwnership, ServiceOwnershipSpec, ServiceOwnershipStatus};
 pub use report::{ComplianceReport, ComplianceReportSpec, ComplianceReportStatus};
+pub use review::{StandardReview, StandardReviewSpec, StandardReviewStatus};
 pub use standard::{
     InfrastructureStandard, InfrastructureStandardSpec, InfrastructureStandardStatus,
 };
@@ -53,6 +55,7 @@ pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
             "ServiceOwnership",
             status_awaits_operator(ServiceOwnership::crd()),
         ),
+        ("StandardReview", status_awaits_operator(StandardReview::crd())),
         ("ComplianceReport", report::crd()),
     ]
 }

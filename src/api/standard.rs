@@ -1,7 +1,7 @@
 //! InfrastructureStandard: a cluster-wide, named set of rules that matching
 //! workloads must follow. Types only.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema, core::Duration};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -41,12 +41,16 @@ use super::common::{RequiredKey, Sample, Severity, WorkloadMatch, WorkloadRef};
         type_ = "string",
         json_path = r#".status.conditions[?(@.type=="ReviewRequired")].status"#
     ),
+    printcolumn(name = "Stage", type_ = "string", json_path = ".status.stage"),
     printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
     )
 )]
+#[kube(validation = Rule::new(
+    "!has(self.spec.lifecycle) || !has(self.spec.lifecycle.supersededBy) || self.spec.lifecycle.supersededBy != self.metadata.name"
+).message("spec.lifecycle.supersededBy: a standard cannot supersede itself: name its successor"))]
 #[serde(rename_all = "camelCase")]
 pub struct InfrastructureStandardSpec {
     /// What the standard is for, in a sentence or two, for the people it applies to.
@@ -73,10 +77,71 @@ pub struct InfrastructureStandardSpec {
     #[serde(default)]
     pub exception_policy: ExceptionPolicy,
 
-    /// When the standard itself needs review because exceptions to it pile up.
-    /// Absent means the standard never asks for review.
+    /// When the standard itself needs review: because exceptions to it pile
+    /// up, or periodically. Absent means the standard never asks for review.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<ReviewPolicy>,
+
+    /// Where the standard is in its life: `Active`, `Deprecated` (still
+    /// evaluated, with a successor and a sunset date) or `Retired` (no longer
+    /// evaluated or enforced). Absent means Active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
+}
+
+/// A standard's lifecycle.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.stage != 'Deprecated' || has(self.sunset)")
+    .message("lifecycle.sunset: a Deprecated standard needs a sunset date (RFC 3339), after which its workloads must have moved to the successor")
+    .field_path(".sunset"))]
+pub struct Lifecycle {
+    /// `Active` (the default), `Deprecated` or `Retired`.
+    #[serde(default)]
+    pub stage: Stage,
+
+    /// The standard that replaces this one. While this one is Deprecated, its
+    /// status shows how many of its workloads already comply with the successor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub superseded_by: Option<String>,
+
+    /// When a Deprecated standard's workloads must have moved to the
+    /// successor (RFC 3339). Past it, their reports say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sunset: Option<Time>,
+}
+
+/// Where a standard is in its life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Stage {
+    /// Evaluated and, as its enforcement says, enforced.
+    #[default]
+    Active,
+    /// Still evaluated and enforced, but on its way out: workloads should move
+    /// to the successor before the sunset.
+    Deprecated,
+    /// No longer evaluated or enforced: no report lists it, no admission
+    /// policy is generated for it.
+    Retired,
+}
+
+impl Stage {
+    /// The stage as written in the spec.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Deprecated => "Deprecated",
+            Self::Retired => "Retired",
+        }
+    }
+}
+
+impl InfrastructureStandardSpec {
+    /// The standard's stage (Active when no lifecycle is set).
+    pub fn stage(&self) -> Stage {
+        self.lifecycle.as_ref().map(|l| l.stage).unwrap_or_default()
+    }
 }
 
 /// How strictly a standard is enforced.
@@ -371,8 +436,8 @@ impl Default for ExceptionPolicy {
 /// When exceptions pile up, the standard itself is due for review.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.maxActiveExceptions) || has(self.maxExceptedPercent)")
-    .message("review: set maxActiveExceptions, maxExceptedPercent or both"))]
+#[x_kube(validation = Rule::new("has(self.maxActiveExceptions) || has(self.maxExceptedPercent) || has(self.interval)")
+    .message("review: set maxActiveExceptions, maxExceptedPercent, interval, or several of them"))]
 pub struct ReviewPolicy {
     /// Review is required when this many exceptions are active at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -384,13 +449,21 @@ pub struct ReviewPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]
     pub max_excepted_percent: Option<i32>,
+
+    /// Review is required this long after the last review (or, before the
+    /// first, after the standard's creation), e.g. `4380h` (half a year),
+    /// whether or not exceptions pile up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1h')").message("review.interval must be at least 1h, e.g. 4380h"))]
+    pub interval: Option<Duration>,
 }
 
 /// What the operator observed about a standard.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InfrastructureStandardStatus {
-    /// `Ready` (the spec is valid) and `ReviewRequired` (exceptions pile up).
+    /// `Ready` (the spec is valid), `ReviewRequired` (exceptions pile up, or
+    /// a review is due) and `Enforced` (what admission checks).
     #[serde(default)]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
@@ -423,6 +496,76 @@ pub struct InfrastructureStandardStatus {
     /// A capped, stably sorted sample of deviations.
     #[serde(default)]
     pub deviations: Sample<DeviationSummary>,
+
+    /// The standard's lifecycle stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
+
+    /// The standard's current review, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewSummary>,
+
+    /// While the standard is Deprecated: how far its workloads have moved to
+    /// the successor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<Migration>,
+}
+
+/// A standard's current review, as its status shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewSummary {
+    /// The StandardReview's name.
+    pub name: String,
+    /// Who reviewed.
+    pub reviewed_by: String,
+    /// The decision.
+    pub outcome: super::review::ReviewOutcome,
+    /// When the review was made (its creation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_at: Option<Time>,
+    /// When the next review is due: the review's `nextReviewBy` or the
+    /// standard's review interval after it, whichever comes first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_review_due: Option<Time>,
+}
+
+/// How far a Deprecated standard's workloads have moved to its successor.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Migration {
+    /// The successor, when the lifecycle names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
+    /// The sunset date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sunset: Option<Time>,
+    /// Whether the sunset has passed.
+    #[serde(default)]
+    pub sunset_passed: bool,
+    /// Workloads this standard matches.
+    pub matched: i32,
+    /// Of those, the ones the successor matches and that comply with it
+    /// (or are excepted from it).
+    pub migrated: i32,
+    /// Of those, the ones not migrated yet.
+    pub remaining: i32,
+    /// A capped, stably sorted sample of the workloads not migrated yet.
+    #[serde(default)]
+    pub pending: Sample<PendingMigration>,
+}
+
+/// A workload that has not moved to a deprecated standard's successor yet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingMigration {
+    /// The workload.
+    pub workload: WorkloadRef,
+    /// Whether the successor matches it at all.
+    pub successor_matches: bool,
+    /// The successor's rules it deviates from, without an exception.
+    #[serde(default)]
+    pub open_rules: Vec<String>,
 }
 
 /// How many workloads deviate from one rule.

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::{
     api::{
-        ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership,
+        ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership, StandardReview,
         StandardException,
     },
     engine::{DisruptionBudget, Namespace, Workload},
@@ -309,6 +309,8 @@ pub enum Object {
     Baseline(Box<PatchBaseline>),
     /// A service ownership.
     Ownership(Box<ServiceOwnership>),
+    /// A standard review.
+    Review(Box<StandardReview>),
     /// Known but not evaluated: a ComplianceReport, a Job of a CronJob, a Pod of a controller.
     Ignored,
     /// A kind plumbline does not evaluate (`apiVersion/kind`).
@@ -446,6 +448,11 @@ pub fn classify(value: Value) -> Result<Object, String> {
         ("plumbline.dev", "ServiceOwnership") => {
             Object::Ownership(Box::new(plumbline(value, |o: &ServiceOwnership| {
                 o.validate_cel().map_err(cel)
+            })?))
+        }
+        ("plumbline.dev", "StandardReview") => {
+            Object::Review(Box::new(plumbline(value, |r: &StandardReview| {
+                r.validate_cel().map_err(cel)
             })?))
         }
         ("plumbline.dev", "ComplianceReport") => {

@@ -434,7 +434,7 @@ impl Report {
                             excepted: c.excepted,
                         })
                         .collect(),
-                    review_required: s.review.as_ref().map(|r| r.message.clone()),
+                    review_required: s.review.required.then(|| s.review.message.clone()),
                 }
             })
             .collect();

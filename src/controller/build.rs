@@ -22,11 +22,13 @@ use crate::{
             ExceptedRule, ImagePatch, OwnerSummary, PatchReport, ReportedWorkload,
             StandardDeviations,
         },
-        standard::{Enforcement, InfrastructureStandardStatus},
+        StandardReviewStatus,
+        standard::{Enforcement, InfrastructureStandardStatus, Migration, ReviewSummary, Stage},
     },
     engine::{
-        BaselineVerdict, ExceptionVerdict, Owner, OwnershipVerdict, StandardVerdict, Workload,
-        WorkloadVerdict, ownership::DEFAULT_MIN_MAINTAINERS, verdict::sample,
+        BaselineVerdict, ExceptionVerdict, Owner, OwnershipVerdict, ReviewVerdict,
+        StandardVerdict, Workload, WorkloadVerdict, ownership::DEFAULT_MIN_MAINTAINERS,
+        verdict::sample,
     },
 };
 
@@ -171,7 +173,10 @@ pub fn report(
     // spec of its own for the status to catch up with.
     let conditions = merge(
         &previous.map(SeenReport::conditions).unwrap_or_default(),
-        vec![compliant, patch, owned],
+        [compliant, patch, owned]
+            .into_iter()
+            .chain(supported(&v.deprecated))
+            .collect(),
         None,
         now,
     );
@@ -289,6 +294,14 @@ fn invalid(reason: &str, message: &str) -> Vec<Desired> {
 /// server checks at admission, which only the background evaluation does,
 /// and why. `refused` is the API server's answer to a policy it refused.
 pub fn enforced(coverage: &Coverage, refused: Option<&str>) -> Desired {
+    if coverage.retired {
+        return Desired::new(
+            types::ENFORCED,
+            false,
+            reasons::RETIRED,
+            "the standard is retired: nothing is checked at admission",
+        );
+    }
     let verb = match coverage.enforcement {
         Enforcement::Enforce => "refused",
         Enforcement::Warn => "warned about",
@@ -356,22 +369,30 @@ pub fn standard_status(
     previous: &[Condition],
     now: Timestamp,
 ) -> InfrastructureStandardStatus {
-    let review = match &v.review {
-        Some(r) => Desired::new(types::REVIEW_REQUIRED, true, r.reason, r.message.clone()),
-        None => Desired::new(
-            types::REVIEW_REQUIRED,
-            false,
-            reasons::BELOW_THRESHOLD,
-            format!(
-                "{} active exceptions; below the review thresholds",
-                v.exceptions.active
-            ),
+    let review = Desired::new(
+        types::REVIEW_REQUIRED,
+        v.review.required,
+        v.review.reason,
+        v.review.message.clone(),
+    );
+    let ready = match (&v.error, &v.lifecycle_error, v.stage) {
+        (Some(e), _, _) => invalid(reasons::INVALID_SPEC, e),
+        (None, Some(e), _) => invalid(
+            reasons::INVALID_SUCCESSOR,
+            &format!("{e} (the standard is still evaluated and enforced meanwhile)"),
         ),
+        (None, None, Stage::Retired) => vec![Desired::new(
+            types::READY,
+            true,
+            reasons::RETIRED,
+            "the standard is retired: it is no longer evaluated or enforced, and no report lists it",
+        )],
+        (None, None, _) => validity(&None),
     };
     InfrastructureStandardStatus {
         conditions: merge(
             previous,
-            [validity(&v.error), vec![review, enforced]].concat(),
+            [ready, vec![review, enforced]].concat(),
             generation,
             now,
         ),
@@ -383,7 +404,119 @@ pub fn standard_status(
         rules: v.rules.clone(),
         exceptions: v.exceptions.clone(),
         deviations: v.deviations.clone(),
+        stage: Some(v.stage),
+        review: v.review.current.as_ref().map(|c| ReviewSummary {
+            name: c.name.clone(),
+            reviewed_by: c.reviewed_by.clone(),
+            outcome: c.outcome,
+            reviewed_at: c.at.map(Time),
+            next_review_due: c.next_due.map(Time),
+        }),
+        migration: v.migration.as_ref().map(|m| Migration {
+            superseded_by: m.superseded_by.clone(),
+            sunset: m.sunset.map(Time),
+            sunset_passed: m.sunset_passed,
+            matched: m.matched,
+            migrated: m.migrated,
+            remaining: m.matched - m.migrated,
+            pending: m.pending.clone(),
+        }),
     }
+}
+
+/// The status of a review. `previous` is its status as the cluster holds
+/// it: what was recorded once is kept as it is.
+pub fn review_status(
+    v: &ReviewVerdict,
+    standard: &str,
+    previous: Option<&StandardReviewStatus>,
+    now: Timestamp,
+) -> StandardReviewStatus {
+    let ready = if !v.standard_exists {
+        Desired::new(
+            types::READY,
+            false,
+            reasons::UNKNOWN_STANDARD,
+            format!(
+                "there is no InfrastructureStandard `{standard}`: correct spec.standard in a new review (this one takes effect if the standard appears)"
+            ),
+        )
+    } else if v.current {
+        Desired::new(
+            types::READY,
+            true,
+            reasons::CURRENT_REVIEW,
+            format!("recorded: the current review of standard {standard}"),
+        )
+    } else {
+        Desired::new(
+            types::READY,
+            true,
+            reasons::SUPERSEDED,
+            format!("recorded: a later review of standard {standard} supersedes it"),
+        )
+    };
+    let (recorded_exceptions, recorded_at) = match &v.record {
+        Some((names, figures)) => (names.clone(), Some(figures.clone())),
+        None => (None, None),
+    };
+    StandardReviewStatus {
+        conditions: merge(
+            previous.map_or(&[][..], |p| &p.conditions),
+            vec![ready],
+            Some(1),
+            now,
+        ),
+        observed_generation: Some(1),
+        current: Some(v.current),
+        exceptions: previous
+            .and_then(|p| p.exceptions.clone())
+            .or(recorded_exceptions),
+        at_review: previous.and_then(|p| p.at_review.clone()).or(recorded_at),
+    }
+}
+
+/// The `StandardsSupported` condition of a report, present only while a
+/// Deprecated standard matches the workload: True until its sunset, False
+/// after.
+fn supported(deprecated: &[crate::engine::DeprecatedStandard]) -> Option<Desired> {
+    if deprecated.is_empty() {
+        return None;
+    }
+    let words = |d: &crate::engine::DeprecatedStandard| {
+        let to = d
+            .superseded_by
+            .as_deref()
+            .map_or(String::new(), |s| format!(": move to standard {s}"));
+        match (d.sunset, d.sunset_passed) {
+            (Some(t), true) => format!("{} was sunset at {t}{to}", d.standard),
+            (Some(t), false) => format!("{} is deprecated, sunset {t}{to}", d.standard),
+            (None, _) => format!("{} is deprecated{to}", d.standard),
+        }
+    };
+    let passed: Vec<String> = deprecated
+        .iter()
+        .filter(|d| d.sunset_passed)
+        .map(words)
+        .collect();
+    Some(if passed.is_empty() {
+        Desired::new(
+            types::STANDARDS_SUPPORTED,
+            true,
+            reasons::DEPRECATED_STANDARD,
+            format!(
+                "runs on a deprecated standard: {}",
+                deprecated.iter().map(words).collect::<Vec<_>>().join("; ")
+            ),
+        )
+    } else {
+        Desired::new(
+            types::STANDARDS_SUPPORTED,
+            false,
+            reasons::SUNSET_PASSED,
+            format!("past the sunset of: {}", passed.join("; ")),
+        )
+    })
 }
 
 /// The status of an exception.
@@ -591,6 +724,7 @@ mod tests {
             &Coverage {
                 enforcement: Enforcement::Audit,
                 invalid: false,
+                retired: false,
                 enforced: Vec::new(),
                 background: Vec::new(),
             },

@@ -12,6 +12,7 @@ use kube::Resource;
 use super::{watch::Stores, write::Written};
 use crate::api::{
     ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership, StandardException,
+    StandardReview,
 };
 
 impl Stores {
@@ -26,6 +27,7 @@ impl Stores {
             k if k == StandardException::kind(&()) => self.exceptions.resource_version(ns, name),
             k if k == PatchBaseline::kind(&()) => self.baselines.resource_version(ns, name),
             k if k == ServiceOwnership::kind(&()) => self.ownerships.resource_version(ns, name),
+            k if k == StandardReview::kind(&()) => self.reviews.resource_version(ns, name),
             k if k == ValidatingAdmissionPolicy::kind(&()) => {
                 self.policies.resource_version(ns, name)
             }

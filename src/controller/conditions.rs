@@ -14,8 +14,12 @@ pub mod types {
     /// then, as kstatus (Flux) reads it: `Stalled=True` is Failed, where
     /// `Ready=False` alone would be "still in progress".
     pub const STALLED: &str = "Stalled";
-    /// Exceptions to a standard pile up past its review threshold.
+    /// A standard needs review: exceptions pile up with no review that
+    /// covers them, or a review date passed.
     pub const REVIEW_REQUIRED: &str = "ReviewRequired";
+    /// Reports: the Deprecated standards that match the workload, and
+    /// whether their sunset passed (present only while one matches).
+    pub const STANDARDS_SUPPORTED: &str = "StandardsSupported";
     /// Standards: which rules the API server checks at admission.
     pub const ENFORCED: &str = "Enforced";
     /// An exception is in effect.
@@ -42,8 +46,20 @@ pub mod reasons {
     pub const VALID: &str = "Valid";
     /// The spec cannot be evaluated; the message says what to fix.
     pub const INVALID_SPEC: &str = "InvalidSpec";
-    /// Below every review threshold.
-    pub const BELOW_THRESHOLD: &str = "BelowThreshold";
+    /// A standard's successor is missing, itself, retired, or in a cycle.
+    pub const INVALID_SUCCESSOR: &str = "InvalidSuccessor";
+    /// A standard is retired (Ready=True, Enforced=False).
+    pub const RETIRED: &str = "Retired";
+    /// A review names a standard that does not exist.
+    pub const UNKNOWN_STANDARD: &str = "UnknownStandard";
+    /// A review is its standard's current one.
+    pub const CURRENT_REVIEW: &str = "CurrentReview";
+    /// A later review of its standard supersedes a review.
+    pub const SUPERSEDED: &str = "Superseded";
+    /// A report: a Deprecated standard matches it, before its sunset.
+    pub const DEPRECATED_STANDARD: &str = "DeprecatedStandard";
+    /// A report: a Deprecated standard that matches it is past its sunset.
+    pub const SUNSET_PASSED: &str = "SunsetPassed";
     /// Enforced: every rule is checked at admission.
     pub const ALL_RULES: &str = "AllRules";
     /// Enforced: some rules are checked in the background only.
@@ -211,7 +227,7 @@ mod tests {
                 Desired::new(
                     types::REVIEW_REQUIRED,
                     false,
-                    reasons::BELOW_THRESHOLD,
+                    "BelowThreshold",
                     "1 of 3",
                 ),
                 Desired::new(types::READY, true, reasons::VALID, "ok"),

@@ -29,6 +29,8 @@ impl Stores {
             .map(|b| (**b).clone())
             .collect();
         budgets.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        let mut reviews = self.reviews.values();
+        reviews.sort_by(|a, b| a.name.cmp(&b.name));
         Inputs {
             workloads,
             namespaces: self
@@ -42,6 +44,7 @@ impl Stores {
             exceptions,
             baselines,
             ownerships,
+            reviews,
         }
     }
 }

@@ -22,6 +22,29 @@ use crate::{
 
 type Labels = Vec<(&'static str, String)>;
 
+/// The values of `standards_by_review_state`'s `state` label.
+const REVIEW_STATES: [&str; 6] = [
+    "required",
+    "due",
+    "reviewed",
+    "decision_pending",
+    "not_required",
+    "retired",
+];
+
+/// A standard's review state, as the metric's label says it.
+fn review_state(r: &crate::engine::review::ReviewState) -> &'static str {
+    use crate::engine::review::{Class, reasons};
+    match (Class::of(r.reason), r.reason) {
+        (_, reasons::RETIRED) => "retired",
+        (_, reasons::REVISION_PENDING | reasons::RETIREMENT_PENDING) => "decision_pending",
+        (Class::Required, _) => "required",
+        (Class::Due, _) => "due",
+        (Class::Reviewed, _) => "reviewed",
+        (Class::Quiet, _) => "not_required",
+    }
+}
+
 /// The operator's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -29,6 +52,9 @@ pub struct Metrics {
     deviations: Family<Labels, Gauge>,
     active_exceptions: Family<Labels, Gauge>,
     review_required: Family<Labels, Gauge>,
+    review_states: Family<Labels, Gauge>,
+    review_age: Family<Labels, Gauge<f64, AtomicU64>>,
+    migration_remaining: Family<Labels, Gauge>,
     patch: Family<Labels, Gauge>,
     orphans: Gauge,
     evaluations: Counter,
@@ -52,6 +78,9 @@ impl Default for Metrics {
             deviations: Family::default(),
             active_exceptions: Family::default(),
             review_required: Family::default(),
+            review_states: Family::default(),
+            review_age: Family::default(),
+            migration_remaining: Family::default(),
             patch: Family::default(),
             orphans: Gauge::default(),
             evaluations: Counter::default(),
@@ -88,6 +117,21 @@ impl Default for Metrics {
             "review_required",
             "1 when a standard needs review, by standard",
             m.review_required.clone(),
+        );
+        registry.register(
+            "standards_by_review_state",
+            "Standards by review state (required, due, reviewed, decision_pending, not_required, retired)",
+            m.review_states.clone(),
+        );
+        registry.register(
+            "standard_days_since_review",
+            "Days since the current review of a standard, by standard (reviewed standards only)",
+            m.review_age.clone(),
+        );
+        registry.register(
+            "standard_migration_remaining_workloads",
+            "Workloads of a Deprecated standard not yet compliant with its successor, by standard",
+            m.migration_remaining.clone(),
         );
         registry.register(
             "patch_workloads",
@@ -197,6 +241,8 @@ impl Metrics {
 
         self.active_exceptions.clear();
         self.review_required.clear();
+        self.review_age.clear();
+        self.migration_remaining.clear();
         for s in &eval.standards {
             let labels = vec![("standard", s.name.clone())];
             self.active_exceptions
@@ -204,7 +250,27 @@ impl Metrics {
                 .set(i64::from(s.exceptions.active));
             self.review_required
                 .get_or_create(&labels)
-                .set(i64::from(s.review.is_some()));
+                .set(i64::from(s.review.required));
+            if let Some(at) = s.review.current.as_ref().and_then(|c| c.at) {
+                let days = eval.at.duration_since(at).as_secs_f64() / 86_400.0;
+                self.review_age.get_or_create(&labels).set(days);
+            }
+            if let Some(m) = &s.migration {
+                self.migration_remaining
+                    .get_or_create(&labels)
+                    .set(i64::from(m.matched - m.migrated));
+            }
+        }
+        let mut by_state = std::collections::BTreeMap::from(
+            REVIEW_STATES.map(|state| (state, 0i64)),
+        );
+        for s in eval.standards.iter().filter(|s| s.error.is_none()) {
+            *by_state.entry(review_state(&s.review)).or_default() += 1;
+        }
+        for (state, n) in by_state {
+            self.review_states
+                .get_or_create(&vec![("state", state.to_string())])
+                .set(n);
         }
         self.patch.clear();
         for b in &eval.baselines {

@@ -34,8 +34,8 @@ use super::{
 };
 use crate::{
     admission::{self, Generated},
-    api::ComplianceReport,
-    engine::{Evaluation, Inputs, Workload, WorkloadVerdict},
+    api::{ComplianceReport, StandardReview, StandardReviewSpec},
+    engine::{Evaluation, Inputs, Workload, WorkloadVerdict, review::Review},
 };
 use futures::StreamExt;
 
@@ -97,15 +97,16 @@ pub async fn all(
     let standards = inputs.standards.iter().zip(&eval.standards).zip(&generated);
     failures += statuses(
         cx,
-        standards.map(|((s, v), g)| {
+        // A standard whose current review is being promoted waits a pass.
+        standards.filter(|((_, v), _)| !v.review.waiting).map(|((s, v), g)| {
             let previous = conditions(s.status.as_ref().map(|st| &st.conditions));
             let refused = refused.get(&s.name_any()).map(String::as_str);
             let enforced = build::enforced(&g.coverage, refused);
             let desired = build::standard_status(v, enforced, s.metadata.generation, previous, now);
-            let events = transitions::standard(previous, &desired.conditions);
+            let events = transitions::standard(s.status.as_ref(), &desired);
             Status {
                 api: Api::all(client.clone()),
-                object: s,
+                object: std::borrow::Cow::Borrowed(s),
                 current: s.status.as_ref(),
                 desired,
                 events,
@@ -128,7 +129,7 @@ pub async fn all(
                 let api = Api::namespaced(client.clone(), &e.namespace().unwrap_or_default());
                 Status {
                     api,
-                    object: e,
+                    object: std::borrow::Cow::Borrowed(e),
                     current: e.status.as_ref(),
                     desired,
                     events,
@@ -144,7 +145,7 @@ pub async fn all(
             let desired = build::baseline_status(v, images, b.metadata.generation, previous, now);
             Status {
                 api: Api::all(client.clone()),
-                object: b,
+                object: std::borrow::Cow::Borrowed(b),
                 current: b.status.as_ref(),
                 desired,
                 events: Vec::new(),
@@ -164,7 +165,7 @@ pub async fn all(
                 let api = Api::namespaced(client.clone(), &o.namespace().unwrap_or_default());
                 Status {
                     api,
-                    object: o,
+                    object: std::borrow::Cow::Borrowed(o),
                     current: o.status.as_ref(),
                     desired,
                     events: Vec::new(),
@@ -172,13 +173,71 @@ pub async fn all(
             }),
     )
     .await;
+    failures += reviews(cx, inputs, eval, now).await;
     failures
 }
 
+/// Writes the status of every review that changed: whether it is current,
+/// and, once, what it recorded. A slim review (superseded, settled) that
+/// becomes current again, because a later one was deleted, is only marked
+/// current: its watch event then brings it back in full.
+async fn reviews(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Timestamp) -> usize {
+    let client = cx.writer.client();
+    let mut failures = 0;
+    let kind = StandardReview::kind(&());
+    for (r, v) in inputs.reviews.iter().zip(&eval.reviews) {
+        if r.slim && v.current {
+            let started = Instant::now();
+            let result = cx.writer.promote_review(&r.name).await.map(|_| ());
+            failures += done(cx, &kind, started, result);
+        }
+    }
+    failures
+        + statuses(
+            cx,
+            inputs
+                .reviews
+                .iter()
+                .zip(&eval.reviews)
+                .filter(|(r, _)| !r.slim)
+                .map(|(r, v)| {
+                    let object = review_shell(r, cx.stores.reviews.resource_version("", &r.name));
+                    let desired = build::review_status(v, &r.standard, r.status.as_ref(), now);
+                    Status {
+                        api: Api::<StandardReview>::all(client.clone()),
+                        object: std::borrow::Cow::Owned(object),
+                        current: r.status.as_ref(),
+                        desired,
+                        events: Vec::new(),
+                    }
+                }),
+        )
+        .await
+}
+
+/// A StandardReview with only what a status write reads of it: its name and
+/// resourceVersion.
+fn review_shell(r: &Review, resource_version: Option<Option<String>>) -> StandardReview {
+    let mut shell = StandardReview::new(
+        &r.name,
+        StandardReviewSpec {
+            standard: r.standard.clone(),
+            outcome: r.outcome,
+            reviewed_by: r.reviewed_by.clone(),
+            summary: String::new(),
+            ticket: None,
+            next_review_by: None,
+            exceptions: None,
+        },
+    );
+    shell.metadata.resource_version = resource_version.flatten();
+    shell
+}
+
 /// One object's desired status, and the Events of reaching it.
-struct Status<'a, K, S> {
+struct Status<'a, K: Clone, S> {
     api: Api<K>,
-    object: &'a K,
+    object: std::borrow::Cow<'a, K>,
     desired: S,
     current: Option<&'a S>,
     events: Vec<Transition>,
@@ -197,7 +256,7 @@ where
     for s in each {
         let result = match cx
             .writer
-            .status(s.api, s.object, &s.desired, s.current)
+            .status(s.api, &s.object, &s.desired, s.current)
             .await
         {
             Ok(true) => {

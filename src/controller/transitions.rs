@@ -12,8 +12,11 @@ use super::{
     seen::{SeenReport, open},
 };
 use crate::{
-    api::{ComplianceReportStatus, ExceptionState, PatchState, StandardExceptionStatus},
-    engine::WorkloadVerdict,
+    api::{
+        ComplianceReportStatus, ExceptionState, InfrastructureStandardStatus, PatchState,
+        StandardExceptionStatus,
+    },
+    engine::{WorkloadVerdict, review::Class},
 };
 
 /// Event reasons.
@@ -24,10 +27,16 @@ pub mod reasons {
     pub const DEVIATION_RESOLVED: &str = "DeviationResolved";
     /// A workload's image passed its patch deadline.
     pub const PATCH_OVERDUE: &str = "PatchOverdue";
-    /// A standard's active exceptions reached its review threshold.
+    /// A standard's exceptions reached its review threshold, with no review covering them.
     pub const STANDARD_REVIEW_REQUIRED: &str = "StandardReviewRequired";
-    /// A standard fell back below its review threshold.
+    /// A standard fell back below its review threshold, with no review.
     pub const STANDARD_REVIEW_CLEARED: &str = "StandardReviewCleared";
+    /// A review of a standard was recorded that covers its situation.
+    pub const STANDARD_REVIEWED: &str = "StandardReviewed";
+    /// A standard's review date passed (its review's nextReviewBy, or its interval).
+    pub const STANDARD_REVIEW_DUE: &str = "StandardReviewDue";
+    /// A Deprecated standard passed its sunset.
+    pub const STANDARD_SUNSET_PASSED: &str = "StandardSunsetPassed";
     /// An exception expired.
     pub const EXCEPTION_EXPIRED: &str = "ExceptionExpired";
     /// An exception became invalid.
@@ -307,26 +316,68 @@ fn condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Conditi
     conditions.iter().find(|c| c.type_ == type_)
 }
 
-/// Events for a standard, from its conditions before and after.
-pub fn standard(previous: &[Condition], next: &[Condition]) -> Vec<Transition> {
-    let was = condition(previous, types::REVIEW_REQUIRED).is_some_and(|c| c.status == "True");
-    match condition(next, types::REVIEW_REQUIRED) {
-        Some(c) if c.status == "True" && !was => {
-            vec![Transition::new(
+/// Events for a standard, from its status before and after: one per change
+/// of its review state (required, due, reviewed, cleared) or of its review,
+/// and one when a Deprecated standard passes its sunset.
+pub fn standard(
+    previous: Option<&InfrastructureStandardStatus>,
+    next: &InfrastructureStandardStatus,
+) -> Vec<Transition> {
+    let mut out = Vec::new();
+    let before = previous.and_then(|p| condition(&p.conditions, types::REVIEW_REQUIRED));
+    let was = |status: &str| before.is_some_and(|c| c.status == status);
+    let class_before = before.map(|c| Class::of(&c.reason));
+    let review_before = previous.and_then(|p| p.review.as_ref()).map(|r| &r.name);
+    let review_now = next.review.as_ref().map(|r| &r.name);
+    if let Some(c) = condition(&next.conditions, types::REVIEW_REQUIRED) {
+        let class = Class::of(&c.reason);
+        let moved = !was(&c.status) || class_before != Some(class);
+        match class {
+            Class::Required if moved => out.push(Transition::new(
                 true,
                 reasons::STANDARD_REVIEW_REQUIRED,
                 c.message.clone(),
-            )]
-        }
-        Some(c) if c.status == "False" && was => {
-            vec![Transition::new(
+            )),
+            Class::Due if moved => out.push(Transition::new(
+                true,
+                reasons::STANDARD_REVIEW_DUE,
+                c.message.clone(),
+            )),
+            Class::Reviewed if moved || review_before != review_now => out.push(
+                Transition::new(false, reasons::STANDARD_REVIEWED, c.message.clone()),
+            ),
+            Class::Quiet if was("True") => out.push(Transition::new(
                 false,
                 reasons::STANDARD_REVIEW_CLEARED,
                 c.message.clone(),
-            )]
+            )),
+            _ => {}
         }
-        _ => Vec::new(),
     }
+    let passed = |s: Option<&InfrastructureStandardStatus>| {
+        s.and_then(|s| s.migration.as_ref())
+            .is_some_and(|m| m.sunset_passed)
+    };
+    if let Some(m) = &next.migration
+        && m.sunset_passed
+        && !passed(previous)
+    {
+        let successor = m
+            .superseded_by
+            .as_deref()
+            .map_or(String::new(), |s| format!(" to {s}"));
+        out.push(Transition::new(
+            true,
+            reasons::STANDARD_SUNSET_PASSED,
+            format!(
+                "the sunset{} has passed: {} of {} matched workloads have not moved{successor}",
+                m.sunset.as_ref().map_or(String::new(), |t| format!(" ({})", t.0)),
+                m.remaining,
+                m.matched
+            ),
+        ));
+    }
+    out
 }
 
 /// Events for an exception, from its status before and after.
@@ -400,6 +451,7 @@ mod tests {
             baselines: Vec::new(),
             selected_by: Vec::new(),
             used_exceptions: Vec::new(),
+            deprecated: Vec::new(),
             next_change: None,
         }
     }

@@ -31,9 +31,9 @@ use super::{
 use crate::{
     api::{
         ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership,
-        StandardException,
+        StandardException, StandardReview,
     },
-    engine::{DisruptionBudget, Workload},
+    engine::{DisruptionBudget, Workload, review::Review},
 };
 
 /// Every cache the operator evaluates and writes from.
@@ -53,6 +53,8 @@ pub struct Stores {
     pub baselines: Caches<PatchBaseline>,
     /// Ownerships.
     pub ownerships: Caches<ServiceOwnership>,
+    /// Standard reviews: in full while they count, slim once superseded.
+    pub reviews: Caches<Review>,
     /// What decides whether each report the operator wrote needs a write.
     pub reports: Caches<SeenReport>,
     /// The admission policies the operator generated (by their label).
@@ -320,6 +322,12 @@ pub fn start(client: &Client, namespaces: &[String], changed: Arc<Notify>) -> St
         ownerships: Caches {
             caches: namespaced(client, ns, own, c),
         },
+        reviews: cluster(
+            client,
+            watcher::Config::default(),
+            |r: StandardReview| Some(Review::cached(r)),
+            c,
+        ),
         reports: Caches {
             caches: namespaced(
                 client,
@@ -353,6 +361,7 @@ impl Stores {
             self.exceptions.wait_until_ready(),
             self.baselines.wait_until_ready(),
             self.ownerships.wait_until_ready(),
+            self.reviews.wait_until_ready(),
             self.reports.wait_until_ready(),
             self.policies.wait_until_ready(),
             self.bindings.wait_until_ready(),

@@ -139,6 +139,36 @@ impl Writer {
         PatchParams::apply(MANAGER).force()
     }
 
+    /// Marks a review current again (a later one was deleted), by a merge
+    /// patch of that one field: what the cache no longer holds of a settled
+    /// review (what it recorded) stays as the cluster has it.
+    pub async fn promote_review(&self, name: &str) -> Result<bool, WriteError> {
+        let api: Api<crate::api::StandardReview> = Api::all(self.client.clone());
+        let patch = json!({"status": {"current": true}});
+        self.throttle().await;
+        match api
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(written) => {
+                self.wrote(
+                    "StandardReview",
+                    "",
+                    name,
+                    None,
+                    written.resource_version(),
+                    false,
+                );
+                Ok(true)
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+            Err(source) => Err(WriteError::Api {
+                what: format!("StandardReview {name} status"),
+                source,
+            }),
+        }
+    }
+
     /// Applies a report, spec and status in one request. The caller decides
     /// whether it differs from the cluster's copy (`report_differs`);
     /// `current` is that copy as last seen, at its resourceVersion.

@@ -213,12 +213,25 @@ impl<'a> Prepared<'a> {
         let mut deviations = Vec::new();
         let mut outcomes_by_rule = Vec::new();
         let mut compliance = Vec::new();
+        let mut deprecated = Vec::new();
         for (si, std) in self.standards.iter().enumerate() {
             let Ok((matcher, rules)) = &std.compiled else {
                 continue;
             };
-            if !matcher.matches(w, ns_labels) {
+            if std.stage == crate::api::standard::Stage::Retired || !matcher.matches(w, ns_labels)
+            {
                 continue;
+            }
+            if let Some(d) = &std.deprecation {
+                if let Some(t) = d.sunset {
+                    note(t);
+                }
+                deprecated.push(DeprecatedStandard {
+                    standard: std.name.clone(),
+                    superseded_by: d.superseded_by.clone(),
+                    sunset: d.sunset,
+                    sunset_passed: d.sunset.is_some_and(|t| now >= t),
+                });
             }
             let mut open = 0;
             let mut covered = 0;
@@ -366,6 +379,7 @@ impl<'a> Prepared<'a> {
                 .filter(|&&i| used[i])
                 .map(|&i| exceptions[i].name.clone())
                 .collect(),
+            deprecated,
             next_change,
         }
     }
@@ -426,6 +440,16 @@ impl<'a> Prepared<'a> {
         let mut ownership_matched = vec![0i32; ownerships.len()];
         let mut conflicts: Vec<Vec<OwnershipConflict>> = vec![Vec::new(); ownerships.len()];
         let mut std_acc: Vec<StandardAcc> = standards.iter().map(StandardAcc::new).collect();
+        let successors = super::review::successors(&inputs.standards);
+        // Per Deprecated standard with a valid successor: (successor, migration).
+        let mut migrations: Vec<Option<(usize, MigrationAcc)>> = standards
+            .iter()
+            .zip(&successors)
+            .map(|(s, succ)| {
+                s.deprecation.as_ref()?;
+                Some((*succ.as_ref().ok()?.as_ref()?, MigrationAcc::default()))
+            })
+            .collect();
         let mut base_acc: Vec<BaselineAcc> = baselines.iter().map(BaselineAcc::new).collect();
 
         for (wi, (w, v)) in inputs.workloads.iter().zip(&verdicts).enumerate() {
@@ -464,6 +488,10 @@ impl<'a> Prepared<'a> {
                 }
             }
             for &(si, c) in &v.standards {
+                if let Some((successor, m)) = &mut migrations[si] {
+                    let name = &*standards[*successor].name;
+                    m.count((*successor, name), wi, v, &inputs.workloads);
+                }
                 let acc = &mut std_acc[si];
                 acc.matched += 1;
                 match c {
@@ -517,21 +545,114 @@ impl<'a> Prepared<'a> {
             })
             .collect();
 
-        // Standards.
-        let standard_verdicts = standards
+        // Standards, and their reviews.
+        let latest = super::review::latest(&inputs.reviews, now);
+        let mut active_of: Vec<Vec<super::review::ActiveException>> =
+            vec![Vec::new(); standards.len()];
+        for ((e, ev), spec) in exceptions
+            .iter()
+            .zip(&exception_verdicts)
+            .zip(&inputs.exceptions)
+        {
+            if let Some(super::exception::Target::Standard { index, .. }) = e.target
+                && ev.state == ExceptionState::Active
+            {
+                active_of[index].push(super::review::ActiveException {
+                    name: format!("{}/{}", e.namespace, e.name),
+                    created: spec.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                });
+            }
+        }
+        for a in &mut active_of {
+            a.sort_by(|x, y| x.name.cmp(&y.name));
+        }
+        let standard_verdicts: Vec<StandardVerdict> = standards
             .iter()
             .zip(std_acc)
             .zip(&inputs.standards)
+            .zip(migrations)
             .enumerate()
-            .map(|(si, ((std, acc), spec))| {
+            .map(|(si, (((std, acc), spec), migration))| {
                 let mut v = acc.finish(std, &inputs.workloads, &verdicts);
                 for (e, ev) in exceptions.iter().zip(&exception_verdicts) {
                     if matches!(e.target, Some(super::exception::Target::Standard { index, .. }) if index == si) {
                         count_exception(&mut v.exceptions, ev.state);
                     }
                 }
-                v.review = review(spec, &v);
+                v.stage = std.stage;
+                v.lifecycle_error = successors[si].as_ref().err().cloned();
+                if let Some(d) = &std.deprecation {
+                    if let Some(t) = d.sunset {
+                        note(t);
+                    }
+                    let (successor, acc) = migration.unzip();
+                    v.migration = Some(acc.unwrap_or_default().finish(
+                        successor.map(|j| standards[j].name.to_string()),
+                        d.sunset,
+                        now,
+                        v.matched,
+                        &inputs.workloads,
+                    ));
+                }
+                if v.error.is_none() {
+                    v.review = super::review::state(&super::review::Situation {
+                        standard: spec,
+                        active: &active_of[si],
+                        matched: v.matched,
+                        excepted: v.excepted,
+                        review: latest.get(std.name.as_ref()).copied(),
+                        now,
+                    });
+                    if let Some(t) = v.review.next_change {
+                        note(t);
+                    }
+                }
                 v
+            })
+            .collect();
+
+        // Reviews: which one counts, and what a new current one records.
+        let standard_index: HashMap<&str, usize> = standards
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_ref(), i))
+            .collect();
+        let review_verdicts = inputs
+            .reviews
+            .iter()
+            .map(|r| {
+                let index = standard_index.get(r.standard.as_str()).copied();
+                let current = index.is_some()
+                    && latest
+                        .get(r.standard.as_str())
+                        .is_some_and(|l| l.name == r.name);
+                let record = match index {
+                    Some(si) if current && !r.slim && r.at_review().is_none() => {
+                        let v = &standard_verdicts[si];
+                        let active = &active_of[si];
+                        let names = r.listed.is_none().then(|| {
+                            active
+                                .iter()
+                                .take(crate::api::review::MAX_REVIEWED_EXCEPTIONS)
+                                .map(|e| e.name.clone())
+                                .collect()
+                        });
+                        let figures = super::review::at_review(
+                            &inputs.standards[si],
+                            i32::try_from(active.len()).unwrap_or(i32::MAX),
+                            v.matched,
+                            v.excepted,
+                        );
+                        Some((names, figures))
+                    }
+                    _ => None,
+                };
+                ReviewVerdict {
+                    name: r.name.clone(),
+                    standard_exists: index.is_some(),
+                    current,
+                    record,
+                }
             })
             .collect();
 
@@ -568,6 +689,7 @@ impl<'a> Prepared<'a> {
             exceptions: exception_verdicts,
             baselines: baseline_verdicts,
             ownerships: ownership_verdicts,
+            reviews: review_verdicts,
             next_change,
         }
     }
@@ -633,38 +755,6 @@ fn count_exception(counts: &mut crate::api::standard::ExceptionCounts, state: Ex
         ExceptionState::Pending => counts.pending += 1,
         ExceptionState::Invalid => counts.invalid += 1,
     }
-}
-
-/// Whether exceptions to a standard pile up past its review thresholds.
-fn review(spec: &crate::api::InfrastructureStandard, v: &StandardVerdict) -> Option<Review> {
-    let policy = spec.spec.review.as_ref()?;
-    if v.error.is_some() {
-        return None;
-    }
-    if let Some(max) = policy.max_active_exceptions
-        && v.exceptions.active >= max
-    {
-        return Some(Review {
-            reason: "ActiveExceptionsAtThreshold",
-            message: format!(
-                "{} active exceptions, at or above the review threshold of {max}: review whether the standard still fits",
-                v.exceptions.active
-            ),
-        });
-    }
-    if let Some(pct) = policy.max_excepted_percent
-        && v.matched > 0
-        && i64::from(v.excepted) * 100 >= i64::from(pct) * i64::from(v.matched)
-    {
-        return Some(Review {
-            reason: "ExceptedShareAtThreshold",
-            message: format!(
-                "{} of {} matched workloads are excepted, at or above the review threshold of {pct}%: review whether the standard still fits",
-                v.excepted, v.matched
-            ),
-        });
-    }
-    None
 }
 
 struct StandardAcc {
@@ -751,8 +841,86 @@ impl StandardAcc {
             excepted: self.excepted,
             rules: self.rules,
             exceptions: Default::default(),
-            review: None,
+            review: Default::default(),
             deviations: crate::api::common::Sample {
+                omitted: i32::try_from(total - items.len()).unwrap_or(i32::MAX),
+                items,
+            },
+            stage: s.stage,
+            lifecycle_error: None,
+            migration: None,
+        }
+    }
+}
+
+/// A Deprecated standard's migration, counted as the workloads come.
+#[derive(Default)]
+struct MigrationAcc {
+    migrated: i32,
+    /// Workloads not migrated, by index, with whether the successor matches
+    /// them and its open rules.
+    pending: Capped<(usize, bool, Vec<String>)>,
+}
+
+type Pending = (usize, bool, Vec<String>);
+
+/// The order of a migration's sample: by workload.
+fn pending_key<'a>(
+    workloads: &'a [Arc<super::Workload>],
+    (wi, ..): &Pending,
+) -> (crate::api::WorkloadKind, &'a str, &'a str) {
+    let w = &workloads[*wi];
+    (w.kind, w.namespace.as_str(), w.name.as_str())
+}
+
+impl MigrationAcc {
+    /// Counts one workload the deprecated standard matches, against its
+    /// successor (by index and name).
+    fn count(
+        &mut self,
+        (successor, name): (usize, &str),
+        wi: usize,
+        v: &WorkloadVerdict,
+        workloads: &[Arc<super::Workload>],
+    ) {
+        match v.standards.iter().find(|(si, _)| *si == successor) {
+            Some((_, Compliance::Compliant | Compliance::Excepted)) => self.migrated += 1,
+            found => {
+                let rules = v
+                    .open_deviations()
+                    .filter(|d| &*d.standard == name)
+                    .map(|d| d.rule.to_string())
+                    .collect();
+                self.pending
+                    .push((wi, found.is_some(), rules), |p| pending_key(workloads, p));
+            }
+        }
+    }
+
+    fn finish(
+        self,
+        superseded_by: Option<String>,
+        sunset: Option<Timestamp>,
+        now: Timestamp,
+        matched: i32,
+        workloads: &[Arc<super::Workload>],
+    ) -> MigrationVerdict {
+        let (items, total) = self.pending.finish(|p| pending_key(workloads, p));
+        let items: Vec<crate::api::standard::PendingMigration> = items
+            .into_iter()
+            .map(|(wi, successor_matches, open_rules)| crate::api::standard::PendingMigration {
+                workload: workloads[wi].reference(),
+                successor_matches,
+                open_rules,
+            })
+            .collect();
+        MigrationVerdict {
+            superseded_by,
+            sunset,
+            sunset_passed: sunset.is_some_and(|t| now >= t),
+            matched,
+            migrated: self.migrated,
+            pending: crate::api::common::Sample {
                 omitted: i32::try_from(total - items.len()).unwrap_or(i32::MAX),
                 items,
             },

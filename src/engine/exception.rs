@@ -90,6 +90,14 @@ impl CompiledException {
                 ),
                 Some(index) => {
                     let std = &standards[index];
+                    if std.stage == crate::api::standard::Stage::Retired {
+                        fail(
+                            "StandardRetired",
+                            format!(
+                                "the InfrastructureStandard `{name}` is retired and no longer evaluated: delete this exception"
+                            ),
+                        );
+                    }
                     if let Some(rules) = &spec.target.rules {
                         let unknown: Vec<&str> = rules
                             .iter()

@@ -14,6 +14,7 @@ pub mod judged;
 mod matcher;
 pub mod ownership;
 pub mod patch;
+pub mod review;
 pub mod selector;
 pub mod standard;
 pub mod verdict;
@@ -85,4 +86,6 @@ pub struct Inputs {
     pub baselines: Vec<PatchBaseline>,
     /// Service ownerships.
     pub ownerships: Vec<ServiceOwnership>,
+    /// Standard reviews (shared with the operator's cache, like workloads).
+    pub reviews: Vec<Arc<review::Review>>,
 }

@@ -5,7 +5,10 @@ use super::{
     checks::{self, Check},
     matcher::Matcher,
 };
-use crate::api::{InfrastructureStandard, Severity, standard::ExceptionPolicy};
+use crate::api::{
+    InfrastructureStandard, Severity,
+    standard::{ExceptionPolicy, Stage},
+};
 
 /// One rule, compiled.
 #[derive(Clone, Debug)]
@@ -27,8 +30,21 @@ pub struct CompiledStandard {
     pub rule_ids: Vec<String>,
     /// Its exception policy.
     pub exception_policy: ExceptionPolicy,
+    /// Its lifecycle stage: a Retired standard evaluates nothing.
+    pub stage: Stage,
+    /// While Deprecated: its successor's name and its sunset.
+    pub deprecation: Option<Deprecation>,
     /// Its match and rules, or every problem found.
     pub compiled: Result<(Matcher, Vec<CompiledRule>), String>,
+}
+
+/// What a Deprecated standard tells the workloads it matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deprecation {
+    /// The successor, if named.
+    pub superseded_by: Option<std::sync::Arc<str>>,
+    /// The sunset, if set (the schema requires it).
+    pub sunset: Option<jiff::Timestamp>,
 }
 
 impl CompiledStandard {
@@ -63,6 +79,16 @@ impl CompiledStandard {
             name: s.metadata.name.as_deref().unwrap_or_default().into(),
             rule_ids: s.spec.rules.iter().map(|r| r.id.clone()).collect(),
             exception_policy: s.spec.exception_policy.clone(),
+            stage: s.spec.stage(),
+            deprecation: s
+                .spec
+                .lifecycle
+                .as_ref()
+                .filter(|l| l.stage == Stage::Deprecated)
+                .map(|l| Deprecation {
+                    superseded_by: l.superseded_by.as_deref().map(Into::into),
+                    sunset: l.sunset.as_ref().map(|t| t.0),
+                }),
             compiled: match (matcher, errors.is_empty()) {
                 (Some(m), true) => Ok((m, rules)),
                 _ => Err(errors.join("; ")),

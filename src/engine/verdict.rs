@@ -32,6 +32,8 @@ pub struct Evaluation {
     pub baselines: Vec<BaselineVerdict>,
     /// One per input ownership, in input order.
     pub ownerships: Vec<OwnershipVerdict>,
+    /// One per input review, in input order.
+    pub reviews: Vec<ReviewVerdict>,
     /// The next instant after `at` at which a verdict changes by itself
     /// (an exception expires, a deadline or an effective date passes, an end of
     /// support is reached). Evaluate again then.
@@ -110,9 +112,24 @@ pub struct WorkloadVerdict {
     pub selected_by: Vec<String>,
     /// The exceptions that covered one of its deviations or images.
     pub used_exceptions: Vec<String>,
+    /// The Deprecated standards that match it.
+    pub deprecated: Vec<DeprecatedStandard>,
     /// The next instant after the evaluation at which this verdict changes
     /// by itself (an exception expires, a deadline passes, ...).
     pub next_change: Option<Timestamp>,
+}
+
+/// A Deprecated standard that matches a workload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeprecatedStandard {
+    /// The standard.
+    pub standard: Arc<str>,
+    /// Its successor, if named.
+    pub superseded_by: Option<Arc<str>>,
+    /// Its sunset.
+    pub sunset: Option<Timestamp>,
+    /// Whether the sunset has passed.
+    pub sunset_passed: bool,
 }
 
 /// One deviation, by index: what the per-standard counts are folded from.
@@ -148,13 +165,35 @@ impl WorkloadVerdict {
     }
 }
 
-/// Why a standard needs review.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Review {
-    /// A CamelCase reason.
-    pub reason: &'static str,
-    /// The count and the threshold, in words.
-    pub message: String,
+/// How far a Deprecated standard's workloads have moved to its successor.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MigrationVerdict {
+    /// The successor, if valid.
+    pub superseded_by: Option<String>,
+    /// The sunset.
+    pub sunset: Option<Timestamp>,
+    /// Whether it passed.
+    pub sunset_passed: bool,
+    /// Workloads the standard matches.
+    pub matched: i32,
+    /// Those the successor matches and that comply with it (or are excepted).
+    pub migrated: i32,
+    /// A capped sample of the others, with the total left out.
+    pub pending: Sample<crate::api::standard::PendingMigration>,
+}
+
+/// The verdict on one review: what its status should record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReviewVerdict {
+    /// Its name.
+    pub name: String,
+    /// Whether the standard it names exists.
+    pub standard_exists: bool,
+    /// Whether it is its standard's current review.
+    pub current: bool,
+    /// For a current review not recorded yet: the exceptions to record
+    /// (`None` when its spec lists them) and the standard's figures.
+    pub record: Option<(Option<Vec<String>>, crate::api::review::AtReview)>,
 }
 
 /// The verdict on one standard.
@@ -176,10 +215,16 @@ pub struct StandardVerdict {
     pub rules: Vec<RuleCounts>,
     /// Exceptions targeting it, by state.
     pub exceptions: ExceptionCounts,
-    /// Why it needs review, if it does.
-    pub review: Option<Review>,
+    /// Whether it needs review, and why.
+    pub review: super::review::ReviewState,
     /// A capped sample of uncovered deviations.
     pub deviations: Sample<DeviationSummary>,
+    /// Its lifecycle stage.
+    pub stage: crate::api::standard::Stage,
+    /// What is wrong with its lifecycle (the standard still evaluates).
+    pub lifecycle_error: Option<String>,
+    /// While Deprecated: the migration to its successor.
+    pub migration: Option<MigrationVerdict>,
 }
 
 /// The verdict on one exception.
