@@ -58,7 +58,7 @@ crds: ## Regenerate crds/ from src/api, deploy/argocd/argocd-cm.yaml from the Lu
 	$(CARGO) run --locked --quiet -- crd --out-dir crds
 	$(CARGO) run --locked --quiet -- crd --out-dir charts/plumbline/crds
 	python3 scripts/argocd-cm.py
-	cp deploy/rbac.yaml deploy/user-roles.yaml deploy/admission/exception-approval.yaml deploy/argocd/argocd-cm.yaml charts/plumbline/files/
+	cp deploy/rbac.yaml deploy/user-roles.yaml deploy/admission/exception-approval.yaml deploy/admission/standard-review.yaml deploy/argocd/argocd-cm.yaml charts/plumbline/files/
 
 .PHONY: controlplane
 controlplane: ## Start a local etcd, kube-apiserver and kube-controller-manager (kubeconfig: target/controlplane/kubeconfig).

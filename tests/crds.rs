@@ -18,6 +18,7 @@ fn chart_files_match_deploy() {
         "deploy/rbac.yaml",
         "deploy/user-roles.yaml",
         "deploy/admission/exception-approval.yaml",
+        "deploy/admission/standard-review.yaml",
         "deploy/argocd/argocd-cm.yaml",
     ] {
         let name = std::path::Path::new(source)

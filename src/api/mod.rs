@@ -55,7 +55,10 @@ pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
             "ServiceOwnership",
             status_awaits_operator(ServiceOwnership::crd()),
         ),
-        ("StandardReview", status_awaits_operator(StandardReview::crd())),
+        (
+            "StandardReview",
+            status_awaits_operator(StandardReview::crd()),
+        ),
         ("ComplianceReport", report::crd()),
     ]
 }

@@ -89,7 +89,10 @@ pub struct StandardReviewSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(max = 1000),
-        inner(length(min = 3, max = 317), pattern(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$"))
+        inner(
+            length(min = 3, max = 317),
+            pattern(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+        )
     )]
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub exceptions: Option<Vec<String>>,

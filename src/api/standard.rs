@@ -454,7 +454,7 @@ pub struct ReviewPolicy {
     /// first, after the standard's creation), e.g. `4380h` (half a year),
     /// whether or not exceptions pile up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("duration(self) >= duration('1h')").message("review.interval must be at least 1h, e.g. 4380h"))]
+    #[x_kube(validation = Rule::new("duration(self) > duration('0s')").message("review.interval must be positive, e.g. 4380h"))]
     pub interval: Option<Duration>,
 }
 

@@ -133,6 +133,18 @@ pub fn render(report: &Report) -> String {
                 }),
             });
         }
+        if let Some(note) = s.review_note() {
+            // A note, never a failure: a review due is the platform team's
+            // to act on, not the workloads' in this change.
+            cases.push(Case {
+                name: "review and lifecycle".into(),
+                file: s.source.as_ref().map(|x| x.file.clone()).unwrap_or_default(),
+                line: s.source.as_ref().map_or(0, |x| x.line),
+                failure: None,
+                error: None,
+                output: Some(note),
+            });
+        }
         suites.push((format!("standard {}", s.name), cases));
     }
     for b in &report.baselines {

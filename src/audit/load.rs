@@ -208,9 +208,9 @@ impl Loaded {
             }
             Ok(Object::Review(r)) => {
                 self.remember("StandardReview", None, r.metadata.name.as_deref(), location);
-                self.inputs
-                    .reviews
-                    .push(std::sync::Arc::new(crate::engine::review::Review::from_object(*r)));
+                self.inputs.reviews.push(std::sync::Arc::new(
+                    crate::engine::review::Review::from_object(*r),
+                ));
             }
             Ok(Object::Ignored) => self.ignored += 1,
             Ok(Object::Unknown(kind)) => *self.unknown_kinds.entry(kind).or_default() += 1,

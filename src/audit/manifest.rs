@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use crate::{
     api::{
-        ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership, StandardReview,
-        StandardException,
+        ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership,
+        StandardException, StandardReview,
     },
     engine::{DisruptionBudget, Namespace, Workload},
 };

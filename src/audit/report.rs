@@ -9,7 +9,10 @@ use serde::Serialize;
 
 use super::load::{Loaded, object_key};
 use crate::{
-    api::{ExceptionState, PatchState, Severity},
+    api::{
+        ExceptionState, PatchState, Severity,
+        standard::{Migration, ReviewSummary, Stage},
+    },
     engine::{Compliance, Evaluation, Owner},
 };
 
@@ -186,6 +189,106 @@ pub struct StandardEntry {
     /// Why it needs review.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub review_required: Option<String>,
+    /// Its review state, when there is something to say: a review is
+    /// required, due, or recorded (absent below the thresholds with no review).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewEntry>,
+    /// Its lifecycle stage (absent when Active).
+    #[serde(skip_serializing_if = "is_active")]
+    pub stage: Stage,
+    /// What is wrong with its lifecycle (it is still evaluated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifecycle_error: Option<String>,
+    /// While Deprecated: how far its workloads have moved to the successor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migration: Option<Migration>,
+}
+
+fn is_active(stage: &Stage) -> bool {
+    *stage == Stage::Active
+}
+
+/// A standard's review state.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewEntry {
+    /// Whether a review is required (the operator's `ReviewRequired`).
+    pub required: bool,
+    /// Why (the condition's reason).
+    pub reason: String,
+    /// In words.
+    pub message: String,
+    /// The current review.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<ReviewSummary>,
+}
+
+impl StandardEntry {
+    /// A line about its review and lifecycle for the formats that only take
+    /// notes (SARIF, JUnit), when there is something to say.
+    pub fn review_note(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(r) = &self.review {
+            parts.push(format!(
+                "review {}: {} ({})",
+                if r.required { "required" } else { "state" },
+                r.message,
+                r.reason
+            ));
+        }
+        if let Some(e) = &self.lifecycle_error {
+            parts.push(format!("lifecycle: {e}"));
+        }
+        if let Some(m) = &self.migration {
+            parts.push(describe(m));
+        } else if self.stage != Stage::Active {
+            parts.push(format!("the standard is {}", self.stage.as_str()));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// A migration in one line: the sunset, the successor, the counts and who
+/// has not moved yet.
+pub fn describe(m: &Migration) -> String {
+    let sunset = match (&m.sunset, m.sunset_passed) {
+        (Some(t), true) => format!("sunset {} passed", t.0),
+        (Some(t), false) => format!("sunset {}", t.0),
+        (None, _) => "no sunset".into(),
+    };
+    let to = m
+        .superseded_by
+        .as_deref()
+        .map_or("no successor".to_string(), |s| format!("successor {s}"));
+    let pending: Vec<String> = m
+        .pending
+        .items
+        .iter()
+        .map(|p| {
+            let w = &p.workload;
+            let why = if !p.successor_matches {
+                "the successor does not match it".to_string()
+            } else {
+                format!("deviates from {}", p.open_rules.join(", "))
+            };
+            format!("{} {}/{} ({why})", w.kind, w.namespace, w.name)
+        })
+        .collect();
+    let more = if m.pending.omitted > 0 {
+        format!(" and {} more", m.pending.omitted)
+    } else {
+        String::new()
+    };
+    format!(
+        "deprecated ({sunset}, {to}): {} of {} matched workloads migrated{}",
+        m.migrated,
+        m.matched,
+        if pending.is_empty() {
+            String::new()
+        } else {
+            format!("; not yet: {}{more}", pending.join(", "))
+        }
+    )
 }
 
 /// One rule of a standard.
@@ -435,6 +538,18 @@ impl Report {
                         })
                         .collect(),
                     review_required: s.review.required.then(|| s.review.message.clone()),
+                    review: (s.review.required
+                        || crate::engine::review::Class::of(s.review.reason)
+                            != crate::engine::review::Class::Quiet)
+                        .then(|| ReviewEntry {
+                            required: s.review.required,
+                            reason: s.review.reason.to_string(),
+                            message: s.review.message.clone(),
+                            current: s.review.current.as_ref().map(Into::into),
+                        }),
+                    stage: s.stage,
+                    lifecycle_error: s.lifecycle_error.clone(),
+                    migration: s.migration.as_ref().map(Into::into),
                 }
             })
             .collect();

@@ -12,6 +12,8 @@ use super::report::{Report, Source, Summary};
 use crate::api::{PatchState, Severity};
 
 const ORPHAN_RULE: &str = "ownership/orphan";
+/// A standard's review and lifecycle, as a note.
+const REVIEW_RULE: &str = "standard/review";
 const CONFLICT_RULE: &str = "ownership/conflict";
 const INCOMPLETE_RULE: &str = "ownership/incomplete";
 const INPUT_RULE: &str = "input/malformed";
@@ -240,6 +242,11 @@ pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         "warning",
     );
     rules.declare(INPUT_RULE, "The document can be read and is valid", "error");
+    rules.declare(
+        REVIEW_RULE,
+        "The standard's review and lifecycle: review required or due, the current review, the migration off a deprecated standard",
+        "note",
+    );
     // Every id below is declared above; `id_of` declares any other on the fly
     // rather than failing, so the log stays valid whatever the report holds.
     let mut id_of = |id: &str| (id.to_string(), rules.declare(id, id, "warning"));
@@ -339,6 +346,23 @@ pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                 properties: BTreeMap::new(),
             });
         }
+    }
+    for s in &report.standards {
+        let (Some(source), Some(note)) = (&s.source, s.review_note()) else {
+            continue;
+        };
+        let (rule_id, rule_index) = id_of(REVIEW_RULE);
+        results.push(SarifResult {
+            rule_id,
+            rule_index,
+            level: "note",
+            message: Text {
+                text: format!("InfrastructureStandard {}: {note}", s.name),
+            },
+            locations: location(source, Some(format!("InfrastructureStandard/{}", s.name))),
+            suppressions: Vec::new(),
+            properties: BTreeMap::new(),
+        });
     }
     for o in &report.ownerships {
         let Some(source) = &o.source else { continue };

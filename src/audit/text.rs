@@ -181,6 +181,22 @@ pub fn render(report: &Report, color: bool) -> String {
                 .map(|r| format!("\n  {} {r}", p.yellow("review required:")))
                 .unwrap_or_default()
         );
+        if let Some(r) = s.review.as_ref().filter(|r| !r.required) {
+            let _ = writeln!(out, "  {} {}", p.green("reviewed:"), r.message);
+        }
+        if let Some(e) = &s.lifecycle_error {
+            let _ = writeln!(out, "  {} {e}", p.red("lifecycle:"));
+        }
+        if let Some(m) = &s.migration {
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                p.yellow("migration:"),
+                super::report::describe(m)
+            );
+        } else if s.stage != crate::api::standard::Stage::Active {
+            let _ = writeln!(out, "  the standard is {}", s.stage.as_str());
+        }
     }
     for e in &report.exceptions {
         let state = format!("{:?}", e.state);

@@ -16,19 +16,18 @@ use crate::{
     api::{
         ComplianceReport, ComplianceReportSpec, ComplianceReportStatus, ExceptionState,
         PatchBaselineStatus, PatchState, ServiceOwnershipStatus, StandardExceptionStatus,
+        StandardReviewStatus,
         common::Sample,
         ownership::OwnershipFinding,
         report::{
             ExceptedRule, ImagePatch, OwnerSummary, PatchReport, ReportedWorkload,
             StandardDeviations,
         },
-        StandardReviewStatus,
-        standard::{Enforcement, InfrastructureStandardStatus, Migration, ReviewSummary, Stage},
+        standard::{Enforcement, InfrastructureStandardStatus, Stage},
     },
     engine::{
-        BaselineVerdict, ExceptionVerdict, Owner, OwnershipVerdict, ReviewVerdict,
-        StandardVerdict, Workload, WorkloadVerdict, ownership::DEFAULT_MIN_MAINTAINERS,
-        verdict::sample,
+        BaselineVerdict, ExceptionVerdict, Owner, OwnershipVerdict, ReviewVerdict, StandardVerdict,
+        Workload, WorkloadVerdict, ownership::DEFAULT_MIN_MAINTAINERS, verdict::sample,
     },
 };
 
@@ -405,22 +404,8 @@ pub fn standard_status(
         exceptions: v.exceptions.clone(),
         deviations: v.deviations.clone(),
         stage: Some(v.stage),
-        review: v.review.current.as_ref().map(|c| ReviewSummary {
-            name: c.name.clone(),
-            reviewed_by: c.reviewed_by.clone(),
-            outcome: c.outcome,
-            reviewed_at: c.at.map(Time),
-            next_review_due: c.next_due.map(Time),
-        }),
-        migration: v.migration.as_ref().map(|m| Migration {
-            superseded_by: m.superseded_by.clone(),
-            sunset: m.sunset.map(Time),
-            sunset_passed: m.sunset_passed,
-            matched: m.matched,
-            migrated: m.migrated,
-            remaining: m.matched - m.migrated,
-            pending: m.pending.clone(),
-        }),
+        review: v.review.current.as_ref().map(Into::into),
+        migration: v.migration.as_ref().map(Into::into),
     }
 }
 

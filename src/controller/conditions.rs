@@ -224,12 +224,7 @@ mod tests {
         let t0: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
         let desired = || {
             vec![
-                Desired::new(
-                    types::REVIEW_REQUIRED,
-                    false,
-                    "BelowThreshold",
-                    "1 of 3",
-                ),
+                Desired::new(types::REVIEW_REQUIRED, false, "BelowThreshold", "1 of 3"),
                 Desired::new(types::READY, true, reasons::VALID, "ok"),
             ]
         };

@@ -261,9 +261,8 @@ impl Metrics {
                     .set(i64::from(m.matched - m.migrated));
             }
         }
-        let mut by_state = std::collections::BTreeMap::from(
-            REVIEW_STATES.map(|state| (state, 0i64)),
-        );
+        let mut by_state =
+            std::collections::BTreeMap::from(REVIEW_STATES.map(|state| (state, 0i64)));
         for s in eval.standards.iter().filter(|s| s.error.is_none()) {
             *by_state.entry(review_state(&s.review)).or_default() += 1;
         }

@@ -98,20 +98,23 @@ pub async fn all(
     failures += statuses(
         cx,
         // A standard whose current review is being promoted waits a pass.
-        standards.filter(|((_, v), _)| !v.review.waiting).map(|((s, v), g)| {
-            let previous = conditions(s.status.as_ref().map(|st| &st.conditions));
-            let refused = refused.get(&s.name_any()).map(String::as_str);
-            let enforced = build::enforced(&g.coverage, refused);
-            let desired = build::standard_status(v, enforced, s.metadata.generation, previous, now);
-            let events = transitions::standard(s.status.as_ref(), &desired);
-            Status {
-                api: Api::all(client.clone()),
-                object: std::borrow::Cow::Borrowed(s),
-                current: s.status.as_ref(),
-                desired,
-                events,
-            }
-        }),
+        standards
+            .filter(|((_, v), _)| !v.review.waiting)
+            .map(|((s, v), g)| {
+                let previous = conditions(s.status.as_ref().map(|st| &st.conditions));
+                let refused = refused.get(&s.name_any()).map(String::as_str);
+                let enforced = build::enforced(&g.coverage, refused);
+                let desired =
+                    build::standard_status(v, enforced, s.metadata.generation, previous, now);
+                let events = transitions::standard(s.status.as_ref(), &desired);
+                Status {
+                    api: Api::all(client.clone()),
+                    object: std::borrow::Cow::Borrowed(s),
+                    current: s.status.as_ref(),
+                    desired,
+                    events,
+                }
+            }),
     )
     .await;
     failures += statuses(

@@ -343,9 +343,11 @@ pub fn standard(
                 reasons::STANDARD_REVIEW_DUE,
                 c.message.clone(),
             )),
-            Class::Reviewed if moved || review_before != review_now => out.push(
-                Transition::new(false, reasons::STANDARD_REVIEWED, c.message.clone()),
-            ),
+            Class::Reviewed if moved || review_before != review_now => out.push(Transition::new(
+                false,
+                reasons::STANDARD_REVIEWED,
+                c.message.clone(),
+            )),
             Class::Quiet if was("True") => out.push(Transition::new(
                 false,
                 reasons::STANDARD_REVIEW_CLEARED,
@@ -371,7 +373,9 @@ pub fn standard(
             reasons::STANDARD_SUNSET_PASSED,
             format!(
                 "the sunset{} has passed: {} of {} matched workloads have not moved{successor}",
-                m.sunset.as_ref().map_or(String::new(), |t| format!(" ({})", t.0)),
+                m.sunset
+                    .as_ref()
+                    .map_or(String::new(), |t| format!(" ({})", t.0)),
                 m.remaining,
                 m.matched
             ),

@@ -218,8 +218,7 @@ impl<'a> Prepared<'a> {
             let Ok((matcher, rules)) = &std.compiled else {
                 continue;
             };
-            if std.stage == crate::api::standard::Stage::Retired || !matcher.matches(w, ns_labels)
-            {
+            if std.stage == crate::api::standard::Stage::Retired || !matcher.matches(w, ns_labels) {
                 continue;
             }
             if let Some(d) = &std.deprecation {
@@ -908,11 +907,13 @@ impl MigrationAcc {
         let (items, total) = self.pending.finish(|p| pending_key(workloads, p));
         let items: Vec<crate::api::standard::PendingMigration> = items
             .into_iter()
-            .map(|(wi, successor_matches, open_rules)| crate::api::standard::PendingMigration {
-                workload: workloads[wi].reference(),
-                successor_matches,
-                open_rules,
-            })
+            .map(
+                |(wi, successor_matches, open_rules)| crate::api::standard::PendingMigration {
+                    workload: workloads[wi].reference(),
+                    successor_matches,
+                    open_rules,
+                },
+            )
             .collect();
         MigrationVerdict {
             superseded_by,

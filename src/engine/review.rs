@@ -281,7 +281,11 @@ fn crossed(
 /// The exceptions active now that a review does not cover: not among those
 /// it considered, or created again after it. A review not recorded yet
 /// covers those active now (they are what the operator records).
-pub fn uncovered<'a>(review: &Review, active: &'a [ActiveException], now: Timestamp) -> Vec<&'a str> {
+pub fn uncovered<'a>(
+    review: &Review,
+    active: &'a [ActiveException],
+    now: Timestamp,
+) -> Vec<&'a str> {
     let Some(considered) = review.considered() else {
         return active
             .iter()
@@ -314,7 +318,8 @@ pub fn state(x: &Situation<'_>) -> ReviewState {
     if s.spec.stage() == Stage::Retired {
         return ReviewState {
             reason: reasons::RETIRED,
-            message: "the standard is retired: it is no longer evaluated and needs no review".into(),
+            message: "the standard is retired: it is no longer evaluated and needs no review"
+                .into(),
             ..Default::default()
         };
     }
@@ -441,7 +446,9 @@ pub fn state(x: &Situation<'_>) -> ReviewState {
     {
         return required(
             reasons::REVIEW_DUE,
-            format!("the current {who} asked for the next review by {by}, which has passed: review the standard again"),
+            format!(
+                "the current {who} asked for the next review by {by}, which has passed: review the standard again"
+            ),
         );
     }
     if let (Some(due), Some(i)) = (periodic, every)
@@ -487,9 +494,7 @@ pub fn state(x: &Situation<'_>) -> ReviewState {
     ReviewState {
         required: false,
         reason,
-        message: format!(
-            "{who}: {done}; {active} active exceptions, all considered; {due_words}"
-        ),
+        message: format!("{who}: {done}; {active} active exceptions, all considered; {due_words}"),
         current: Some(current),
         next_change,
         waiting: false,
@@ -523,7 +528,12 @@ pub fn successors(standards: &[InfrastructureStandard]) -> Vec<Result<Option<usi
         .filter_map(|(i, s)| Some((s.metadata.name.as_deref()?, i)))
         .collect();
     let next = |i: usize| -> Option<&str> {
-        standards[i].spec.lifecycle.as_ref()?.superseded_by.as_deref()
+        standards[i]
+            .spec
+            .lifecycle
+            .as_ref()?
+            .superseded_by
+            .as_deref()
     };
     (0..standards.len())
         .map(|i| {
@@ -635,7 +645,11 @@ spec:
             active_exceptions: active,
             matched,
             excepted,
-            excepted_percent: if matched > 0 { excepted * 100 / matched } else { 0 },
+            excepted_percent: if matched > 0 {
+                excepted * 100 / matched
+            } else {
+                0
+            },
             standard_generation: generation,
         }
     }
@@ -671,7 +685,10 @@ spec:
     #[test]
     fn thresholds_without_a_review_require_one() {
         let s = standard(THRESHOLD);
-        let two = active(&[("a/e1", "2026-02-01T00:00:00Z"), ("a/e2", "2026-02-01T00:00:00Z")]);
+        let two = active(&[
+            ("a/e1", "2026-02-01T00:00:00Z"),
+            ("a/e2", "2026-02-01T00:00:00Z"),
+        ]);
         let st = decide(&s, &two, None, "2026-03-01T00:00:00Z");
         assert!(st.required);
         assert_eq!(st.reason, reasons::ACTIVE_EXCEPTIONS_AT_THRESHOLD);
@@ -690,7 +707,10 @@ spec:
     #[test]
     fn a_review_that_covers_every_active_exception_clears_the_alarm_until_a_new_one() {
         let s = standard(THRESHOLD);
-        let two = active(&[("a/e1", "2026-02-01T00:00:00Z"), ("a/e2", "2026-02-01T00:00:00Z")]);
+        let two = active(&[
+            ("a/e1", "2026-02-01T00:00:00Z"),
+            ("a/e2", "2026-02-01T00:00:00Z"),
+        ]);
         let r = recorded(
             review("r1", "2026-03-01T10:00:00Z", ReviewOutcome::Keep),
             &["a/e1", "a/e2"],
@@ -717,7 +737,10 @@ spec:
         assert_eq!(Class::of(st.reason), Class::Required);
 
         // Deleted and created again after the review, under the same name.
-        let again = active(&[("a/e1", "2026-02-01T00:00:00Z"), ("a/e2", "2026-03-05T00:00:00Z")]);
+        let again = active(&[
+            ("a/e1", "2026-02-01T00:00:00Z"),
+            ("a/e2", "2026-03-05T00:00:00Z"),
+        ]);
         let st = decide(&s, &again, Some(&r), "2026-03-06T00:00:00Z");
         assert_eq!(st.reason, reasons::NEW_EXCEPTIONS_SINCE_REVIEW);
         assert!(st.message.contains("a/e2"), "{}", st.message);
@@ -731,7 +754,10 @@ spec:
     #[test]
     fn a_review_not_recorded_yet_covers_what_is_active_now() {
         let s = standard(THRESHOLD);
-        let two = active(&[("a/e1", "2026-02-01T00:00:00Z"), ("a/e2", "2026-02-01T00:00:00Z")]);
+        let two = active(&[
+            ("a/e1", "2026-02-01T00:00:00Z"),
+            ("a/e2", "2026-02-01T00:00:00Z"),
+        ]);
         let r = review("r1", "2026-03-01T10:00:00Z", ReviewOutcome::Keep);
         assert_eq!(
             decide(&s, &two, Some(&r), "2026-03-01T10:00:01Z").reason,
@@ -747,7 +773,10 @@ spec:
     #[test]
     fn a_share_crossed_after_the_review_requires_another() {
         let s = standard("  review: {maxExceptedPercent: 50}");
-        let two = active(&[("a/e1", "2026-02-01T00:00:00Z"), ("a/e2", "2026-02-01T00:00:00Z")]);
+        let two = active(&[
+            ("a/e1", "2026-02-01T00:00:00Z"),
+            ("a/e2", "2026-02-01T00:00:00Z"),
+        ]);
         // Recorded at 2 of 10; now 2 of 4 matched (workloads were removed).
         let r = recorded(
             review("r1", "2026-03-01T10:00:00Z", ReviewOutcome::Keep),
@@ -773,7 +802,11 @@ spec:
         r.next_review_by = Some(at("2026-06-01T00:00:00Z"));
         let st = decide(&s, &[], Some(&r), "2026-05-31T23:59:59Z");
         assert!(!st.required);
-        assert!(st.message.contains("next review due 2026-06-01T00:00:00Z"), "{}", st.message);
+        assert!(
+            st.message.contains("next review due 2026-06-01T00:00:00Z"),
+            "{}",
+            st.message
+        );
         assert_eq!(st.next_change, Some(at("2026-06-01T00:00:00Z")));
         let st = decide(&s, &[], Some(&r), "2026-06-01T00:00:00Z");
         assert!(st.required);
@@ -828,7 +861,11 @@ spec:
         edited.metadata.generation = Some(4);
         let st = decide(&edited, &[], Some(&r), "2026-03-02T00:00:00Z");
         assert_eq!(st.reason, reasons::REVIEWED);
-        assert!(st.message.contains("revised in generation 4"), "{}", st.message);
+        assert!(
+            st.message.contains("revised in generation 4"),
+            "{}",
+            st.message
+        );
     }
 
     #[test]
@@ -868,7 +905,12 @@ spec:
         assert_eq!(latest(&reviews[..2], now)["s"].name, "c");
         let mut slim = review("a", "2026-03-05T10:00:00Z", ReviewOutcome::Keep);
         slim.slim = true;
-        let st = decide(&standard(THRESHOLD), &[], Some(&slim), "2026-04-01T00:00:00Z");
+        let st = decide(
+            &standard(THRESHOLD),
+            &[],
+            Some(&slim),
+            "2026-04-01T00:00:00Z",
+        );
         assert!(st.waiting);
     }
 
@@ -880,7 +922,9 @@ spec:
             s
         };
         let dep = |to: &str| {
-            format!("  lifecycle: {{stage: Deprecated, supersededBy: {to}, sunset: \"2027-01-01T00:00:00Z\"}}")
+            format!(
+                "  lifecycle: {{stage: Deprecated, supersededBy: {to}, sunset: \"2027-01-01T00:00:00Z\"}}"
+            )
         };
         let got = successors(&[
             named("a", &dep("b")),
@@ -896,7 +940,11 @@ spec:
         let err = |i: usize| got[i].clone().unwrap_err();
         assert!(err(0).contains("a → b → c → a"), "{}", err(0));
         assert!(err(1).contains("b → c → a → b"), "{}", err(1));
-        assert!(err(3).contains("no InfrastructureStandard `missing`"), "{}", err(3));
+        assert!(
+            err(3).contains("no InfrastructureStandard `missing`"),
+            "{}",
+            err(3)
+        );
         assert!(err(4).contains("itself"), "{}", err(4));
         assert!(err(5).contains("retired"), "{}", err(5));
         // Leading into a cycle is not itself a cycle.

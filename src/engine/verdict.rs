@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::ownership::{Finding, Owner};
 use crate::api::{
@@ -180,6 +181,32 @@ pub struct MigrationVerdict {
     pub migrated: i32,
     /// A capped sample of the others, with the total left out.
     pub pending: Sample<crate::api::standard::PendingMigration>,
+}
+
+impl From<&MigrationVerdict> for crate::api::standard::Migration {
+    fn from(m: &MigrationVerdict) -> Self {
+        Self {
+            superseded_by: m.superseded_by.clone(),
+            sunset: m.sunset.map(Time),
+            sunset_passed: m.sunset_passed,
+            matched: m.matched,
+            migrated: m.migrated,
+            remaining: m.matched - m.migrated,
+            pending: m.pending.clone(),
+        }
+    }
+}
+
+impl From<&super::review::Current> for crate::api::standard::ReviewSummary {
+    fn from(c: &super::review::Current) -> Self {
+        Self {
+            name: c.name.clone(),
+            reviewed_by: c.reviewed_by.clone(),
+            outcome: c.outcome,
+            reviewed_at: c.at.map(Time),
+            next_review_due: c.next_due.map(Time),
+        }
+    }
 }
 
 /// The verdict on one review: what its status should record.
