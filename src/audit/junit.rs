@@ -138,7 +138,11 @@ pub fn render(report: &Report) -> String {
             // to act on, not the workloads' in this change.
             cases.push(Case {
                 name: "review and lifecycle".into(),
-                file: s.source.as_ref().map(|x| x.file.clone()).unwrap_or_default(),
+                file: s
+                    .source
+                    .as_ref()
+                    .map(|x| x.file.clone())
+                    .unwrap_or_default(),
                 line: s.source.as_ref().map_or(0, |x| x.line),
                 failure: None,
                 error: None,

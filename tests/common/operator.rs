@@ -342,3 +342,48 @@ pub fn broken_standard(name: &str, namespace: &str) -> serde_json::Value {
         }
     })
 }
+
+/// Events in `namespace` of this reason about the object named `regarding`:
+/// each Event's note and how many times it occurred (its series count).
+pub async fn events_about(
+    admin: &Client,
+    namespace: &str,
+    reason: &str,
+    regarding: &str,
+) -> Vec<(String, i32)> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), namespace);
+    let list = api.list(&Default::default()).await.expect("listing events");
+    list.items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(regarding))
+        .map(|e| (e.note.unwrap_or_default(), e.series.map_or(1, |s| s.count)))
+        .collect()
+}
+
+/// How many times the Events of `events_about` occurred.
+pub fn total(events: &[(String, i32)]) -> i32 {
+    events.iter().map(|(_, n)| n).sum()
+}
+
+/// Waits until a standard's condition has this status; returns the standard.
+pub async fn standard_condition(
+    standards: &Api<plumbline::api::InfrastructureStandard>,
+    name: &str,
+    type_: &str,
+    status: &str,
+    log: &std::path::Path,
+) -> plumbline::api::InfrastructureStandard {
+    eventually(
+        &format!("standard {name}: {type_}={status}"),
+        log,
+        || async { standards.get(name).await.expect("reading a standard") },
+        |s| {
+            s.status
+                .as_ref()
+                .and_then(|st| condition(&st.conditions, type_))
+                .is_some_and(|c| c.0 == status)
+        },
+    )
+    .await
+}
