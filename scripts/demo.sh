@@ -13,7 +13,7 @@ plumbline="${PLUMBLINE_BIN:-target/debug/plumbline}"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '\n$ kubectl %s\n' "$*"; "${kubectl[@]}" "$@"; }
 
-step "Installing the CRDs, RBAC, the approval policy and the examples"
+step "Installing the CRDs, RBAC, the approval and review policies and the examples"
 "${kubectl[@]}" apply --server-side -f crds/ >/dev/null
 "${kubectl[@]}" wait --for condition=Established --timeout 60s -f crds/ >/dev/null
 "${kubectl[@]}" apply --server-side -f deploy/namespace.yaml -f deploy/rbac.yaml \
@@ -23,7 +23,7 @@ step "Installing the CRDs, RBAC, the approval policy and the examples"
 for ns in $("${kubectl[@]}" get -f examples/00-namespaces.yaml -o name); do
   until "${kubectl[@]}" get serviceaccount default -n "${ns#namespace/}" >/dev/null 2>&1; do sleep 0.2; done
 done
-"${kubectl[@]}" apply --server-side -f examples/ >/dev/null
+"${kubectl[@]}" apply --server-side -f examples/ -f examples/lifecycle/ >/dev/null
 echo "done"
 
 step "Starting the operator as the user 'operator' (deploy/rbac.yaml's rights only)"
@@ -81,6 +81,68 @@ step "The standard that needs review, and its Event"
 show get infrastructurestandards -o custom-columns='NAME:.metadata.name,REVIEW:.status.conditions[?(@.type=="ReviewRequired")].status,WHY:.status.conditions[?(@.type=="ReviewRequired")].message'
 show get events -n default --field-selector reason=StandardReviewRequired
 
+step "carol (ClusterRole plumbline-reviewer) records a review of production-readiness: the alarm clears"
+"${kubectl[@]}" apply --server-side -f - >/dev/null <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: plumbline-reviewer-demo-carol}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: plumbline-reviewer}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: carol}]
+YAML
+as_user() { # a kubeconfig for one of the local users, by their static token
+  local token; token="$(awk -F, -v u="$1" '$2 == u {print $1}' "$dir/pki/tokens.csv")"
+  sed "s/^\(\s*token: \).*/\1$token/" "$dir/kubeconfig" > "$dir/kubeconfig-$1"
+  chmod 600 "$dir/kubeconfig-$1"
+  echo "$dir/kubeconfig-$1"
+}
+carol=("$bin/kubectl" --kubeconfig "$(as_user carol)")
+review="production-readiness-$(date -u +%Y%m%d-%H%M%S)"
+printf '
+$ kubectl create -f review.yaml   # as carol
+'
+# The reviewer role and the review policy take a moment to apply.
+for _ in $(seq 50); do
+  if "${carol[@]}" create -f - 2>/dev/null <<YAML
+apiVersion: plumbline.dev/v1alpha1
+kind: StandardReview
+metadata: {name: $review}
+spec:
+  standard: production-readiness
+  outcome: Keep
+  reviewedBy: carol
+  summary: The exceptions are the payments ledger migration and two checkout fixes; keep the standard.
+  ticket: ARCH-311
+  nextReviewBy: "$(date -u -d '+90 days' +%Y-%m-%dT00:00:00Z)"
+YAML
+  then break; fi
+  sleep 0.2
+done
+reason() { "${kubectl[@]}" get infrastructurestandard production-readiness -o jsonpath='{.status.conditions[?(@.type=="ReviewRequired")].reason}'; }
+for _ in $(seq 50); do [ "$(reason)" = Reviewed ] && break; sleep 0.1; done
+show get standardreviews
+show get infrastructurestandard production-readiness -o custom-columns='NAME:.metadata.name,REVIEW:.status.conditions[?(@.type=="ReviewRequired")].status,REASON:.status.conditions[?(@.type=="ReviewRequired")].reason,WHY:.status.conditions[?(@.type=="ReviewRequired")].message'
+show get events -n default --field-selector reason=StandardReviewed
+
+step "A new exception the review did not consider brings the alarm back"
+"${kubectl[@]}" apply --server-side -f - >/dev/null <<YAML
+apiVersion: plumbline.dev/v1alpha1
+kind: StandardException
+metadata: {name: frontend-pdb, namespace: search}
+spec:
+  target: {standard: production-readiness, rules: [disruption-budget]}
+  workloads: {names: [{kind: Deployment, name: search-frontend}]}
+  justification: The frontend's budget waits for the new node pool.
+  requestedBy: alice
+  approvedBy: bob
+  expiresAt: "$(date -u -d '+30 days' +%Y-%m-%dT00:00:00Z)"
+YAML
+for _ in $(seq 50); do [ "$(reason)" = NewExceptionsSinceReview ] && break; sleep 0.1; done
+show get infrastructurestandard production-readiness -o custom-columns='NAME:.metadata.name,REVIEW:.status.conditions[?(@.type=="ReviewRequired")].status,REASON:.status.conditions[?(@.type=="ReviewRequired")].reason,WHY:.status.conditions[?(@.type=="ReviewRequired")].message'
+
+step "A deprecated standard (examples/lifecycle/): how far its workloads have moved to the successor"
+show get infrastructurestandards
+"${kubectl[@]}" get infrastructurestandard team-label -o jsonpath='{"migrated "}{.status.migration.migrated}{" of "}{.status.migration.matched}{" to "}{.status.migration.supersededBy}{", sunset "}{.status.migration.sunset}{"\n"}{range .status.migration.pending.items[*]}{"  not yet: "}{.workload.kind}{" "}{.workload.namespace}{"/"}{.workload.name}{" misses "}{.openRules}{"\n"}{end}'
+
 step "Overdue patches"
 show get patchbaselines -o custom-columns='NAME:.metadata.name,CURRENT:.status.totals.current,BEHIND:.status.totals.behind,OVERDUE:.status.totals.overdue'
 "${kubectl[@]}" get compliancereports -A -o jsonpath='{range .items[*]}{.metadata.namespace}/{.spec.workload.kind}/{.spec.workload.name}{"\t"}{.status.patch.state}{"\n"}{end}' | awk -F'\t' '$2 == "Overdue" {print "  overdue: " $1}'
@@ -108,6 +170,7 @@ The API server, the operator (pid $(cat "$dir/operator.pid")) and the examples k
 Explore:   export KUBECONFIG=$dir/kubeconfig; alias kubectl="$bin/kubectl"
            kubectl describe compliancereport -n checkout deployment-cart
            kubectl describe infrastructurestandard production-readiness
+           kubectl get standardreviews                                # who reviewed what, and which review counts
            kubectl get events -A --field-selector reportingComponent=plumbline
            kubectl scale -n checkout deployment/cart --replicas 3    # then look at its report again
            kubectl delete standardexception -n checkout cart-replicas # the deviation reopens

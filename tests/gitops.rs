@@ -96,6 +96,11 @@ fn argo_cd_runs_every_health_check_against_its_fixtures() {
         "StandardException/testdata/invalid.yaml: Degraded",
         "InfrastructureStandard/testdata/review-required.yaml: Healthy",
         "InfrastructureStandard/testdata/invalid.yaml: Degraded",
+        "InfrastructureStandard/testdata/review-due.yaml: Healthy",
+        "InfrastructureStandard/testdata/retired.yaml: Healthy",
+        "InfrastructureStandard/testdata/invalid-successor.yaml: Degraded",
+        "StandardReview/testdata/current.yaml: Healthy",
+        "StandardReview/testdata/unknown-standard.yaml: Progressing",
         "ComplianceReport/testdata/deviating.yaml: Degraded",
         "ServiceOwnership/testdata/incomplete.yaml: Degraded",
     ] {
@@ -209,6 +214,17 @@ async fn every_kind_reads_right_to_kstatus_and_argo_cd_on_the_live_api_server() 
         )
         .await;
     }
+    let review = format!("{ns}-review");
+    let reviews: Api<plumbline::api::StandardReview> = Api::all(admin.clone());
+    apply(
+        &reviews,
+        &review,
+        json!({"apiVersion": "plumbline.dev/v1alpha1", "kind": "StandardReview",
+               "metadata": {"name": review},
+               "spec": {"standard": standard, "outcome": "Keep", "reviewedBy": "carol",
+                        "summary": "Reviewed in the repository."}}),
+    )
+    .await;
     let objects: Vec<(&str, Option<&str>, &str)> = vec![
         ("InfrastructureStandard", None, &standard),
         ("InfrastructureStandard", None, &broken),
@@ -216,6 +232,7 @@ async fn every_kind_reads_right_to_kstatus_and_argo_cd_on_the_live_api_server() 
         ("ServiceOwnership", Some(&ns), "web"),
         ("StandardException", Some(&ns), "pending"),
         ("StandardException", Some(&ns), "approved"),
+        ("StandardReview", None, &review),
     ];
 
     // Not evaluated yet: in progress to both (the CRDs default
@@ -258,6 +275,8 @@ async fn every_kind_reads_right_to_kstatus_and_argo_cd_on_the_live_api_server() 
         ("Current", "Degraded"),
         // Awaiting approval holds no Flux wait; Argo CD shows it in progress.
         ("Current", "Progressing"),
+        ("Current", "Healthy"),
+        // A review is Healthy once recorded.
         ("Current", "Healthy"),
     ];
     for (((kind, _, name), want), (k, a)) in objects
@@ -466,6 +485,7 @@ fn the_platform_repository_points_its_gitops_objects_at_folders_that_exist() {
     for expected in [
         "examples/gitops/platform",
         "examples/gitops/platform/exceptions",
+        "examples/gitops/platform/reviews",
         "examples/gitops/teams/payments",
         "examples/gitops/teams/search",
         "examples/gitops/teams",
@@ -516,6 +536,7 @@ async fn the_platform_repository_applies_to_the_api_server() {
     for dir in [
         "examples/gitops/platform",
         "examples/gitops/platform/exceptions",
+        "examples/gitops/platform/reviews",
         "examples/gitops/teams/payments",
         "examples/gitops/teams/search",
     ] {
@@ -542,6 +563,23 @@ fn kstatus_reads_every_fixture_as_documented() {
                 ("invalid", "Failed"),
                 ("review-required", "Current"),
                 ("policy-refused", "Current"),
+                ("reviewed", "Current"),
+                // A review due is the platform team's to act on: no Flux
+                // wait fails or hangs on it.
+                ("review-due", "Current"),
+                ("deprecated", "Current"),
+                ("retired", "Current"),
+                ("invalid-successor", "Failed"),
+            ],
+        ),
+        (
+            "StandardReview",
+            &[
+                ("not-evaluated", "InProgress"),
+                ("current", "Current"),
+                ("superseded", "Current"),
+                // The standard may be on its way: a wait goes on.
+                ("unknown-standard", "InProgress"),
             ],
         ),
         (

@@ -1,8 +1,10 @@
 -- Argo CD health of a plumbline InfrastructureStandard.
 -- Progressing until the operator has evaluated this generation; Degraded when
--- the spec is invalid or the admission policy it asks for was refused;
--- otherwise Healthy, also when it needs review (that is for the platform
--- team to decide, not a failed sync).
+-- the spec is invalid (its successor too) or the admission policy it asks for
+-- was refused; otherwise Healthy, also when it needs review or its review is
+-- due, and while it is deprecated or retired: those are the platform team's
+-- to decide, not a failed sync (Degraded would mark every application that
+-- syncs the standard as broken). The message says which.
 local hs = {}
 local function condition(t)
   if obj.status ~= nil and obj.status.conditions ~= nil then
@@ -33,10 +35,35 @@ if enforced ~= nil and enforced.status == "False" and enforced.reason == "Policy
   return hs
 end
 hs.status = "Healthy"
+if ready ~= nil and ready.reason == "Retired" then
+  hs.message = "Retired: " .. ready.message
+  return hs
+end
 hs.message = (obj.status.matched or 0) .. " matched: " .. (obj.status.compliant or 0) .. " compliant, "
   .. (obj.status.deviating or 0) .. " deviating, " .. (obj.status.excepted or 0) .. " excepted"
+local m = obj.status.migration
+if m ~= nil then
+  local to = ""
+  if m.supersededBy ~= nil then
+    to = " to " .. m.supersededBy
+  end
+  local sunset = ""
+  if m.sunset ~= nil then
+    if m.sunsetPassed then
+      sunset = ", sunset " .. m.sunset .. " passed"
+    else
+      sunset = ", sunset " .. m.sunset
+    end
+  end
+  hs.message = hs.message .. "; deprecated: " .. (m.migrated or 0) .. " of " .. (m.matched or 0)
+    .. " migrated" .. to .. sunset
+end
 local review = condition("ReviewRequired")
 if review ~= nil and review.status == "True" then
-  hs.message = "Review required: " .. review.message .. " (" .. hs.message .. ")"
+  local what = "Review required: "
+  if review.reason == "ReviewDue" or review.reason == "PeriodicReviewDue" then
+    what = "Review due: "
+  end
+  hs.message = what .. review.message .. " (" .. hs.message .. ")"
 end
 return hs
