@@ -39,6 +39,9 @@ fn typed_cel(doc: &serde_json::Value) -> Result<Result<(), String>, String> {
         Some("ComplianceReport") => {
             check::<ComplianceReport>(doc, |o| o.validate_cel().map_err(|e| e.to_string()))
         }
+        Some("StandardReview") => check::<plumbline::api::StandardReview>(doc, |o| {
+            o.validate_cel().map_err(|e| e.to_string())
+        }),
         other => Err(format!("not a plumbline kind: {other:?}")),
     }
 }
@@ -89,6 +92,9 @@ const CEL_FIXTURES: &[&str] = &[
     "baseline-negative-deadline",
     "baseline-repository-and-pattern",
     "ownership-life-before-support",
+    "standard-deprecated-without-sunset",
+    "standard-supersedes-itself",
+    "standard-zero-review-interval",
 ];
 
 #[test]
