@@ -397,6 +397,25 @@ async fn a_review_clears_the_alarm_until_a_new_exception_and_a_restart_raises_no
         |n| *n == 1,
     )
     .await;
+    // The metrics say so (once the pass is done), labelled by standard only.
+    let labelled = format!("{{standard=\"{standard}\"}}");
+    let metrics = eventually(
+        "the review metrics",
+        &log,
+        || async { http_get(&operator.metrics_addr().await, "/metrics").1 },
+        |m| m.contains(&format!("plumbline_standard_days_since_review{labelled}")),
+    )
+    .await;
+    assert!(
+        metrics.contains(&format!("plumbline_review_required{labelled} 0")),
+        "{metrics}"
+    );
+    assert!(
+        operator
+            .metric("plumbline_standards_by_review_state{state=\"reviewed\"}")
+            .await
+            >= 1.0
+    );
     // The review records what it saw, once.
     let reviews: Api<StandardReview> = Api::all(admin.clone());
     let r = eventually(
@@ -851,6 +870,15 @@ async fn a_deprecated_standard_shows_its_migration_as_audit_does_and_its_sunset_
         s.status.as_ref().unwrap().stage,
         Some(plumbline::api::standard::Stage::Deprecated)
     );
+    let remaining =
+        format!("plumbline_standard_migration_remaining_workloads{{standard=\"{standard}\"}}");
+    eventually(
+        "the migration metric",
+        &log,
+        || operator.metric(&remaining),
+        |n| *n == 2.0,
+    )
+    .await;
 
     // plumbline audit on the same objects counts the same.
     let dumped = dump(&ns, &[&standard, &successor]);

@@ -354,10 +354,18 @@ pub fn state(x: &Situation<'_>) -> ReviewState {
                     ..Default::default()
                 }
             } else {
+                let thresholds = s.spec.review.as_ref().is_some_and(|p| {
+                    p.max_active_exceptions.is_some() || p.max_excepted_percent.is_some()
+                });
                 ReviewState {
                     reason: reasons::BELOW_THRESHOLD,
                     message: format!(
-                        "{active} active exceptions, below the review thresholds; first periodic review due {due}"
+                        "{active} active exceptions{}; not reviewed yet, first periodic review due {due}",
+                        if thresholds {
+                            ", below the review thresholds"
+                        } else {
+                            ""
+                        }
                     ),
                     next_change: Some(due),
                     ..Default::default()
