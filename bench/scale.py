@@ -20,7 +20,12 @@ docs/benchmarks.md:
 - p50 / p99 / max edit -> report latency over 200 edits spread over the
   namespaces (an annotation the `ownership` standard requires is added, so
   the report's deviation must go), from the audit log: the edit's response
-  to the response of the operator's write, on the API server's clock.
+  to the response of the operator's write, on the API server's clock;
+- a restart: time to ready, peak memory, and its writes (none expected).
+
+With BENCH_REVIEWS=N it also records N StandardReviews of one standard
+before the operator starts (a long review history): compare the restart's
+memory with a run without.
 
 Usage: scale.py N OPERATOR_BINARY  (run from the repository root; with
 BENCH_KEEP=1 the control plane is left running, to profile against it)
@@ -210,34 +215,54 @@ kubectl("apply", "--server-side", "-f", "examples/10-standard-baseline-security.
         "-f", "examples/11-standard-production-readiness.yaml", "-f", "examples/12-standard-ownership.yaml",
         "-f", "examples/20-patch-baseline.yaml")
 
+REVIEWS = int(os.environ.get("BENCH_REVIEWS", "0"))
+if REVIEWS:
+    # A long review history of one standard (BENCH_REVIEWS=N): the operator
+    # keeps the superseded ones slim, so the restart's memory shows its cost.
+    step(f"{REVIEWS} StandardReviews of production-readiness")
+    apply_docs([{"apiVersion": "plumbline.dev/v1alpha1", "kind": "StandardReview",
+                 "metadata": {"name": f"production-readiness-{i:05d}"},
+                 "spec": {"standard": "production-readiness", "outcome": "Keep", "reviewedBy": "carol",
+                          "ticket": f"ARCH-{i}",
+                          "summary": "Reviewed with the teams holding exceptions; " * 8}}
+                for i in range(REVIEWS)])
+
+
+def start_operator(name):
+    """Starts the release operator as the user `operator`; returns it and
+    how long until /readyz answered 200 (`addr` is set for `metric`)."""
+    global addr
+    log = open(os.path.join(DIR, f"logs/{name}.log"), "w")
+    op_env = dict(os.environ, KUBECONFIG=kubeconfig_as("operator"), PLUMBLINE_LOG="info")
+    t0 = time.time()
+    op = subprocess.Popen([BINARY, "run", "--metrics-addr", "127.0.0.1:0", "--log-format", "json"],
+                          env=op_env, stdout=subprocess.DEVNULL, stderr=log)
+    # However the run ends, the operator stops with it.
+    atexit.register(lambda: op.poll() is None and op.kill())
+    addr = None
+    while True:
+        if op.poll() is not None:
+            raise SystemExit(f"the operator stopped; see {log.name}")
+        if addr is None:
+            for line in open(log.name):
+                if '"addr"' in line:
+                    addr = json.loads(line)["fields"]["addr"]
+        else:
+            try:
+                if urllib.request.urlopen(f"http://{addr}/readyz", timeout=1).status == 200:
+                    return op, time.time() - t0
+            except Exception:
+                pass
+        if time.time() - t0 > 1800:
+            raise SystemExit("not ready after 30 minutes")
+        time.sleep(0.2)
+
+
+addr = None
 step("starting the operator (release build, user operator)")
 before = audit_lines()
-log = open(os.path.join(DIR, "logs/operator-bench.log"), "w")
-op_env = dict(os.environ, KUBECONFIG=kubeconfig_as("operator"), PLUMBLINE_LOG="info")
-t0 = time.time()
-op = subprocess.Popen([BINARY, "run", "--metrics-addr", "127.0.0.1:0", "--log-format", "json"],
-                      env=op_env, stdout=subprocess.DEVNULL, stderr=log)
-# However the run ends, the operator stops with it.
-atexit.register(lambda: op.poll() is None and op.kill())
-addr = None
-ready_at = None
-while ready_at is None:
-    if op.poll() is not None:
-        raise SystemExit(f"the operator stopped; see {log.name}")
-    if addr is None:
-        for line in open(log.name):
-            if '"addr"' in line:
-                addr = json.loads(line)["fields"]["addr"]
-    else:
-        try:
-            if urllib.request.urlopen(f"http://{addr}/readyz", timeout=1).status == 200:
-                ready_at = time.time()
-        except Exception:
-            pass
-    if time.time() - t0 > 1800:
-        raise SystemExit("not ready after 30 minutes")
-    time.sleep(0.2)
-converge = ready_at - t0
+op, converge = start_operator("operator-bench")
+
 peak_at_ready, _ = rss(op.pid)
 converged_at = utc_now()
 requests = audit_requests(before)
@@ -290,11 +315,21 @@ peak, settled = rss(op.pid)
 op.terminate()
 op.wait(timeout=30)
 
+# A restart finds every report and status written: it should write nothing.
+step("restarting the operator")
+restarted_from = audit_lines()
+op, restart = start_operator("operator-bench-restarted")
+restart_peak, _ = rss(op.pid)
+restart_writes = sum(n for (verb, _), n in audit_requests(restarted_from).items()
+                     if verb in ("create", "update", "patch", "delete"))
+op.terminate()
+op.wait(timeout=30)
+
 events = sum(n for (verb, res), n in requests.items() if res == "events" and verb == "create")
 total = sum(requests.values())
 mib = 1024 * 1024
 print(f"""
-| N = {N} workloads, {NAMESPACES} namespaces, {len(owned)} ownerships, {len(exceptions)} exceptions | |
+| N = {N} workloads, {NAMESPACES} namespaces, {len(owned)} ownerships, {len(exceptions)} exceptions{f", {REVIEWS} reviews" if REVIEWS else ""} | |
 |---|---:|
 | start -> every report and status written (/readyz) | {converge:.1f} s |
 | peak RSS (VmHWM) at ready / after edits | {peak_at_ready:.0f} MiB / {peak:.0f} MiB |
@@ -306,6 +341,7 @@ print(f"""
 | report as `kubectl get -o json` shows it (no managed fields), average / largest | {sum(shown) / max(len(shown), 1) / 1024:.2f} KiB / {max(shown or [0]) / 1024:.2f} KiB |
 | writes / evaluation passes in {QUIET} s quiet | {quiet_writes} / {quiet_passes:.0f} |
 | edit -> report write, p50 / p99 / max over {EDITS} (audit log, server clock) | {latencies[len(latencies) // 2]:.2f} s / {latencies[int(len(latencies) * 0.99) - 1]:.2f} s / {latencies[-1]:.2f} s |
+| restart -> ready, peak RSS at ready, writes | {restart:.1f} s, {restart_peak:.0f} MiB, {restart_writes} |
 """)
 print("| requests until ready: verb resource | count |\n|---|---:|")
 for (verb, res), n in sorted(requests.items(), key=lambda kv: -kv[1]):

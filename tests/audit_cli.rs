@@ -346,3 +346,97 @@ fn standard_input_json_and_lists() {
         .collect();
     assert!(rules.contains(&"pinned-tags"), "{rules:?}");
 }
+
+/// The standard's entry in a JSON report.
+fn standard_entry(report: &serde_json::Value, name: &str) -> serde_json::Value {
+    report["standards"]
+        .as_array()
+        .expect("standards")
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no standard {name} in {report}"))
+        .clone()
+}
+
+#[test]
+fn reviews_and_lifecycles_are_evaluated_at_the_audit_time() {
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["audit", "examples"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--format", "json"]);
+        serde_json::from_str(&stdout(&plumbline(&all))).expect("JSON")
+    };
+    // Without a review: the examples' three active exceptions require one.
+    let none = standard_entry(&json(&["--at", AT]), "production-readiness");
+    assert_eq!(none["review"]["reason"], "ActiveExceptionsAtThreshold");
+    assert_eq!(none["review"]["required"], true);
+    // The GitOps example's review lists two of them: the third is new to it.
+    let gitops = "examples/gitops/platform/reviews/production-readiness-2026-12.yaml";
+    let partial = standard_entry(&json(&[gitops, "--at", AT]), "production-readiness");
+    assert_eq!(partial["review"]["reason"], "NewExceptionsSinceReview");
+    assert!(
+        partial["review"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(": checkout/cart-replicas; review the standard again"),
+        "{partial}"
+    );
+    // A review listing none, with no creationTimestamp: made at the audit's
+    // time, covering the exceptions active then, until its nextReviewBy.
+    let text = std::fs::read_to_string(common::repo_root().join(gitops)).unwrap();
+    let unlisted = text.split("  exceptions:").next().unwrap();
+    let review = std::env::temp_dir().join(format!("plumbline-review-{}.yaml", std::process::id()));
+    std::fs::write(&review, unlisted).unwrap();
+    let review = review.to_str().unwrap();
+    let reviewed = standard_entry(&json(&[review, "--at", AT]), "production-readiness");
+    assert_eq!(reviewed["review"]["reason"], "Reviewed", "{reviewed}");
+    assert_eq!(reviewed["review"]["required"], false);
+    assert_eq!(
+        reviewed["review"]["current"]["name"],
+        "production-readiness-2026-12"
+    );
+    assert!(reviewed.get("reviewRequired").is_none());
+    let due = standard_entry(
+        &json(&[review, "--at", "2027-04-15T00:00:00Z"]),
+        "production-readiness",
+    );
+    assert_eq!(due["review"]["reason"], "ReviewDue", "{due}");
+    // The deprecated example: its migration, and past the sunset.
+    let lifecycle = "examples/lifecycle/labels-v1-deprecated.yaml";
+    let before = standard_entry(&json(&[lifecycle, "--at", AT]), "team-label");
+    assert_eq!(before["stage"], "Deprecated");
+    let m = &before["migration"];
+    assert_eq!(
+        (&m["supersededBy"], &m["sunsetPassed"]),
+        (
+            &serde_json::json!("service-labels"),
+            &serde_json::json!(false)
+        )
+    );
+    assert_eq!(
+        m["matched"].as_i64().unwrap(),
+        m["migrated"].as_i64().unwrap() + m["remaining"].as_i64().unwrap()
+    );
+    assert!(m["remaining"].as_i64().unwrap() > 0, "{m}");
+    let after = standard_entry(
+        &json(&[lifecycle, "--at", "2027-03-31T00:00:00Z"]),
+        "team-label",
+    );
+    assert_eq!(after["migration"]["sunsetPassed"], true);
+    // The text and the notes of SARIF and JUnit say the same.
+    let text = stdout(&plumbline(&["audit", "examples", lifecycle, "--at", AT]));
+    assert!(
+        text.contains(
+            "migration: deprecated (sunset 2027-03-31T00:00:00Z, successor service-labels)"
+        ),
+        "{text}"
+    );
+    let sarif = stdout(&plumbline(&[
+        "audit", "examples", lifecycle, "--at", AT, "--format", "sarif",
+    ]));
+    assert!(sarif.contains("\"standard/review\""), "{sarif}");
+    let junit = stdout(&plumbline(&[
+        "audit", "examples", lifecycle, "--at", AT, "--format", "junit",
+    ]));
+    assert!(junit.contains("name=\"review and lifecycle\""), "{junit}");
+}

@@ -278,8 +278,68 @@ async fn reviews_cannot_be_forged_edited_or_dated_in_the_past() {
     .await
     .expect("carol reviews in her own name");
 
-    // A record: nobody edits its spec, not even an admin.
+    // What a review recorded in its status stays as recorded, whoever
+    // writes the status (here an admin; the operator never tries).
     let api: Api<StandardReview> = Api::all(admin.clone());
+    let record = |n: i32, names: &[&str]| {
+        let names: Vec<Value> = names
+            .iter()
+            .map(|n| json!({"name": n, "generation": 1}))
+            .collect();
+        json!({"status": {
+            "exceptions": names,
+            "atReview": {"activeExceptions": n, "matched": 10, "excepted": n, "exceptedPercent": n * 10, "standardGeneration": 1},
+        }})
+    };
+    api.patch_status(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(&record(1, &["a/e1"])),
+    )
+    .await
+    .expect("the first record is written");
+    for (what, patch) in [
+        ("atReview", record(2, &["a/e1"])),
+        ("exceptions", record(1, &["a/e1", "a/e2"])),
+        ("exceptions", json!({"status": {"exceptions": null}})),
+    ] {
+        let refused = api
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect_err("a recorded review cannot be widened");
+        assert!(
+            refused.to_string().contains(&format!("status.{what}")),
+            "{refused}"
+        );
+    }
+    // No finalizer (a deleted review kept counting) and no owner (the
+    // garbage collector deleting it for the reviewer).
+    for (field, value) in [
+        ("finalizers", json!(["example.com/keep"])),
+        (
+            "ownerReferences",
+            json!([{"apiVersion": "v1", "kind": "Namespace", "name": "gone", "uid": "0b6e3c1a-0000-4000-8000-000000000000"}]),
+        ),
+    ] {
+        let mut body = review(
+            &format!("{standard}-meta"),
+            &standard,
+            "carol",
+            "Keep",
+            json!({}),
+        );
+        body["metadata"][field] = value;
+        let refused = create_review(&carol, body)
+            .await
+            .expect_err("a review with finalizers or owners");
+        assert!(
+            refused
+                .to_string()
+                .contains("no finalizers and no ownerReferences"),
+            "{refused}"
+        );
+    }
+    // A record: nobody edits its spec, not even an admin.
     let edit = api
         .patch(
             &name,
@@ -427,12 +487,22 @@ async fn a_review_clears_the_alarm_until_a_new_exception_and_a_restart_raises_no
     .await;
     let st = r.status.unwrap();
     assert_eq!(st.current, Some(true));
+    let recorded: Vec<(String, i64)> = st
+        .exceptions
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.name, c.generation))
+        .collect();
     assert_eq!(
-        st.exceptions,
-        Some(vec![format!("{ns}/a-scale"), format!("{ns}/b-scale")])
+        recorded,
+        [(format!("{ns}/a-scale"), 1), (format!("{ns}/b-scale"), 1)]
     );
     let at = st.at_review.unwrap();
     assert_eq!((at.active_exceptions, at.matched, at.excepted), (2, 3, 2));
+    assert_eq!(
+        at.standard_uid, s.metadata.uid,
+        "recorded for this standard"
+    );
 
     // A new active exception the review did not consider: the alarm is back
     // within a second, with its own reason and one more Event.
@@ -513,6 +583,27 @@ async fn a_review_clears_the_alarm_until_a_new_exception_and_a_restart_raises_no
         |n| *n == 2,
     )
     .await;
+
+    // An exception the review covered, widened since (here its expiry
+    // extended, and approved again): not covered any more.
+    let mut extended = exception(&ns, "c-scale", &standard, "c");
+    extended["spec"]["expiresAt"] = json!(in_seconds(60 * 24 * 3600).to_string());
+    apply(&exceptions, "c-scale", extended).await;
+    let (s, _) = review_state(
+        &standards,
+        &standard,
+        "True",
+        "NewExceptionsSinceReview",
+        &log,
+    )
+    .await;
+    assert!(
+        review_condition(&s)
+            .2
+            .contains(&format!("(or changed since): {ns}/c-scale")),
+        "{}",
+        review_condition(&s).2
+    );
 
     // Deleting the current review brings the first back: it is current
     // again, and it did not consider c-scale.

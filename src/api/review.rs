@@ -139,16 +139,28 @@ pub struct StandardReviewStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current: Option<bool>,
 
-    /// The exceptions active when the review was recorded, as
-    /// `namespace/name`, when the spec lists none. Recorded once, never
-    /// changed afterwards.
+    /// The exceptions the review covers, each with the generation it had
+    /// when the review was recorded: those the spec lists (that existed
+    /// then), or, when it lists none, those active then. Recorded once,
+    /// never changed afterwards. An exception changed since (widened,
+    /// extended, approved again) is no longer covered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exceptions: Option<Vec<String>>,
+    pub exceptions: Option<Vec<ConsideredException>>,
 
     /// What the standard looked like when the review was recorded. Recorded
     /// once, never changed afterwards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_review: Option<AtReview>,
+}
+
+/// An exception a review covers, as it was when the review was recorded.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsideredException {
+    /// `namespace/name`.
+    pub name: String,
+    /// Its `metadata.generation` then.
+    pub generation: i64,
 }
 
 /// A standard's figures when a review of it was recorded.
@@ -163,6 +175,12 @@ pub struct AtReview {
     pub excepted: i32,
     /// The share of matched workloads excepted, in percent (rounded down).
     pub excepted_percent: i32,
-    /// The standard's `metadata.generation`.
+    /// The generation of the standard the review judged: the last one the
+    /// operator had evaluated when the review was recorded (so a revision
+    /// applied together with a `Revise` review counts as the revision).
     pub standard_generation: i64,
+    /// The uid of the standard reviewed: a review never counts for another
+    /// standard created later under the same name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standard_uid: Option<String>,
 }

@@ -417,7 +417,16 @@ pub fn review_status(
     previous: Option<&StandardReviewStatus>,
     now: Timestamp,
 ) -> StandardReviewStatus {
-    let ready = if !v.standard_exists {
+    let ready = if v.replaced {
+        Desired::new(
+            types::READY,
+            false,
+            reasons::STANDARD_REPLACED,
+            format!(
+                "recorded for an earlier InfrastructureStandard `{standard}`, deleted since: it does not count for the standard of that name now"
+            ),
+        )
+    } else if !v.standard_exists {
         Desired::new(
             types::READY,
             false,
@@ -442,7 +451,7 @@ pub fn review_status(
         )
     };
     let (recorded_exceptions, recorded_at) = match &v.record {
-        Some((names, figures)) => (names.clone(), Some(figures.clone())),
+        Some((names, figures)) => (Some(names.clone()), Some(figures.clone())),
         None => (None, None),
     };
     StandardReviewStatus {

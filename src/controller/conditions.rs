@@ -52,6 +52,8 @@ pub mod reasons {
     pub const RETIRED: &str = "Retired";
     /// A review names a standard that does not exist.
     pub const UNKNOWN_STANDARD: &str = "UnknownStandard";
+    /// A review was recorded for an earlier standard of the same name.
+    pub const STANDARD_REPLACED: &str = "StandardReplaced";
     /// A review is its standard's current one.
     pub const CURRENT_REVIEW: &str = "CurrentReview";
     /// A later review of its standard supersedes a review.

@@ -263,7 +263,13 @@ impl Metrics {
         }
         let mut by_state =
             std::collections::BTreeMap::from(REVIEW_STATES.map(|state| (state, 0i64)));
-        for s in eval.standards.iter().filter(|s| s.error.is_none()) {
+        // A standard whose current review is being promoted is counted on
+        // the next pass (its state is not known in this one).
+        for s in eval
+            .standards
+            .iter()
+            .filter(|s| s.error.is_none() && !s.review.waiting)
+        {
             *by_state.entry(review_state(&s.review)).or_default() += 1;
         }
         for (state, n) in by_state {

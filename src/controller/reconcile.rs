@@ -191,7 +191,8 @@ async fn reviews(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
     for (r, v) in inputs.reviews.iter().zip(&eval.reviews) {
         if r.slim && v.current {
             let started = Instant::now();
-            let result = cx.writer.promote_review(&r.name).await.map(|_| ());
+            let seen = cx.stores.reviews.resource_version("", &r.name).flatten();
+            let result = cx.writer.promote_review(&r.name, seen).await.map(|_| ());
             failures += done(cx, &kind, started, result);
         }
     }

@@ -601,4 +601,115 @@ mod tests {
         }
         assert_eq!(few.bulk(), Bulk::default());
     }
+
+    /// A standard's status with this ReviewRequired condition, current
+    /// review and sunset state.
+    fn standard_status(
+        required: bool,
+        reason: &str,
+        review: Option<&str>,
+        sunset_passed: Option<bool>,
+    ) -> InfrastructureStandardStatus {
+        InfrastructureStandardStatus {
+            conditions: vec![Condition {
+                type_: types::REVIEW_REQUIRED.into(),
+                status: if required { "True" } else { "False" }.into(),
+                reason: reason.into(),
+                message: format!("{reason} in words"),
+                last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    jiff::Timestamp::UNIX_EPOCH,
+                ),
+                observed_generation: None,
+            }],
+            review: review.map(|name| crate::api::standard::ReviewSummary {
+                name: name.into(),
+                reviewed_by: "carol".into(),
+                outcome: crate::api::review::ReviewOutcome::Keep,
+                reviewed_at: None,
+                next_review_due: None,
+            }),
+            migration: sunset_passed.map(|passed| crate::api::standard::Migration {
+                sunset_passed: passed,
+                matched: 3,
+                migrated: 1,
+                remaining: 2,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn reasons_of(events: &[Transition]) -> Vec<&'static str> {
+        events.iter().map(|t| t.reason).collect()
+    }
+
+    #[test]
+    fn each_review_transition_raises_one_event_and_a_restart_none() {
+        use crate::engine::review::reasons as r;
+        let below = standard_status(false, r::BELOW_THRESHOLD, None, None);
+        let required = standard_status(true, r::ACTIVE_EXCEPTIONS_AT_THRESHOLD, None, None);
+        let reviewed = standard_status(false, r::REVIEWED, Some("r1"), None);
+        let again = standard_status(true, r::NEW_EXCEPTIONS_SINCE_REVIEW, Some("r1"), None);
+        let due = standard_status(true, r::REVIEW_DUE, Some("r1"), None);
+        let pending = standard_status(false, r::REVISION_PENDING, Some("r2"), None);
+        let revised = standard_status(false, r::REVIEWED, Some("r2"), None);
+        let cases: &[(
+            Option<&InfrastructureStandardStatus>,
+            &InfrastructureStandardStatus,
+            &[&str],
+        )] = &[
+            // First status: only an alarm is news.
+            (None, &below, &[]),
+            (None, &required, &[reasons::STANDARD_REVIEW_REQUIRED]),
+            (
+                Some(&below),
+                &required,
+                &[reasons::STANDARD_REVIEW_REQUIRED],
+            ),
+            (Some(&required), &reviewed, &[reasons::STANDARD_REVIEWED]),
+            (
+                Some(&reviewed),
+                &again,
+                &[reasons::STANDARD_REVIEW_REQUIRED],
+            ),
+            // Required to due is a change of kind.
+            (Some(&again), &due, &[reasons::STANDARD_REVIEW_DUE]),
+            // A new review, with its decision pending, then carried out.
+            (Some(&due), &pending, &[reasons::STANDARD_REVIEWED]),
+            (Some(&pending), &revised, &[]),
+            // A later review while quiet is news too.
+            (Some(&reviewed), &revised, &[reasons::STANDARD_REVIEWED]),
+            (Some(&required), &below, &[reasons::STANDARD_REVIEW_CLEARED]),
+        ];
+        for (before, after, want) in cases {
+            assert_eq!(
+                reasons_of(&standard(*before, after)),
+                *want,
+                "{:?} -> {:?}",
+                before.map(|b| &b.conditions[0].reason),
+                after.conditions[0].reason
+            );
+        }
+        // A restart (or a resync) finds the status it would write: nothing.
+        for s in [
+            &below, &required, &reviewed, &again, &due, &pending, &revised,
+        ] {
+            assert!(standard(Some(s), s).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_sunset_raises_one_event_with_the_count_not_migrated() {
+        let before = standard_status(false, "NoReviewPolicy", None, Some(false));
+        let after = standard_status(false, "NoReviewPolicy", None, Some(true));
+        let events = standard(Some(&before), &after);
+        assert_eq!(reasons_of(&events), [reasons::STANDARD_SUNSET_PASSED]);
+        assert!(events[0].note.contains("2 of 3"), "{}", events[0].note);
+        assert!(standard(Some(&after), &after).is_empty());
+        // Deprecated with a sunset already past: once, on the first status.
+        assert_eq!(
+            reasons_of(&standard(None, &after)),
+            [reasons::STANDARD_SUNSET_PASSED]
+        );
+    }
 }

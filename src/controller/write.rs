@@ -142,7 +142,11 @@ impl Writer {
     /// Marks a review current again (a later one was deleted), by a merge
     /// patch of that one field: what the cache no longer holds of a settled
     /// review (what it recorded) stays as the cluster has it.
-    pub async fn promote_review(&self, name: &str) -> Result<bool, WriteError> {
+    pub async fn promote_review(
+        &self,
+        name: &str,
+        seen: Option<String>,
+    ) -> Result<bool, WriteError> {
         let api: Api<crate::api::StandardReview> = Api::all(self.client.clone());
         let patch = json!({"status": {"current": true}});
         self.throttle().await;
@@ -155,7 +159,7 @@ impl Writer {
                     "StandardReview",
                     "",
                     name,
-                    None,
+                    seen,
                     written.resource_version(),
                     false,
                 );

@@ -545,7 +545,17 @@ impl<'a> Prepared<'a> {
             .collect();
 
         // Standards, and their reviews.
-        let latest = super::review::latest(&inputs.reviews, now);
+        let uid_of: HashMap<&str, Option<&str>> = inputs
+            .standards
+            .iter()
+            .filter_map(|s| Some((s.metadata.name.as_deref()?, s.metadata.uid.as_deref())))
+            .collect();
+        let latest = super::review::latest(&inputs.reviews, now, |r| {
+            r.counts_for(uid_of.get(r.standard.as_str()).copied().flatten())
+        });
+        // Per standard, its exceptions (any state) and its active ones.
+        let mut all_of: Vec<Vec<super::review::ActiveException>> =
+            vec![Vec::new(); standards.len()];
         let mut active_of: Vec<Vec<super::review::ActiveException>> =
             vec![Vec::new(); standards.len()];
         for ((e, ev), spec) in exceptions
@@ -553,16 +563,19 @@ impl<'a> Prepared<'a> {
             .zip(&exception_verdicts)
             .zip(&inputs.exceptions)
         {
-            if let Some(super::exception::Target::Standard { index, .. }) = e.target
-                && ev.state == ExceptionState::Active
-            {
-                active_of[index].push(super::review::ActiveException {
+            if let Some(super::exception::Target::Standard { index, .. }) = e.target {
+                let seen = super::review::ActiveException {
                     name: format!("{}/{}", e.namespace, e.name),
                     created: spec.metadata.creation_timestamp.as_ref().map(|t| t.0),
-                });
+                    generation: spec.metadata.generation,
+                };
+                if ev.state == ExceptionState::Active {
+                    active_of[index].push(seen.clone());
+                }
+                all_of[index].push(seen);
             }
         }
-        for a in &mut active_of {
+        for a in active_of.iter_mut().chain(&mut all_of) {
             a.sort_by(|x, y| x.name.cmp(&y.name));
         }
         let standard_verdicts: Vec<StandardVerdict> = standards
@@ -629,13 +642,7 @@ impl<'a> Prepared<'a> {
                     Some(si) if current && !r.slim && r.at_review().is_none() => {
                         let v = &standard_verdicts[si];
                         let active = &active_of[si];
-                        let names = r.listed.is_none().then(|| {
-                            active
-                                .iter()
-                                .take(crate::api::review::MAX_REVIEWED_EXCEPTIONS)
-                                .map(|e| e.name.clone())
-                                .collect()
-                        });
+                        let names = super::review::record(r, &all_of[si], active, now);
                         let figures = super::review::at_review(
                             &inputs.standards[si],
                             i32::try_from(active.len()).unwrap_or(i32::MAX),
@@ -649,6 +656,8 @@ impl<'a> Prepared<'a> {
                 ReviewVerdict {
                     name: r.name.clone(),
                     standard_exists: index.is_some(),
+                    replaced: index
+                        .is_some_and(|si| r.replaced(inputs.standards[si].metadata.uid.as_deref())),
                     current,
                     record,
                 }
@@ -1091,5 +1100,58 @@ spec:
         let a = format!("{:?}", evaluate(&inputs, now));
         let b = format!("{:?}", evaluate(&inputs, now));
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_deprecated_standard_counts_its_migration_and_its_sunset_to_the_instant() {
+        let mut old = standard();
+        old.spec.lifecycle = Some(crate::api::standard::Lifecycle {
+            stage: crate::api::standard::Stage::Deprecated,
+            superseded_by: Some("next".into()),
+            sunset: Some(Time("2026-11-30T00:00:00Z".parse().unwrap())),
+        });
+        let mut next = standard();
+        next.metadata.name = Some("next".into());
+        let mut inputs = inputs(exception("bob"));
+        inputs.exceptions.clear();
+        inputs.standards = vec![old, next];
+        // A sunset already past when the standard is deprecated: allowed, and passed.
+        let eval = evaluate(&inputs, "2026-12-01T00:00:00Z".parse().unwrap());
+        let m = eval.standards[0].migration.as_ref().expect("a migration");
+        assert_eq!((m.matched, m.migrated, m.sunset_passed), (1, 0, true));
+        assert_eq!(m.superseded_by.as_deref(), Some("next"));
+        assert_eq!(m.pending.items[0].open_rules, ["replicas"]);
+        assert!(m.pending.items[0].successor_matches);
+        assert!(eval.workloads[0].deprecated[0].sunset_passed);
+        assert!(eval.standards[1].migration.is_none());
+        // Before the sunset: not passed, and the sunset is the next change.
+        let eval = evaluate(&inputs, "2026-11-29T23:59:59Z".parse().unwrap());
+        assert!(!eval.standards[0].migration.as_ref().unwrap().sunset_passed);
+        assert!(!eval.workloads[0].deprecated[0].sunset_passed);
+        assert_eq!(
+            eval.next_change,
+            Some("2026-11-30T00:00:00Z".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_retired_standard_matches_nothing_and_its_exceptions_are_invalid() {
+        let mut retired = standard();
+        retired.spec.lifecycle = Some(crate::api::standard::Lifecycle {
+            stage: crate::api::standard::Stage::Retired,
+            ..Default::default()
+        });
+        let mut inputs = inputs(exception("bob"));
+        inputs.standards = vec![retired];
+        let eval = evaluate(&inputs, "2026-12-01T00:00:00Z".parse().unwrap());
+        assert_eq!(eval.standards[0].matched, 0);
+        assert!(eval.workloads[0].deviations.is_empty());
+        assert!(eval.workloads[0].standards.is_empty());
+        assert_eq!(eval.exceptions[0].state, ExceptionState::Invalid);
+        assert_eq!(eval.exceptions[0].reason, "StandardRetired");
+        assert_eq!(
+            eval.standards[0].review.reason,
+            super::super::review::reasons::RETIRED
+        );
     }
 }

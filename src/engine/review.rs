@@ -105,8 +105,10 @@ pub struct Review {
     pub next_review_by: Option<Timestamp>,
     /// The exceptions listed in its spec (`namespace/name`), if any.
     pub listed: Option<Vec<String>>,
-    /// Its status as written (`None` for a slim review).
+    /// Its status as written (of a slim review, only `current` and `atReview`).
     pub status: Option<crate::api::StandardReviewStatus>,
+    /// Being deleted (a finalizer holds it): it no longer counts.
+    pub deleting: bool,
 }
 
 impl Review {
@@ -122,26 +124,29 @@ impl Review {
             next_review_by: r.spec.next_review_by.map(|t| t.0),
             listed: r.spec.exceptions,
             status: r.status,
+            deleting: r.metadata.deletion_timestamp.is_some(),
         }
     }
 
     /// What the operator's cache keeps of a review: in full while it counts
-    /// or its status is still to be written; slim once it is superseded and
-    /// its status says so.
+    /// or its status is still to be written; slim once its status says it
+    /// does not count (superseded, or its standard missing): its name,
+    /// standard, time and recorded figures, a few hundred bytes.
     pub fn cached(r: StandardReview) -> Self {
         let settled = r.status.as_ref().is_some_and(|s| {
-            s.current == Some(false)
-                && s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True")
+            s.current == Some(false) && s.conditions.iter().any(|c| c.type_ == "Ready")
         });
         let mut review = Self::from_object(r);
         if settled {
             review.slim = true;
             review.listed = None;
-            review.status = None;
             review.reviewed_by = String::new();
             review.next_review_by = None;
+            review.status = review.status.map(|s| crate::api::StandardReviewStatus {
+                current: s.current,
+                at_review: s.at_review,
+                ..Default::default()
+            });
         }
         review
     }
@@ -156,23 +161,49 @@ impl Review {
         self.status.as_ref()?.at_review.as_ref()
     }
 
-    /// The exceptions it considered: listed in the spec, else recorded in
-    /// its status; `None` while neither (the operator records those active
-    /// at first sight).
-    pub fn considered(&self) -> Option<&[String]> {
-        self.listed
-            .as_deref()
-            .or_else(|| self.status.as_ref()?.exceptions.as_deref())
+    /// The exceptions recorded in its status, with their generations then.
+    pub fn recorded(&self) -> Option<&[crate::api::review::ConsideredException]> {
+        self.status.as_ref()?.exceptions.as_deref()
+    }
+
+    /// Whether it counts for this standard (by uid): not being deleted, and
+    /// not recorded for an earlier standard of the same name.
+    pub fn counts_for(&self, standard_uid: Option<&str>) -> bool {
+        !self.deleting && !self.replaced(standard_uid)
+    }
+
+    /// Whether it was recorded for another standard of the same name (one
+    /// deleted since, and created again).
+    pub fn replaced(&self, standard_uid: Option<&str>) -> bool {
+        let recorded = self.at_review().and_then(|a| a.standard_uid.as_deref());
+        matches!((recorded, standard_uid), (Some(a), Some(b)) if a != b)
     }
 }
 
-/// An active exception to a standard, as coverage by a review needs it.
+/// An exception to a standard, as coverage by a review needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActiveException {
     /// `namespace/name`.
     pub name: String,
     /// Its creation (a manifest's may be missing).
     pub created: Option<Timestamp>,
+    /// Its `metadata.generation` (a manifest's may be missing).
+    pub generation: Option<i64>,
+}
+
+impl ActiveException {
+    /// Created after the review was made.
+    fn later_than(&self, made: Timestamp) -> bool {
+        self.created.is_some_and(|c| c > made)
+    }
+
+    /// As a review records it.
+    fn considered(&self) -> crate::api::review::ConsideredException {
+        crate::api::review::ConsideredException {
+            name: self.name.clone(),
+            generation: self.generation.unwrap_or(0),
+        }
+    }
 }
 
 /// The current review of a standard, as its status shows it.
@@ -278,28 +309,74 @@ fn crossed(
     None
 }
 
-/// The exceptions active now that a review does not cover: not among those
-/// it considered, or created again after it. A review not recorded yet
-/// covers those active now (they are what the operator records).
+/// The exceptions active now that a review does not cover. Once recorded, a
+/// review covers the exceptions it recorded, at the generation they had
+/// then: an exception widened, extended or approved again since is new. Before
+/// that it covers those its spec lists, or, listing none, those active now
+/// (what the operator is about to record). Never an exception created after
+/// the review (created again under the same name, say).
 pub fn uncovered<'a>(
     review: &Review,
     active: &'a [ActiveException],
     now: Timestamp,
 ) -> Vec<&'a str> {
-    let Some(considered) = review.considered() else {
-        return active
-            .iter()
-            .skip(MAX_REVIEWED_EXCEPTIONS)
-            .map(|e| e.name.as_str())
-            .collect();
-    };
-    let considered: HashSet<&str> = considered.iter().map(String::as_str).collect();
     let made = review.made(now);
+    let recorded: Option<HashMap<&str, i64>> = review.recorded().map(|list| {
+        list.iter()
+            .map(|c| (c.name.as_str(), c.generation))
+            .collect()
+    });
+    let listed: Option<HashSet<&str>> = review
+        .listed
+        .as_ref()
+        .map(|list| list.iter().map(String::as_str).collect());
+    let mut recordable = 0;
     active
         .iter()
-        .filter(|e| !considered.contains(e.name.as_str()) || e.created.is_some_and(|c| c > made))
+        .filter(|e| {
+            if e.later_than(made) {
+                return true;
+            }
+            let covered = match (&recorded, &listed) {
+                (Some(map), _) => map
+                    .get(e.name.as_str())
+                    .is_some_and(|&g| e.generation.is_none_or(|now| now == g)),
+                (None, Some(names)) => names.contains(e.name.as_str()),
+                (None, None) => {
+                    recordable += 1;
+                    recordable <= MAX_REVIEWED_EXCEPTIONS
+                }
+            };
+            !covered
+        })
         .map(|e| e.name.as_str())
         .collect()
+}
+
+/// What a review records when the operator first sees it as current: of the
+/// exceptions to its standard (`all`, any state; `active`, the active ones),
+/// those its spec lists, or, listing none, those active; never one created
+/// after the review. Each with its generation.
+pub fn record(
+    review: &Review,
+    all: &[ActiveException],
+    active: &[ActiveException],
+    now: Timestamp,
+) -> Vec<crate::api::review::ConsideredException> {
+    let made = review.made(now);
+    match &review.listed {
+        Some(names) => all
+            .iter()
+            .filter(|e| !e.later_than(made) && names.contains(&e.name))
+            .map(ActiveException::considered)
+            .collect(),
+        None => active
+            .iter()
+            .filter(|e| !e.later_than(made))
+            .take(MAX_REVIEWED_EXCEPTIONS)
+            .map(ActiveException::considered)
+            .collect(),
+    }
 }
 
 /// A list of names for a message: the first five, and how many more.
@@ -412,7 +489,13 @@ pub fn state(x: &Situation<'_>) -> ReviewState {
         day(made),
         r.outcome.as_str()
     );
-    let next_change = next_due.filter(|&d| d > now);
+    // The next due instant still ahead: after the interval falls due, the
+    // review's own date still changes the reason.
+    let next_change = [r.next_review_by, periodic]
+        .into_iter()
+        .flatten()
+        .filter(|&d| d > now)
+        .min();
     let required = |reason, message| ReviewState {
         required: true,
         reason,
@@ -429,7 +512,7 @@ pub fn state(x: &Situation<'_>) -> ReviewState {
             return required(
                 reasons::NEW_EXCEPTIONS_SINCE_REVIEW,
                 format!(
-                    "{message}, and {} of them {} not considered by the current {who}: {}; review the standard again",
+                    "{message}, and {} of them {} not considered by the current {who} (or changed since): {}; review the standard again",
                     missing.len(),
                     if missing.len() == 1 { "was" } else { "were" },
                     names(&missing)
@@ -509,11 +592,15 @@ pub fn state(x: &Situation<'_>) -> ReviewState {
     }
 }
 
-/// The latest review of each standard (by creation, then name), by
-/// standard name.
-pub fn latest(reviews: &[std::sync::Arc<Review>], now: Timestamp) -> HashMap<&str, &Review> {
+/// The latest review of each standard (by creation, then name) among those
+/// `counts` keeps, by standard name.
+pub fn latest(
+    reviews: &[std::sync::Arc<Review>],
+    now: Timestamp,
+    counts: impl Fn(&Review) -> bool,
+) -> HashMap<&str, &Review> {
     let mut out: HashMap<&str, &Review> = HashMap::new();
-    for r in reviews {
+    for r in reviews.iter().filter(|r| counts(r)) {
         let r = &**r;
         let key = (r.made(now), r.name.as_str());
         out.entry(r.standard.as_str())
@@ -545,7 +632,10 @@ pub fn successors(standards: &[InfrastructureStandard]) -> Vec<Result<Option<usi
     };
     (0..standards.len())
         .map(|i| {
-            let Some(first) = next(i) else {
+            // Only a Deprecated standard's successor matters (a Retired
+            // one's successor may well be retired by now).
+            let Some(first) = next(i).filter(|_| standards[i].spec.stage() == Stage::Deprecated)
+            else {
                 return Ok(None);
             };
             let me = standards[i].metadata.name.as_deref().unwrap_or_default();
@@ -585,7 +675,9 @@ pub fn successors(standards: &[InfrastructureStandard]) -> Vec<Result<Option<usi
         .collect()
 }
 
-/// The figures recorded in a review's status when it is first recorded.
+/// The figures recorded in a review's status when it is first recorded. The
+/// generation is the last one the operator evaluated (its status's), so
+/// that a revision applied with the review counts as the revision.
 pub fn at_review(s: &InfrastructureStandard, active: i32, matched: i32, excepted: i32) -> AtReview {
     let percent = if matched > 0 {
         i32::try_from(i64::from(excepted) * 100 / i64::from(matched)).unwrap_or(100)
@@ -597,7 +689,14 @@ pub fn at_review(s: &InfrastructureStandard, active: i32, matched: i32, excepted
         matched,
         excepted,
         excepted_percent: percent,
-        standard_generation: s.metadata.generation.unwrap_or(0),
+        standard_generation: s
+            .status
+            .as_ref()
+            .and_then(|st| st.observed_generation)
+            .filter(|&g| g > 0)
+            .or(s.metadata.generation)
+            .unwrap_or(0),
+        standard_uid: s.metadata.uid.clone(),
     }
 }
 
@@ -635,13 +734,22 @@ spec:
             next_review_by: None,
             listed: None,
             status: None,
+            deleting: false,
         }
     }
 
     fn recorded(mut r: Review, names: &[&str], figures: AtReview) -> Review {
         r.status = Some(StandardReviewStatus {
             current: Some(true),
-            exceptions: Some(names.iter().map(|n| n.to_string()).collect()),
+            exceptions: Some(
+                names
+                    .iter()
+                    .map(|n| crate::api::review::ConsideredException {
+                        name: n.to_string(),
+                        generation: 1,
+                    })
+                    .collect(),
+            ),
             at_review: Some(figures),
             ..Default::default()
         });
@@ -659,6 +767,7 @@ spec:
                 0
             },
             standard_generation: generation,
+            standard_uid: None,
         }
     }
 
@@ -668,6 +777,7 @@ spec:
             .map(|(n, c)| ActiveException {
                 name: n.to_string(),
                 created: Some(at(c)),
+                generation: Some(1),
             })
             .collect()
     }
@@ -908,9 +1018,9 @@ spec:
         .map(std::sync::Arc::new)
         .collect();
         let now = at("2026-04-01T00:00:00Z");
-        assert_eq!(latest(&reviews, now)["s"].name, "a");
+        assert_eq!(latest(&reviews, now, |_| true)["s"].name, "a");
         // The same second: by name.
-        assert_eq!(latest(&reviews[..2], now)["s"].name, "c");
+        assert_eq!(latest(&reviews[..2], now, |_| true)["s"].name, "c");
         let mut slim = review("a", "2026-03-05T10:00:00Z", ReviewOutcome::Keep);
         slim.slim = true;
         let st = decide(
@@ -958,5 +1068,116 @@ spec:
         // Leading into a cycle is not itself a cycle.
         assert_eq!(got[7], Ok(Some(0)));
         assert_eq!(got[8], Ok(None));
+    }
+
+    #[test]
+    fn an_exception_changed_or_created_after_the_review_is_not_covered() {
+        let s = standard(THRESHOLD);
+        let r = recorded(
+            review("r1", "2026-03-01T10:00:00Z", ReviewOutcome::Keep),
+            &["a/e1", "a/e2"],
+            figures(2, 10, 2, 3),
+        );
+        // e2 widened (or extended, or approved again) since: generation 2.
+        let mut two = active(&[
+            ("a/e1", "2026-02-01T00:00:00Z"),
+            ("a/e2", "2026-02-01T00:00:00Z"),
+        ]);
+        two[1].generation = Some(2);
+        let st = decide(&s, &two, Some(&r), "2026-03-02T00:00:00Z");
+        assert_eq!(st.reason, reasons::NEW_EXCEPTIONS_SINCE_REVIEW);
+        assert!(
+            st.message
+                .ends_with("(or changed since): a/e2; review the standard again"),
+            "{}",
+            st.message
+        );
+        // Not recorded yet: what is active now is covered, but not what was
+        // created after the review.
+        let fresh = review("r2", "2026-03-01T10:00:00Z", ReviewOutcome::Keep);
+        let late = active(&[
+            ("a/e1", "2026-02-01T00:00:00Z"),
+            ("a/e3", "2026-03-01T10:00:05Z"),
+        ]);
+        let st = decide(&s, &late, Some(&fresh), "2026-03-01T10:00:06Z");
+        assert_eq!(st.reason, reasons::NEW_EXCEPTIONS_SINCE_REVIEW);
+        assert!(
+            st.message.ends_with(": a/e3; review the standard again"),
+            "{}",
+            st.message
+        );
+    }
+
+    #[test]
+    fn a_review_records_what_it_lists_or_what_is_active_never_what_came_later() {
+        let all = active(&[
+            ("a/e1", "2026-02-01T00:00:00Z"),
+            ("a/pending", "2026-02-01T00:00:00Z"),
+            ("a/later", "2026-03-05T00:00:00Z"),
+        ]);
+        let active_now = [all[0].clone(), all[2].clone()];
+        let now = at("2026-03-06T00:00:00Z");
+        let mut r = review("r1", "2026-03-01T10:00:00Z", ReviewOutcome::Keep);
+        let names = |v: Vec<crate::api::review::ConsideredException>| {
+            v.into_iter().map(|c| c.name).collect::<Vec<_>>()
+        };
+        assert_eq!(names(record(&r, &all, &active_now, now)), ["a/e1"]);
+        r.listed = Some(vec![
+            "a/pending".into(),
+            "a/later".into(),
+            "a/missing".into(),
+        ]);
+        assert_eq!(names(record(&r, &all, &active_now, now)), ["a/pending"]);
+        // Once recorded, approving the pending one changes its generation:
+        // it is not covered.
+        let mut approved = all[1].clone();
+        approved.generation = Some(2);
+        let mut rec = recorded(r, &["a/pending"], figures(0, 10, 0, 3));
+        rec.listed = Some(vec!["a/pending".into()]);
+        assert_eq!(uncovered(&rec, &[approved], now), ["a/pending"]);
+    }
+
+    #[test]
+    fn a_review_of_an_earlier_standard_of_the_same_name_does_not_count() {
+        let mut figures = figures(0, 10, 0, 3);
+        figures.standard_uid = Some("old-uid".into());
+        let r = recorded(
+            review("r1", "2026-03-01T10:00:00Z", ReviewOutcome::Keep),
+            &[],
+            figures,
+        );
+        assert!(r.replaced(Some("new-uid")));
+        assert!(!r.counts_for(Some("new-uid")));
+        assert!(r.counts_for(Some("old-uid")));
+        assert!(r.counts_for(None), "a manifest's standard has no uid");
+        let mut deleting = r.clone();
+        deleting.deleting = true;
+        assert!(!deleting.counts_for(Some("old-uid")));
+    }
+
+    #[test]
+    fn after_the_interval_falls_due_the_review_date_still_wakes_the_operator() {
+        let s = standard("  review: {interval: 720h}");
+        let mut r = review("r1", "2026-02-10T00:00:00Z", ReviewOutcome::Keep);
+        r.next_review_by = Some(at("2026-06-01T00:00:00Z"));
+        let st = decide(&s, &[], Some(&r), "2026-03-13T00:00:00Z");
+        assert_eq!(st.reason, reasons::PERIODIC_REVIEW_DUE);
+        assert_eq!(st.next_change, Some(at("2026-06-01T00:00:00Z")));
+        let st = decide(&s, &[], Some(&r), "2026-06-01T00:00:00Z");
+        assert_eq!(st.reason, reasons::REVIEW_DUE);
+    }
+
+    #[test]
+    fn a_retired_standard_is_not_judged_by_its_successor() {
+        let mut a = standard("  lifecycle: {stage: Retired, supersededBy: b}");
+        a.metadata.name = Some("a".into());
+        let mut b = standard("  lifecycle: {stage: Retired}");
+        b.metadata.name = Some("b".into());
+        let mut active_with_successor = standard("  lifecycle: {supersededBy: missing}");
+        active_with_successor.metadata.name = Some("c".into());
+        assert_eq!(
+            successors(&[a, b, active_with_successor]),
+            [Ok(None), Ok(None), Ok(None)]
+        );
     }
 }

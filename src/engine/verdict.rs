@@ -216,11 +216,17 @@ pub struct ReviewVerdict {
     pub name: String,
     /// Whether the standard it names exists.
     pub standard_exists: bool,
+    /// Whether it was recorded for an earlier standard of that name (deleted
+    /// and created again since): it no longer counts.
+    pub replaced: bool,
     /// Whether it is its standard's current review.
     pub current: bool,
-    /// For a current review not recorded yet: the exceptions to record
-    /// (`None` when its spec lists them) and the standard's figures.
-    pub record: Option<(Option<Vec<String>>, crate::api::review::AtReview)>,
+    /// For a current review not recorded yet: the exceptions to record and
+    /// the standard's figures.
+    pub record: Option<(
+        Vec<crate::api::review::ConsideredException>,
+        crate::api::review::AtReview,
+    )>,
 }
 
 /// The verdict on one standard.
