@@ -93,24 +93,13 @@ async fn reviewers(admin: &Client) {
         }),
     )
     .await;
-    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(admin.clone());
     for (name, role, user) in [
         ("test-carol-reviewer", "plumbline-reviewer", "carol"),
         ("test-dave-gitops", "plumbline-gitops", "dave"),
         ("test-dave-writer", "test-review-writer", "dave"),
         ("test-alice-writer", "test-review-writer", "alice"),
     ] {
-        apply(
-            &bindings,
-            name,
-            json!({
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-                "metadata": {"name": name},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-            }),
-        )
-        .await;
+        bind_cluster_role(admin, name, role, user).await;
     }
     // The policy and the bindings take a moment: wait until a dry run by
     // alice is refused by the policy and one by carol admitted.
@@ -192,6 +181,49 @@ async fn setup_namespace(admin: &Client, prefix: &str, workloads: &[&str]) -> St
         apply(&deployments, w, workload(&ns, w, "nginx:1.27.0", 1)).await;
     }
     ns
+}
+
+/// What an operator test here starts from: a standard name of its own, a
+/// namespace of its own with these one-replica workloads, and (with
+/// `with_reviewers`) the review policy and roles.
+struct Setup {
+    admin: Client,
+    standard: String,
+    ns: String,
+    standards: Api<InfrastructureStandard>,
+}
+
+async fn prepare(prefix: &str, workloads: &[&str], with_reviewers: bool) -> Setup {
+    let admin = common::client().await;
+    let standard = unique(prefix);
+    setup(&admin, &standard).await;
+    if with_reviewers {
+        reviewers(&admin).await;
+    }
+    let ns = setup_namespace(&admin, &format!("{prefix}-test"), workloads).await;
+    let standards = Api::all(admin.clone());
+    Setup {
+        admin,
+        standard,
+        ns,
+        standards,
+    }
+}
+
+/// Stops the operator as Kubernetes does and starts another, waits until it
+/// is ready and 2 s more: whatever a restart would raise, it has by then.
+async fn restart(operator: Operator, name: &str) -> Operator {
+    operator.terminate();
+    let operator = Operator::start(name, &[]);
+    eventually(
+        "the restarted operator is ready",
+        &operator.log,
+        || async { http_get(&operator.metrics_addr().await, "/readyz").0 },
+        |code| *code == 200,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    operator
 }
 
 #[tokio::test]
@@ -389,12 +421,12 @@ async fn reviews_cannot_be_forged_edited_or_dated_in_the_past() {
 #[tokio::test]
 async fn a_review_clears_the_alarm_until_a_new_exception_and_a_restart_raises_nothing() {
     let _serial = one_at_a_time().await;
-    let admin = common::client().await;
-    let standard = unique("reviewed");
-    setup(&admin, &standard).await;
-    reviewers(&admin).await;
-    let ns = setup_namespace(&admin, "review-test", &["a", "b", "c"]).await;
-    let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
+    let Setup {
+        admin,
+        standard,
+        ns,
+        standards,
+    } = prepare("reviewed", &["a", "b", "c"], true).await;
     apply(&standards, &standard, replicas_standard(&standard, &ns)).await;
     let exceptions: Api<StandardException> = Api::namespaced(admin.clone(), &ns);
     for w in ["a", "b"] {
@@ -539,17 +571,8 @@ async fn a_review_clears_the_alarm_until_a_new_exception_and_a_restart_raises_no
     );
 
     // A restart raises nothing: the stored status already shows every transition.
-    operator.terminate();
-    let operator = Operator::start(&format!("{standard}-restarted"), &[]);
+    let operator = restart(operator, &format!("{standard}-restarted")).await;
     let log = operator.log.clone();
-    eventually(
-        "the restarted operator is ready",
-        &log,
-        || async { http_get(&operator.metrics_addr().await, "/readyz").0 },
-        |code| *code == 200,
-    )
-    .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         standard_events(&admin, "StandardReviewRequired", &standard).await,
         2
@@ -632,12 +655,12 @@ async fn a_review_clears_the_alarm_until_a_new_exception_and_a_restart_raises_no
 #[tokio::test]
 async fn review_dates_take_effect_at_their_second() {
     let _serial = one_at_a_time().await;
-    let admin = common::client().await;
-    let standard = unique("dated");
-    setup(&admin, &standard).await;
-    reviewers(&admin).await;
-    let ns = setup_namespace(&admin, "dated-test", &["a"]).await;
-    let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
+    let Setup {
+        admin,
+        standard,
+        ns,
+        standards,
+    } = prepare("dated", &["a"], true).await;
     let operator = Operator::start(&standard, &[]);
     let log = operator.log.clone();
 
@@ -729,12 +752,12 @@ async fn review_dates_take_effect_at_their_second() {
 #[tokio::test]
 async fn revise_waits_for_a_new_generation_and_bad_input_is_named() {
     let _serial = one_at_a_time().await;
-    let admin = common::client().await;
-    let standard = unique("revised");
-    setup(&admin, &standard).await;
-    reviewers(&admin).await;
-    let ns = setup_namespace(&admin, "revise-test", &["a"]).await;
-    let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
+    let Setup {
+        admin,
+        standard,
+        ns,
+        standards,
+    } = prepare("revised", &["a"], true).await;
     let reviews: Api<StandardReview> = Api::all(admin.clone());
     let operator = Operator::start(&standard, &[]);
     let log = operator.log.clone();
@@ -898,17 +921,18 @@ fn dump(ns: &str, standards: &[&str]) -> std::path::PathBuf {
 #[tokio::test]
 async fn a_deprecated_standard_shows_its_migration_as_audit_does_and_its_sunset_once() {
     let _serial = one_at_a_time().await;
-    let admin = common::client().await;
-    let standard = unique("deprecated");
-    setup(&admin, &standard).await;
-    let ns = setup_namespace(&admin, "migration-test", &["a", "b"]).await;
+    let Setup {
+        admin,
+        standard,
+        ns,
+        standards,
+    } = prepare("deprecated", &["a", "b"], false).await;
     // c already runs two replicas and has the successor's label.
     let deployments: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
     let mut c = workload(&ns, "c", "nginx:1.27.0", 2);
     c["metadata"]["labels"]["tier"] = json!("web");
     apply(&deployments, "c", c).await;
     let successor = format!("{standard}-next");
-    let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
     let mut next = replicas_standard(&successor, &ns);
     next["spec"]["rules"].as_array_mut().unwrap().push(json!({
         "id": "tier-label", "severity": "Low", "description": "A tier label.",
@@ -1049,16 +1073,7 @@ async fn a_deprecated_standard_shows_its_migration_as_audit_does_and_its_sunset_
     )
     .await;
     assert!(events[0].0.contains("2 of 3"), "{events:?}");
-    operator.terminate();
-    let operator = Operator::start(&format!("{standard}-restarted"), &[]);
-    eventually(
-        "the restarted operator is ready",
-        &operator.log,
-        || async { http_get(&operator.metrics_addr().await, "/readyz").0 },
-        |code| *code == 200,
-    )
-    .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let operator = restart(operator, &format!("{standard}-restarted")).await;
     assert_eq!(
         standard_events(&admin, "StandardSunsetPassed", &standard).await,
         1
@@ -1072,11 +1087,12 @@ async fn a_deprecated_standard_shows_its_migration_as_audit_does_and_its_sunset_
 #[tokio::test]
 async fn a_retired_standard_leaves_admission_and_reports() {
     let _serial = one_at_a_time().await;
-    let admin = common::client().await;
-    let standard = unique("retired");
-    setup(&admin, &standard).await;
-    let ns = setup_namespace(&admin, "retire-test", &["a"]).await;
-    let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
+    let Setup {
+        admin,
+        standard,
+        ns,
+        standards,
+    } = prepare("retired", &["a"], false).await;
     let mut body = replicas_standard(&standard, &ns);
     body["spec"]["enforcement"] = json!("Warn");
     apply(&standards, &standard, body).await;
@@ -1167,12 +1183,12 @@ async fn a_retired_standard_leaves_admission_and_reports() {
 #[tokio::test]
 async fn thousands_of_reviews_leave_one_current_and_a_bounded_status() {
     let _serial = one_at_a_time().await;
-    let admin = common::client().await;
-    let standard = unique("history");
-    setup(&admin, &standard).await;
-    reviewers(&admin).await;
-    let ns = setup_namespace(&admin, "history-test", &["a"]).await;
-    let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
+    let Setup {
+        admin,
+        standard,
+        ns,
+        standards,
+    } = prepare("history", &["a"], true).await;
     apply(&standards, &standard, replicas_standard(&standard, &ns)).await;
     let reviews: Api<StandardReview> = Api::all(admin.clone());
     // 1,000 reviews, 50 at a time, in admin's name on carol's behalf.

@@ -144,16 +144,11 @@ pub async fn setup(admin: &Client, keep: &str) {
     remove_other_enforcement(admin, keep).await;
     super::kubectl_apply(&["deploy/namespace.yaml"]);
     super::kubectl_apply(&["deploy/rbac.yaml"]);
-    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(admin.clone());
-    apply(
-        &bindings,
+    bind_cluster_role(
+        admin,
         "plumbline-operator-test-user",
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": "plumbline-operator-test-user"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "plumbline-operator"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "operator"}],
-        }),
+        "plumbline-operator",
+        "operator",
     )
     .await;
     let role_bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
@@ -166,6 +161,22 @@ pub async fn setup(admin: &Client, keep: &str) {
             "metadata": {"name": "plumbline-leader-election-test-user", "namespace": "plumbline-system"},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "plumbline-leader-election"},
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "operator"}],
+        }),
+    )
+    .await;
+}
+
+/// Binds a ClusterRole to one of the local server's users, cluster-wide.
+pub async fn bind_cluster_role(admin: &Client, name: &str, role: &str, user: &str) {
+    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(admin.clone());
+    apply(
+        &bindings,
+        name,
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
         }),
     )
     .await;
