@@ -417,9 +417,8 @@ pub fn review_status(
     previous: Option<&StandardReviewStatus>,
     now: Timestamp,
 ) -> StandardReviewStatus {
-    let ready = if v.replaced {
-        Desired::new(
-            types::READY,
+    let (recorded, reason, message) = if v.replaced {
+        (
             false,
             reasons::STANDARD_REPLACED,
             format!(
@@ -427,8 +426,7 @@ pub fn review_status(
             ),
         )
     } else if !v.standard_exists {
-        Desired::new(
-            types::READY,
+        (
             false,
             reasons::UNKNOWN_STANDARD,
             format!(
@@ -436,24 +434,20 @@ pub fn review_status(
             ),
         )
     } else if v.current {
-        Desired::new(
-            types::READY,
+        (
             true,
             reasons::CURRENT_REVIEW,
             format!("recorded: the current review of standard {standard}"),
         )
     } else {
-        Desired::new(
-            types::READY,
+        (
             true,
             reasons::SUPERSEDED,
             format!("recorded: a later review of standard {standard} supersedes it"),
         )
     };
-    let (recorded_exceptions, recorded_at) = match &v.record {
-        Some((names, figures)) => (Some(names.clone()), Some(figures.clone())),
-        None => (None, None),
-    };
+    let ready = Desired::new(types::READY, recorded, reason, message);
+    let (recorded_exceptions, recorded_at) = v.record.clone().unzip();
     StandardReviewStatus {
         conditions: merge(
             previous.map_or(&[][..], |p| &p.conditions),
@@ -463,6 +457,7 @@ pub fn review_status(
         ),
         observed_generation: Some(1),
         current: Some(v.current),
+        // What was recorded once stays as the cluster holds it.
         exceptions: previous
             .and_then(|p| p.exceptions.clone())
             .or(recorded_exceptions),

@@ -16,7 +16,7 @@ use k8s_openapi::{
         admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding},
         core::v1::ObjectReference,
     },
-    apimachinery::pkg::apis::meta::v1::Condition,
+    apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta},
 };
 use kube::{
     Api, Resource, ResourceExt,
@@ -34,8 +34,11 @@ use super::{
 };
 use crate::{
     admission::{self, Generated},
-    api::{ComplianceReport, StandardReview, StandardReviewSpec},
-    engine::{Evaluation, Inputs, Workload, WorkloadVerdict, review::Review},
+    api::{
+        ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership,
+        StandardException, StandardReview,
+    },
+    engine::{Evaluation, Inputs, Workload, WorkloadVerdict},
 };
 use futures::StreamExt;
 
@@ -108,8 +111,8 @@ pub async fn all(
                     build::standard_status(v, enforced, s.metadata.generation, previous, now);
                 let events = transitions::standard(s.status.as_ref(), &desired);
                 Status {
-                    api: Api::all(client.clone()),
-                    object: std::borrow::Cow::Borrowed(s),
+                    api: Api::<InfrastructureStandard>::all(client.clone()),
+                    meta: std::borrow::Cow::Borrowed(&s.metadata),
                     current: s.status.as_ref(),
                     desired,
                     events,
@@ -129,10 +132,13 @@ pub async fn all(
                 let desired =
                     build::exception_status(v, e.metadata.generation, previous, now, warning);
                 let events = transitions::exception(e.status.as_ref(), &desired);
-                let api = Api::namespaced(client.clone(), &e.namespace().unwrap_or_default());
+                let api = Api::<StandardException>::namespaced(
+                    client.clone(),
+                    &e.namespace().unwrap_or_default(),
+                );
                 Status {
                     api,
-                    object: std::borrow::Cow::Borrowed(e),
+                    meta: std::borrow::Cow::Borrowed(&e.metadata),
                     current: e.status.as_ref(),
                     desired,
                     events,
@@ -147,8 +153,8 @@ pub async fn all(
             let images = b.spec.images.len();
             let desired = build::baseline_status(v, images, b.metadata.generation, previous, now);
             Status {
-                api: Api::all(client.clone()),
-                object: std::borrow::Cow::Borrowed(b),
+                api: Api::<PatchBaseline>::all(client.clone()),
+                meta: std::borrow::Cow::Borrowed(&b.metadata),
                 current: b.status.as_ref(),
                 desired,
                 events: Vec::new(),
@@ -165,10 +171,13 @@ pub async fn all(
             .map(|(o, v)| {
                 let previous = conditions(o.status.as_ref().map(|st| &st.conditions));
                 let desired = build::ownership_status(v, o.metadata.generation, previous, now);
-                let api = Api::namespaced(client.clone(), &o.namespace().unwrap_or_default());
+                let api = Api::<ServiceOwnership>::namespaced(
+                    client.clone(),
+                    &o.namespace().unwrap_or_default(),
+                );
                 Status {
                     api,
-                    object: std::borrow::Cow::Borrowed(o),
+                    meta: std::borrow::Cow::Borrowed(&o.metadata),
                     current: o.status.as_ref(),
                     desired,
                     events: Vec::new(),
@@ -205,11 +214,17 @@ async fn reviews(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
                 .zip(&eval.reviews)
                 .filter(|(r, _)| !r.slim)
                 .map(|(r, v)| {
-                    let object = review_shell(r, cx.stores.reviews.resource_version("", &r.name));
+                    // The cache keeps the engine's model of a review, not the
+                    // object: its name and resourceVersion are what a write needs.
+                    let meta = ObjectMeta {
+                        name: Some(r.name.clone()),
+                        resource_version: cx.stores.reviews.resource_version("", &r.name).flatten(),
+                        ..Default::default()
+                    };
                     let desired = build::review_status(v, &r.standard, r.status.as_ref(), now);
                     Status {
                         api: Api::<StandardReview>::all(client.clone()),
-                        object: std::borrow::Cow::Owned(object),
+                        meta: std::borrow::Cow::Owned(meta),
                         current: r.status.as_ref(),
                         desired,
                         events: Vec::new(),
@@ -219,29 +234,23 @@ async fn reviews(cx: &Context<'_>, inputs: &Inputs, eval: &Evaluation, now: Time
         .await
 }
 
-/// A StandardReview with only what a status write reads of it: its name and
-/// resourceVersion.
-fn review_shell(r: &Review, resource_version: Option<Option<String>>) -> StandardReview {
-    let mut shell = StandardReview::new(
-        &r.name,
-        StandardReviewSpec {
-            standard: r.standard.clone(),
-            outcome: r.outcome,
-            reviewed_by: r.reviewed_by.clone(),
-            summary: String::new(),
-            ticket: None,
-            next_review_by: None,
-            exceptions: None,
-        },
-    );
-    shell.metadata.resource_version = resource_version.flatten();
-    shell
+/// What an Event about the object of this kind and metadata regards.
+fn reference<K: Resource<DynamicType = ()>>(meta: &ObjectMeta) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(K::api_version(&()).into_owned()),
+        kind: Some(K::kind(&()).into_owned()),
+        name: meta.name.clone(),
+        namespace: meta.namespace.clone(),
+        uid: meta.uid.clone(),
+        resource_version: meta.resource_version.clone(),
+        ..Default::default()
+    }
 }
 
 /// One object's desired status, and the Events of reaching it.
-struct Status<'a, K: Clone, S> {
+struct Status<'a, K, S> {
     api: Api<K>,
-    object: std::borrow::Cow<'a, K>,
+    meta: std::borrow::Cow<'a, ObjectMeta>,
     desired: S,
     current: Option<&'a S>,
     events: Vec<Transition>,
@@ -260,11 +269,11 @@ where
     for s in each {
         let result = match cx
             .writer
-            .status(s.api, &s.object, &s.desired, s.current)
+            .status(s.api, &s.meta, &s.desired, s.current)
             .await
         {
             Ok(true) => {
-                publish(cx, &s.object.object_ref(&()), s.events).await;
+                publish(cx, &reference::<K>(&s.meta), s.events).await;
                 Ok(())
             }
             Ok(false) => Ok(()),

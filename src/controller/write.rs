@@ -8,6 +8,7 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{Patch, PatchParams},
@@ -358,12 +359,13 @@ impl Writer {
         &self.client
     }
 
-    /// Applies the status of a standard, exception, baseline or ownership
-    /// through `api` when it differs from `current`; returns whether it wrote.
+    /// Applies the status of a plumbline object (named by `meta`: its name,
+    /// namespace and the resourceVersion it was read at) through `api` when
+    /// it differs from `current`; returns whether it wrote.
     pub async fn status<K, S>(
         &self,
         api: Api<K>,
-        object: &K,
+        meta: &ObjectMeta,
         desired: &S,
         current: Option<&S>,
     ) -> Result<bool, WriteError>
@@ -374,8 +376,7 @@ impl Writer {
         if current == Some(desired) {
             return Ok(false);
         }
-        let name = object.name_any();
-        let name = name.as_str();
+        let name = meta.name.as_deref().unwrap_or_default();
         let status = json!({
             "apiVersion": K::api_version(&()),
             "kind": K::kind(&()),
@@ -389,9 +390,9 @@ impl Writer {
             Ok(written) => {
                 self.wrote(
                     &K::kind(&()),
-                    &object.namespace().unwrap_or_default(),
+                    meta.namespace.as_deref().unwrap_or_default(),
                     name,
-                    object.resource_version(),
+                    meta.resource_version.clone(),
                     written.resource_version(),
                     false,
                 );

@@ -545,15 +545,21 @@ impl<'a> Prepared<'a> {
             .collect();
 
         // Standards, and their reviews.
-        let uid_of: HashMap<&str, Option<&str>> = inputs
-            .standards
+        let standard_index: HashMap<&str, usize> = standards
             .iter()
-            .filter_map(|s| Some((s.metadata.name.as_deref()?, s.metadata.uid.as_deref())))
+            .enumerate()
+            .map(|(i, s)| (s.name.as_ref(), i))
             .collect();
-        let latest = super::review::latest(&inputs.reviews, now, |r| {
-            r.counts_for(uid_of.get(r.standard.as_str()).copied().flatten())
-        });
-        // Per standard, its exceptions (any state) and its active ones.
+        let uid = |name: &str| {
+            standard_index
+                .get(name)
+                .and_then(|&i| inputs.standards[i].metadata.uid.as_deref())
+        };
+        let latest =
+            super::review::latest(&inputs.reviews, now, |r| r.counts_for(uid(&r.standard)));
+        // Per standard, its exceptions by state, all of them (for a review to
+        // record) and its active ones, in one pass over the exceptions.
+        let mut counts_of = vec![crate::api::standard::ExceptionCounts::default(); standards.len()];
         let mut all_of: Vec<Vec<super::review::ActiveException>> =
             vec![Vec::new(); standards.len()];
         let mut active_of: Vec<Vec<super::review::ActiveException>> =
@@ -564,6 +570,7 @@ impl<'a> Prepared<'a> {
             .zip(&inputs.exceptions)
         {
             if let Some(super::exception::Target::Standard { index, .. }) = e.target {
+                count_exception(&mut counts_of[index], ev.state);
                 let seen = super::review::ActiveException {
                     name: format!("{}/{}", e.namespace, e.name),
                     created: spec.metadata.creation_timestamp.as_ref().map(|t| t.0),
@@ -586,12 +593,7 @@ impl<'a> Prepared<'a> {
             .enumerate()
             .map(|(si, (((std, acc), spec), migration))| {
                 let mut v = acc.finish(std, &inputs.workloads, &verdicts);
-                for (e, ev) in exceptions.iter().zip(&exception_verdicts) {
-                    if matches!(e.target, Some(super::exception::Target::Standard { index, .. }) if index == si) {
-                        count_exception(&mut v.exceptions, ev.state);
-                    }
-                }
-                v.stage = std.stage;
+                v.exceptions = std::mem::take(&mut counts_of[si]);
                 v.lifecycle_error = successors[si].as_ref().err().cloned();
                 if let Some(d) = &std.deprecation {
                     if let Some(t) = d.sunset {
@@ -624,11 +626,6 @@ impl<'a> Prepared<'a> {
             .collect();
 
         // Reviews: which one counts, and what a new current one records.
-        let standard_index: HashMap<&str, usize> = standards
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.name.as_ref(), i))
-            .collect();
         let review_verdicts = inputs
             .reviews
             .iter()
@@ -656,8 +653,7 @@ impl<'a> Prepared<'a> {
                 ReviewVerdict {
                     name: r.name.clone(),
                     standard_exists: index.is_some(),
-                    replaced: index
-                        .is_some_and(|si| r.replaced(inputs.standards[si].metadata.uid.as_deref())),
+                    replaced: index.is_some() && r.replaced(uid(&r.standard)),
                     current,
                     record,
                 }
@@ -867,7 +863,7 @@ struct MigrationAcc {
     migrated: i32,
     /// Workloads not migrated, by index, with whether the successor matches
     /// them and its open rules.
-    pending: Capped<(usize, bool, Vec<String>)>,
+    pending: Capped<Pending>,
 }
 
 type Pending = (usize, bool, Vec<String>);

@@ -262,10 +262,9 @@ pub struct Situation<'a> {
     pub matched: i32,
     /// Of those, excepted.
     pub excepted: i32,
-    /// Its current review (the latest), if any.
+    /// Its current review (the latest that counts), if any.
     pub review: Option<&'a Review>,
-    /// The exceptions the operator records for a review not recorded yet
-    /// (those active now), and the figures it records.
+    /// The instant it is decided at.
     pub now: Timestamp,
 }
 
@@ -800,6 +799,23 @@ spec:
 
     const THRESHOLD: &str = "  review: {maxActiveExceptions: 2}";
 
+    /// Two exceptions, active since February.
+    fn two_active() -> Vec<ActiveException> {
+        active(&[
+            ("a/e1", "2026-02-01T00:00:00Z"),
+            ("a/e2", "2026-02-01T00:00:00Z"),
+        ])
+    }
+
+    /// A Keep review of 2026-03-01 that recorded both, at 2 of 10 excepted.
+    fn kept_after_both() -> Review {
+        recorded(
+            review("r1", "2026-03-01T10:00:00Z", ReviewOutcome::Keep),
+            &["a/e1", "a/e2"],
+            figures(2, 10, 2, 3),
+        )
+    }
+
     /// The state's message has these words.
     fn says(st: &ReviewState, words: &str) {
         assert!(st.message.contains(words), "{words:?} in {}", st.message);
@@ -817,10 +833,7 @@ spec:
     #[test]
     fn thresholds_without_a_review_require_one() {
         let s = standard(THRESHOLD);
-        let two = active(&[
-            ("a/e1", "2026-02-01T00:00:00Z"),
-            ("a/e2", "2026-02-01T00:00:00Z"),
-        ]);
+        let two = two_active();
         let st = decide(&s, &two, None, "2026-03-01T00:00:00Z");
         assert!(st.required);
         assert_eq!(st.reason, reasons::ACTIVE_EXCEPTIONS_AT_THRESHOLD);
@@ -839,15 +852,8 @@ spec:
     #[test]
     fn a_review_that_covers_every_active_exception_clears_the_alarm_until_a_new_one() {
         let s = standard(THRESHOLD);
-        let two = active(&[
-            ("a/e1", "2026-02-01T00:00:00Z"),
-            ("a/e2", "2026-02-01T00:00:00Z"),
-        ]);
-        let r = recorded(
-            review("r1", "2026-03-01T10:00:00Z", ReviewOutcome::Keep),
-            &["a/e1", "a/e2"],
-            figures(2, 10, 2, 3),
-        );
+        let two = two_active();
+        let r = kept_after_both();
         let st = decide(&s, &two, Some(&r), "2026-03-02T00:00:00Z");
         assert!(!st.required);
         assert_eq!(st.reason, reasons::REVIEWED);
@@ -886,10 +892,7 @@ spec:
     #[test]
     fn a_review_not_recorded_yet_covers_what_is_active_now() {
         let s = standard(THRESHOLD);
-        let two = active(&[
-            ("a/e1", "2026-02-01T00:00:00Z"),
-            ("a/e2", "2026-02-01T00:00:00Z"),
-        ]);
+        let two = two_active();
         let r = review("r1", "2026-03-01T10:00:00Z", ReviewOutcome::Keep);
         assert_eq!(
             decide(&s, &two, Some(&r), "2026-03-01T10:00:01Z").reason,
@@ -905,16 +908,9 @@ spec:
     #[test]
     fn a_share_crossed_after_the_review_requires_another() {
         let s = standard("  review: {maxExceptedPercent: 50}");
-        let two = active(&[
-            ("a/e1", "2026-02-01T00:00:00Z"),
-            ("a/e2", "2026-02-01T00:00:00Z"),
-        ]);
+        let two = two_active();
         // Recorded at 2 of 10; now 2 of 4 matched (workloads were removed).
-        let r = recorded(
-            review("r1", "2026-03-01T10:00:00Z", ReviewOutcome::Keep),
-            &["a/e1", "a/e2"],
-            figures(2, 10, 2, 3),
-        );
+        let r = kept_after_both();
         let st = state(&Situation {
             standard: &s,
             active: &two,
@@ -1079,16 +1075,9 @@ spec:
     #[test]
     fn an_exception_changed_or_created_after_the_review_is_not_covered() {
         let s = standard(THRESHOLD);
-        let r = recorded(
-            review("r1", "2026-03-01T10:00:00Z", ReviewOutcome::Keep),
-            &["a/e1", "a/e2"],
-            figures(2, 10, 2, 3),
-        );
+        let r = kept_after_both();
         // e2 widened (or extended, or approved again) since: generation 2.
-        let mut two = active(&[
-            ("a/e1", "2026-02-01T00:00:00Z"),
-            ("a/e2", "2026-02-01T00:00:00Z"),
-        ]);
+        let mut two = two_active();
         two[1].generation = Some(2);
         let st = decide(&s, &two, Some(&r), "2026-03-02T00:00:00Z");
         assert_eq!(st.reason, reasons::NEW_EXCEPTIONS_SINCE_REVIEW);
