@@ -40,6 +40,11 @@ test: lint ## Lint, then every test: unit, CRD drift, integration tests on a loc
 	rc=0; PLUMBLINE_CONTROLPLANE_DIR=$(TEST_DIR) $(CARGO) test --locked --all-targets --no-fail-fast || rc=$$?; \
 	  PLUMBLINE_CONTROLPLANE_DIR=$(TEST_DIR) $(CONTROLPLANE)/down.sh; exit $$rc
 
+.PHONY: test-fast
+FAST_TESTS := --lib --test plan --test engine --test incremental --test properties --test crds
+test-fast: ## The tier without an API server or Go tooling: unit tests, the operator's passes in-process (tests/plan.rs), the engine, CRD drift. Under a minute once built.
+	$(CARGO) test --locked $(FAST_TESTS)
+
 .PHONY: bench
 bench: ## Benchmarks: the engine on 1k/10k workloads (criterion), and `plumbline audit` on 10k manifests.
 	$(CARGO) bench --locked --bench engine

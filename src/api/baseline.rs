@@ -152,6 +152,19 @@ pub enum PatchState {
     Unknown,
 }
 
+impl PatchState {
+    /// The state as a condition reason (its name, CamelCase).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Current => "Current",
+            Self::Behind => "Behind",
+            Self::Overdue => "Overdue",
+            Self::Excepted => "Excepted",
+            Self::Unknown => "Unknown",
+        }
+    }
+}
+
 /// What the operator observed about a patch baseline.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]

@@ -175,9 +175,22 @@ pub struct PatchReport {
     /// The earliest deadline of an image that is behind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due: Option<Time>,
-    /// Per image and baseline.
+    /// Per image and baseline, the worst first; at most
+    /// `MAX_REPORTED_IMAGES`, so that a workload of thousands of containers
+    /// still gets a report the API server accepts.
     #[serde(default)]
     pub images: Vec<ImagePatch>,
+    /// How many image and baseline pairs `images` leaves out (the least
+    /// urgent ones).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub images_omitted: i32,
+}
+
+/// The most image and baseline pairs a report lists.
+pub const MAX_REPORTED_IMAGES: usize = 100;
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
 }
 
 /// One image against one baseline.

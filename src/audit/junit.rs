@@ -222,22 +222,11 @@ pub fn render(report: &Report) -> String {
             name: format!("{} {}/{}", w.kind, w.namespace, w.name),
             file: w.source.file.clone(),
             line: w.source.line,
-            failure: match w.owner.state {
-                "Orphan" => Some((
-                    "no ServiceOwnership selects it".to_string(),
-                    "Orphan".to_string(),
-                    String::new(),
-                )),
-                "Conflict" => Some((
-                    format!(
-                        "several ServiceOwnerships select it: {}",
-                        w.owner.service_ownerships.join(", ")
-                    ),
-                    "Conflict".to_string(),
-                    String::new(),
-                )),
-                _ => None,
-            },
+            failure: w
+                .owner
+                .problem
+                .clone()
+                .map(|problem| (problem, w.owner.state.to_string(), String::new())),
             error: None,
             output: (w.owner.complete == Some(false)).then(|| {
                 format!(

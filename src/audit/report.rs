@@ -160,6 +160,9 @@ pub struct OwnerEntry {
     /// Whether the ownership is complete.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub complete: Option<bool>,
+    /// What is wrong (an orphan, a conflict) and what to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// One standard.
@@ -430,13 +433,14 @@ impl Report {
                     *summary.open_deviations.entry(d.severity).or_default() += 1;
                 }
                 summary.excepted_deviations += v.deviations.len() - open;
-                if open > 0 {
-                    summary.deviating += 1;
-                } else {
-                    summary.compliant += 1;
-                    if v.standards.iter().any(|(_, c)| *c == Compliance::Excepted) {
+                match v.compliance() {
+                    Compliance::Deviating => summary.deviating += 1,
+                    // Compliant counts the excepted too.
+                    Compliance::Excepted => {
+                        summary.compliant += 1;
                         summary.excepted += 1;
                     }
+                    Compliance::Compliant => summary.compliant += 1,
                 }
                 if let Some(state) = v.patch_state {
                     *summary.patch.entry(state).or_default() += 1;
@@ -446,10 +450,8 @@ impl Report {
                         state: "Owned",
                         service_ownerships: vec![o.name.clone()],
                         team: Some(o.team.clone()),
-                        complete: Some(
-                            o.findings(crate::engine::ownership::DEFAULT_MIN_MAINTAINERS)
-                                .is_empty(),
-                        ),
+                        complete: Some(o.complete()),
+                        problem: None,
                     },
                     Owner::Orphan => {
                         summary.orphans += 1;
@@ -458,6 +460,7 @@ impl Report {
                             service_ownerships: vec![],
                             team: None,
                             complete: None,
+                            problem: v.owner.problem(),
                         }
                     }
                     Owner::Conflict(names) => {
@@ -467,6 +470,7 @@ impl Report {
                             service_ownerships: names.clone(),
                             team: None,
                             complete: None,
+                            problem: v.owner.problem(),
                         }
                     }
                 };

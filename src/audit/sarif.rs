@@ -321,17 +321,12 @@ pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                 });
             }
         }
-        let ownership = match w.owner.state {
-            "Orphan" => Some((ORPHAN_RULE, "no ServiceOwnership selects it".to_string())),
-            "Conflict" => Some((
-                CONFLICT_RULE,
-                format!(
-                    "several ServiceOwnerships select it: {}",
-                    w.owner.service_ownerships.join(", ")
-                ),
-            )),
+        let rule = match w.owner.state {
+            "Orphan" => Some(ORPHAN_RULE),
+            "Conflict" => Some(CONFLICT_RULE),
             _ => None,
         };
+        let ownership = rule.zip(w.owner.problem.clone());
         if let Some((id, text)) = ownership {
             let (rule_id, rule_index) = id_of(id);
             results.push(SarifResult {

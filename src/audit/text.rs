@@ -124,20 +124,12 @@ pub fn render(report: &Report, color: bool) -> String {
                 );
             }
         }
-        match w.owner.state {
-            "Orphan" => {
+        match (w.owner.state, &w.owner.problem) {
+            ("Orphan" | "Conflict", Some(problem)) => {
                 let _ = writeln!(
                     out,
-                    "  owner: {} (no ServiceOwnership selects it)",
-                    p.yellow("orphan")
-                );
-            }
-            "Conflict" => {
-                let _ = writeln!(
-                    out,
-                    "  owner: {} ({})",
-                    p.yellow("conflict"),
-                    w.owner.service_ownerships.join(", ")
+                    "  owner: {}: {problem}",
+                    p.yellow(&w.owner.state.to_ascii_lowercase())
                 );
             }
             _ => {

@@ -1,7 +1,7 @@
 //! A watch cache that keeps, per object, only what the operator needs of it
 //! (the engine's model of a workload; what decides a report's write), never
 //! the object itself: at 10,000 workloads whole objects cost hundreds of MiB.
-//! Fed by a watcher; may read from the API server, never writes.
+//! Fed with watcher events (by `watch`, or by tests); does no I/O itself.
 
 use std::{
     collections::HashMap,

@@ -1,4 +1,5 @@
-//! The one source of time for the operator, injectable so tests are deterministic.
+//! The one source of time for the operator, injectable so tests are
+//! deterministic. Tells the time; nothing else reads a clock for a verdict.
 
 use jiff::Timestamp;
 

@@ -92,6 +92,8 @@ pub mod reasons {
     pub const EXPIRES_WITHIN_WARNING: &str = "ExpiresWithinWarning";
     /// An exception is not in effect, or expires after the warning window.
     pub const NOT_EXPIRING_SOON: &str = "NotExpiringSoon";
+    /// An exception is not stale: it covers a deviation, or is not in effect.
+    pub const NEEDED_OR_INACTIVE: &str = "NeededOrInactive";
     /// Exactly one ServiceOwnership selects the workload.
     pub const OWNED: &str = "Owned";
     /// No ServiceOwnership selects the workload.
@@ -179,6 +181,28 @@ pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
     conditions
         .iter()
         .any(|c| c.type_ == type_ && c.status == "True")
+}
+
+/// `Ready`, and `Stalled` while the spec is invalid: the conditions that
+/// say whether an object's spec is valid.
+pub fn validity(error: &Option<String>) -> Vec<Desired> {
+    match error {
+        None => vec![Desired::new(
+            types::READY,
+            true,
+            reasons::VALID,
+            "the spec is valid and evaluated",
+        )],
+        Some(e) => invalid(reasons::INVALID_SPEC, e),
+    }
+}
+
+/// `Ready=False` and `Stalled=True`, with the reason and what to fix.
+pub fn invalid(reason: &str, message: &str) -> Vec<Desired> {
+    vec![
+        Desired::new(types::READY, false, reason, message),
+        Desired::new(types::STALLED, true, reason, message),
+    ]
 }
 
 #[cfg(test)]

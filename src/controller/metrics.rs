@@ -1,7 +1,7 @@
 //! Operations: Prometheus metrics about the last evaluation (no per-object
 //! labels, so cardinality stays bounded), and the `/metrics`, `/healthz` and
 //! `/readyz` endpoints. `/readyz` answers 200 once the first full evaluation
-//! is written.
+//! is written. Records and serves; never reads the cluster or decides a write.
 
 use std::sync::{
     Arc,
@@ -63,6 +63,9 @@ pub struct Metrics {
     duration: Histogram,
     reconciles: Family<Labels, Counter>,
     reconcile_errors: Family<Labels, Counter>,
+    write_retries: Family<Labels, Counter>,
+    events_lost: Family<Labels, Counter>,
+    watch_errors: Family<Labels, Counter>,
     reconcile_duration: Family<Labels, Histogram, fn() -> Histogram>,
     workload_evaluations: Family<Labels, Counter>,
     leader: Gauge,
@@ -89,6 +92,9 @@ impl Default for Metrics {
             duration: Histogram::new([0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
             reconciles: Family::default(),
             reconcile_errors: Family::default(),
+            write_retries: Family::default(),
+            events_lost: Family::default(),
+            watch_errors: Family::default(),
             reconcile_duration: Family::new_with_constructor(|| {
                 Histogram::new([0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0])
             }),
@@ -166,8 +172,23 @@ impl Default for Metrics {
         );
         registry.register(
             "reconcile_errors",
-            "Reconciles whose write failed (retried with backoff), by kind",
+            "Objects whose write failed (retried by the next pass), by kind and error class",
             m.reconcile_errors.clone(),
+        );
+        registry.register(
+            "write_retries",
+            "Writes tried again at once, by kind and the error class of the failed try",
+            m.write_retries.clone(),
+        );
+        registry.register(
+            "events_lost",
+            "Events the API server refused or that could not be sent, by reason (not retried: the status shows the transition)",
+            m.events_lost.clone(),
+        );
+        registry.register(
+            "watch_errors",
+            "Watch failures (each retried with backoff), by kind and class: list, watch_start, expired (410 Gone: listed again), watch, stream",
+            m.watch_errors.clone(),
         );
         registry.register(
             "reconcile_duration_seconds",
@@ -205,12 +226,10 @@ impl Metrics {
         let mut open: std::collections::HashMap<(&str, &str, crate::api::Severity), i64> =
             std::collections::HashMap::new();
         for v in &eval.workloads {
-            if v.open_deviations().next().is_some() {
-                deviating += 1;
-            } else if v.standards.iter().any(|(_, c)| *c == Compliance::Excepted) {
-                excepted += 1;
-            } else {
-                compliant += 1;
+            match v.compliance() {
+                Compliance::Deviating => deviating += 1,
+                Compliance::Excepted => excepted += 1,
+                Compliance::Compliant => compliant += 1,
             }
             if matches!(v.owner, Owner::Orphan) {
                 orphans += 1;
@@ -303,15 +322,36 @@ impl Metrics {
     }
 
     /// Records one reconcile of an object of `kind`.
-    pub fn reconciled(&self, kind: &str, seconds: f64, ok: bool) {
+    /// `error` is the class of its failure (`WriteError::label`), if it failed.
+    pub fn reconciled(&self, kind: &str, seconds: f64, error: Option<&str>) {
         let labels = vec![("kind", kind.to_string())];
         self.reconciles.get_or_create(&labels).inc();
         self.reconcile_duration
             .get_or_create(&labels)
             .observe(seconds);
-        if !ok {
+        if let Some(error) = error {
+            let labels = vec![("kind", kind.to_string()), ("error", error.to_string())];
             self.reconcile_errors.get_or_create(&labels).inc();
         }
+    }
+
+    /// Records a watch failure of this kind and class.
+    pub fn watch_failed(&self, kind: &str, error: &str) {
+        let labels = vec![("kind", kind.to_string()), ("error", error.to_string())];
+        self.watch_errors.get_or_create(&labels).inc();
+    }
+
+    /// Records an Event that could not be published.
+    pub fn event_lost(&self, reason: &str) {
+        self.events_lost
+            .get_or_create(&vec![("reason", reason.to_string())])
+            .inc();
+    }
+
+    /// Records one write tried again after an error of class `error`.
+    pub fn retried(&self, kind: &str, error: &str) {
+        let labels = vec![("kind", kind.to_string()), ("error", error.to_string())];
+        self.write_retries.get_or_create(&labels).inc();
     }
 
     /// Records how many workload verdicts a pass computed and reused.

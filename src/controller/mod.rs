@@ -1,26 +1,31 @@
-//! The operator's I/O: watches, reconcile, status and report writes, Events
-//! and leader election. Evaluation itself is `crate::engine`'s job; building
-//! the desired objects from its verdicts is `build`'s, which is pure.
+//! The operator's I/O, as a pipeline whose steps are files, read in this
+//! order:
 //!
-//! The pipeline of one pass: `watch` (read, into `cache`s; `inputs` for the
-//! engine, `seen` for reports) → `crate::engine` (evaluate,
-//! incrementally) → `build` (desired objects, pure) → `reconcile` and
-//! `write` (apply what changed) → `transitions` (Events); `catch_up` waits
-//! until the watches show the writes. `run` drives it
-//! and holds the leader Lease; `metrics` serves the endpoints.
+//! 1. `watch`: one watch per kind fills the caches of `stores` with what
+//!    the operator needs of each object (`stores::keep`), and signals a change;
+//! 2. `crate::engine`: the stores' snapshot (`Stores::inputs`) is evaluated,
+//!    incrementally, at the clock's time;
+//! 3. `plan`: per output kind (report, standard, exception, baseline,
+//!    ownership, review, admission policies), the desired objects that differ
+//!    from the stores' copy, and the Events of their transitions. Pure;
+//! 4. `writer`: applies the plan, while leading and within the rate limit,
+//!    retrying a failed object; the loop then waits until the watches show
+//!    the writes (`Stores::catch_up`).
+//!
+//! `run` drives the passes and holds the leader Lease; `metrics` serves the
+//! endpoints. `cache` and `seen` are what the stores keep; `conditions` the
+//! condition types, reasons and the one rule for writing them; `clock`,
+//! `limit` and `backoff` the loop's time, rate and retries.
 
 pub mod backoff;
-pub mod build;
 pub mod cache;
-pub mod catch_up;
 pub mod clock;
 pub mod conditions;
-pub mod inputs;
 pub mod limit;
 pub mod metrics;
-pub mod reconcile;
+pub mod plan;
 pub mod run;
 pub mod seen;
-pub mod transitions;
+pub mod stores;
 pub mod watch;
-pub mod write;
+pub mod writer;

@@ -4,6 +4,8 @@
 //! at each resync; failed writes are retried with backoff. With leader
 //! election, only the instance holding the Lease evaluates and writes; the
 //! others keep their caches warm and take over when the Lease is free.
+//! Drives the pipeline (watch → engine → plan → writer) and holds the Lease;
+//! decides when to run a pass, never what a pass writes.
 
 use std::{sync::Arc, time::Duration};
 
@@ -12,8 +14,16 @@ use kube::{Client, runtime::events::Reporter};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::{Notify, watch as signal};
 
-use super::{backoff::Doubling, clock::Clock, metrics::Metrics, reconcile, watch, write::Writer};
-use crate::engine::Incremental;
+use super::{
+    backoff::Doubling,
+    clock::Clock,
+    metrics::Metrics,
+    plan::{self, Plan, report::Built},
+    stores::Stores,
+    watch,
+    writer::{self, Writer},
+};
+use crate::engine::{Evaluation, Incremental, Inputs};
 
 /// How the loop runs.
 #[derive(Clone, Debug)]
@@ -79,15 +89,18 @@ pub async fn run(
 ) -> Stopped {
     let mut shutdown = std::pin::pin!(shutdown);
     let changed = Arc::new(Notify::new());
-    let stores = watch::start(&client, &config.namespaces, changed.clone());
+    let stores = watch::start(
+        &client,
+        &config.namespaces,
+        watch::Signal {
+            changed: changed.clone(),
+            metrics: metrics.clone(),
+        },
+    );
     let reporter = Reporter {
         controller: "plumbline".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let writer = Writer::new(
-        client.clone(),
-        super::limit::RateLimit::new(config.api_qps, config.api_burst),
-    );
     tokio::select! {
         () = stores.ready() => {}
         () = &mut shutdown => return Stopped::Shutdown,
@@ -111,17 +124,17 @@ pub async fn run(
         }
     };
 
-    let built = reconcile::Built::default();
-    let cx = reconcile::Context {
-        writer: &writer,
-        reporter: &reporter,
-        stores: &stores,
-        metrics: &metrics,
-        expiry_warning: config.expiry_warning,
-        admission: &config.admission,
-        max_concurrent_writes: config.max_concurrent_writes,
-        built: &built,
-    };
+    let writer = Writer::new(
+        client.clone(),
+        metrics.clone(),
+        writer::Options {
+            limit: super::limit::RateLimit::new(config.api_qps, config.api_burst),
+            leading: leading.clone(),
+            reporter,
+            max_concurrent_writes: config.max_concurrent_writes,
+        },
+    );
+    let built = Built::default();
     let mut cache = Incremental::new();
     // Failed writes are retried after 1 s, doubling up to 30 s while passes
     // keep failing.
@@ -146,7 +159,10 @@ pub async fn run(
         let started = std::time::Instant::now();
         let now = clock.now();
         let (inputs, evaluation, pass) = cache.evaluate(stores.inputs(), now);
-        let failures = reconcile::all(&cx, inputs, evaluation, &pass.kept, now).await;
+        let failures = write_pass(
+            &writer, &stores, &config, &built, inputs, evaluation, &pass.kept, now,
+        )
+        .await;
         // The next pass must read what this one wrote, or it would write it
         // (and raise its Events) again; watches lag writes by milliseconds.
         let unseen = stores.catch_up(writer.take_written(), CATCH_UP).await;
@@ -166,14 +182,9 @@ pub async fn run(
         } else {
             retry.next()
         };
-        let by_itself = [
-            evaluation.next_change,
-            reconcile::next_warning(evaluation, config.expiry_warning, now),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .map(|at| now.duration_until(at).unsigned_abs());
+        let by_itself = evaluation
+            .wakes_at(now, config.expiry_warning)
+            .map(|at| now.duration_until(at).unsigned_abs());
         let resync_in = resync_at.saturating_duration_since(tokio::time::Instant::now());
         let wait = next_wake(resync_in, retry_in, by_itself);
         tracing::debug!(
@@ -184,8 +195,7 @@ pub async fn run(
             "evaluated"
         );
         tokio::select! {
-            () = changed.notified() => tokio::time::sleep(DEBOUNCE).await,
-            () = tokio::time::sleep(wait) => {}
+            () = next_pass(&changed, wait) => {}
             r = leading.changed() => if r.is_err() { break lost_lease() },
             () = &mut shutdown => break Stopped::Shutdown,
         }
@@ -209,6 +219,54 @@ pub async fn run(
     }
     tracing::info!(writes = writer.writes(), "stopped");
     stopped
+}
+
+/// Plans one evaluation's writes and has the writer apply them: the
+/// admission policies first (a standard's status says whether the API
+/// server refused its policy), then everything else. Returns how many
+/// objects failed; each is planned again, and so retried, by the next pass.
+#[allow(clippy::too_many_arguments)]
+async fn write_pass(
+    writer: &Writer,
+    stores: &Stores,
+    config: &Config,
+    built: &Built,
+    inputs: &Inputs,
+    eval: &Evaluation,
+    kept: &[bool],
+    now: jiff::Timestamp,
+) -> usize {
+    let generated = crate::admission::generate_all(inputs, eval, &config.admission, now);
+    let (failed, refused) = writer
+        .policies(&plan::admission::plan(stores, &generated))
+        .await;
+    let cx = plan::Context {
+        stores,
+        inputs,
+        eval,
+        kept,
+        now,
+        expiry_warning: config.expiry_warning,
+    };
+    failed
+        + writer
+            .apply(Plan::new(cx, built, &generated, &refused))
+            .await
+}
+
+/// Waits for the next pass: a change, then `DEBOUNCE` more so that a burst
+/// (an `apply` of many objects) is one pass, or `wait`, whichever comes
+/// first. The changes signalled during the debounce are read by the pass
+/// that follows, so their signal is taken too: it would start one more pass
+/// with nothing new to read.
+async fn next_pass(changed: &Notify, wait: Duration) {
+    tokio::select! {
+        () = changed.notified() => {
+            tokio::time::sleep(DEBOUNCE).await;
+            let _ = futures::FutureExt::now_or_never(changed.notified());
+        }
+        () = tokio::time::sleep(wait) => {}
+    }
 }
 
 /// How long to wait before the next pass when nothing changes: until the
@@ -262,6 +320,54 @@ async fn lease_manager(client: &Client, leader: &Leader) -> kube_lease_manager::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs `next_pass` once and says how long it took, in paused time.
+    async fn timed(changed: &Notify, wait: Duration) -> Duration {
+        let started = tokio::time::Instant::now();
+        next_pass(changed, wait).await;
+        started.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_changes_is_one_pass_after_the_debounce() {
+        let changed = Arc::new(Notify::new());
+        let burst = changed.clone();
+        tokio::spawn(async move {
+            for _ in 0..5 {
+                burst.notify_one();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        assert_eq!(timed(&changed, Duration::from_secs(600)).await, DEBOUNCE);
+        // The burst's later signals were taken: nothing starts a second pass
+        // until the timer.
+        assert_eq!(
+            timed(&changed, Duration::from_secs(7)).await,
+            Duration::from_secs(7)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_nothing_changing_it_wakes_exactly_when_a_verdict_changes_by_itself() {
+        let changed = Notify::new();
+        let by_itself = Duration::from_millis(86_400_123);
+        let wait = next_wake(Duration::from_secs(3600 * 48), None, Some(by_itself));
+        assert_eq!(timed(&changed, wait).await, by_itself);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_writes_are_retried_after_a_backoff_that_doubles() {
+        let changed = Notify::new();
+        let mut retry = Doubling::new(Duration::from_secs(1), Duration::from_secs(30));
+        let mut waited = Vec::new();
+        for _ in 0..7 {
+            let wait = next_wake(Duration::from_secs(600), retry.next(), None);
+            waited.push(timed(&changed, wait).await.as_secs());
+        }
+        assert_eq!(waited, [1, 2, 4, 8, 16, 30, 30]);
+        retry.reset();
+        assert_eq!(retry.next(), Some(Duration::from_secs(1)));
+    }
 
     #[test]
     fn the_loop_wakes_at_the_first_of_resync_retry_and_a_verdict_changing() {

@@ -14,8 +14,15 @@ use super::conditions::types;
 use crate::admission::policy::MANAGED_BY;
 use crate::api::{ComplianceReport, ComplianceReportStatus, PatchState};
 
-/// The condition types of a report, in the order `SeenReport` keeps them.
-const TYPES: [&str; 3] = [types::COMPLIANT, types::PATCH_CURRENT, types::OWNED];
+/// The condition types of a report, in the order `SeenReport` keeps them:
+/// every type a report can have, or the transition time of one left out
+/// would move at every rebuild, and the report be written again.
+const TYPES: [&str; 4] = [
+    types::COMPLIANT,
+    types::PATCH_CURRENT,
+    types::OWNED,
+    types::STANDARDS_SUPPORTED,
+];
 
 /// A report as the operator keeps it: one allocation at most (its open
 /// deviations), since at 10,000 reports every small string costs.
@@ -26,7 +33,7 @@ pub struct SeenReport {
     /// A digest of everything the operator writes of it.
     pub digest: u64,
     /// Per condition type (`TYPES`): its status and last transition time.
-    since: [Option<(bool, Timestamp)>; 3],
+    since: [Option<(bool, Timestamp)>; TYPES.len()],
     /// Its open deviations (none covered by an exception), as lines of
     /// `standard/rule`, sorted.
     open: Box<str>,

@@ -1,17 +1,13 @@
 //! Reads the cluster: one watch per kind (and per namespace, when limited),
-//! each feeding a cache of only what the operator needs of its objects, and
-//! a signal raised whenever that changes. May read; never writes.
+//! each feeding a cache of `stores` with only what the operator needs of its
+//! objects (`stores::keep`), and a signal raised whenever that changes. May
+//! read; never writes.
 
 use std::{fmt::Debug, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use k8s_openapi::{
-    api::{
-        admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding},
-        core::v1::Namespace,
-        policy::v1::PodDisruptionBudget,
-    },
-    serde::de::DeserializeOwned,
+    api::admissionregistration::v1::ValidatingAdmissionPolicyBinding, serde::de::DeserializeOwned,
 };
 use kube::{
     Api, Client, Resource,
@@ -25,110 +21,10 @@ use tokio::sync::Notify;
 
 use super::{
     backoff::Doubling,
-    cache::{Applied, Cache, Entry},
-    seen::SeenReport,
+    cache::{Applied, Cache},
+    stores::{Caches, Stores, keep},
 };
-use crate::{
-    api::{
-        ComplianceReport, InfrastructureStandard, PatchBaseline, ServiceOwnership,
-        StandardException, StandardReview,
-    },
-    engine::{DisruptionBudget, Workload, review::Review},
-};
-
-/// Every cache the operator evaluates and writes from.
-#[derive(Clone)]
-pub struct Stores {
-    /// Workloads of every kind, as the engine models them.
-    pub workloads: Caches<Workload>,
-    /// Namespaces (metadata only).
-    pub namespaces: Caches<Namespace>,
-    /// PodDisruptionBudgets, as the engine models them.
-    pub budgets: Caches<DisruptionBudget>,
-    /// Standards.
-    pub standards: Caches<InfrastructureStandard>,
-    /// Exceptions.
-    pub exceptions: Caches<StandardException>,
-    /// Baselines.
-    pub baselines: Caches<PatchBaseline>,
-    /// Ownerships.
-    pub ownerships: Caches<ServiceOwnership>,
-    /// Standard reviews: in full while they count, slim once superseded.
-    pub reviews: Caches<Review>,
-    /// What decides whether each report the operator wrote needs a write.
-    pub reports: Caches<SeenReport>,
-    /// The admission policies the operator generated (by their label).
-    pub policies: Caches<ValidatingAdmissionPolicy>,
-    /// Their bindings.
-    pub bindings: Caches<ValidatingAdmissionPolicyBinding>,
-}
-
-/// The caches of one kind: one per watched namespace, or one for the cluster.
-pub struct Caches<T> {
-    caches: Vec<Arc<Cache<T>>>,
-}
-
-impl<T> Clone for Caches<T> {
-    fn clone(&self) -> Self {
-        Self {
-            caches: self.caches.clone(),
-        }
-    }
-}
-
-impl<T> Caches<T> {
-    /// Every kept value.
-    pub fn values(&self) -> Vec<Arc<T>> {
-        self.caches.iter().flat_map(|c| c.values()).collect()
-    }
-
-    /// Every kept value with its namespace, name and resourceVersion.
-    pub fn entries(&self) -> Vec<(super::cache::Key, Entry<T>)> {
-        self.caches.iter().flat_map(|c| c.entries()).collect()
-    }
-
-    /// One object's entry.
-    pub fn get(&self, namespace: &str, name: &str) -> Option<Entry<T>> {
-        self.caches.iter().find_map(|c| c.get(namespace, name))
-    }
-
-    /// One object's resourceVersion as the cache saw it; `None` when absent.
-    pub fn resource_version(&self, namespace: &str, name: &str) -> Option<Option<String>> {
-        self.get(namespace, name).map(|e| e.resource_version)
-    }
-
-    /// The keys of the entries `pred` selects.
-    pub fn select(
-        &self,
-        mut pred: impl FnMut(&super::cache::Key, &Entry<T>) -> bool,
-    ) -> Vec<super::cache::Key> {
-        self.caches
-            .iter()
-            .flat_map(|c| c.select(&mut pred))
-            .collect()
-    }
-
-    /// Waits until every cache has its first full list.
-    pub async fn wait_until_ready(&self) {
-        futures::future::join_all(self.caches.iter().map(|c| c.wait_until_ready())).await;
-    }
-}
-
-impl<K: Resource + Clone> Caches<K> {
-    /// Every object, with the resourceVersion it was seen at (the cache
-    /// keeps it beside the object, so that a new version of an unchanged
-    /// object does not count as a change).
-    pub fn objects(&self) -> Vec<K> {
-        self.entries()
-            .into_iter()
-            .map(|(_, e)| {
-                let mut o = (*e.value).clone();
-                o.meta_mut().resource_version = e.resource_version;
-                o
-            })
-            .collect()
-    }
-}
+use crate::api::{InfrastructureStandard, PatchBaseline, ServiceOwnership, StandardException};
 
 /// How soon a failed watch is retried: from 0.5 s, doubling up to 2 s
 /// (kube's default grows to 30 s, which after an API server restart left
@@ -142,6 +38,29 @@ fn backoff() -> ResetTimerBackoff<Doubling> {
     )
 }
 
+/// Where a watch reports: the loop, when what a cache holds changes, and
+/// the metrics, when the watch fails.
+#[derive(Clone)]
+pub struct Signal {
+    /// Raised when a cache's kept values change.
+    pub changed: Arc<Notify>,
+    /// Counts watch failures by kind and class.
+    pub metrics: Arc<super::metrics::Metrics>,
+}
+
+/// The class of a watch failure, as the `error` label of
+/// `plumbline_watch_errors_total`.
+fn label(e: &watcher::Error) -> &'static str {
+    match e {
+        watcher::Error::InitialListFailed(_) => "list",
+        watcher::Error::WatchStartFailed(_) => "watch_start",
+        watcher::Error::WatchError(s) if s.code == 410 => "expired",
+        watcher::Error::WatchError(_) => "watch",
+        watcher::Error::WatchFailed(_) => "stream",
+        watcher::Error::NoResourceVersion => "no_resource_version",
+    }
+}
+
 /// Starts one watch feeding `cache` with `keep(object)`; raises `changed`
 /// whenever what the cache holds changes. Watch errors are retried with
 /// `backoff`.
@@ -149,7 +68,7 @@ fn feed<K, T>(
     api: Api<K>,
     config: watcher::Config,
     keep: fn(K) -> Option<T>,
-    changed: Arc<Notify>,
+    changed: Signal,
 ) -> Arc<Cache<T>>
 where
     K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
@@ -168,11 +87,14 @@ where
             match event {
                 Ok(event) => {
                     if fed.apply(event, keep) == Applied::Changed {
-                        changed.notify_one();
+                        changed.changed.notify_one();
                     }
                 }
                 Err(err) => {
-                    tracing::warn!(error = %err, kind = %K::kind(&Default::default()), "watch failed; retrying")
+                    let dt = K::DynamicType::default();
+                    let kind = K::kind(&dt);
+                    changed.metrics.watch_failed(&kind, label(&err));
+                    tracing::warn!(error = %err, %kind, "watch failed; retrying")
                 }
             }
         }
@@ -193,7 +115,7 @@ fn namespaced<K, T>(
     client: &Client,
     namespaces: &[String],
     keep: fn(K) -> Option<T>,
-    changed: &Arc<Notify>,
+    changed: &Signal,
 ) -> Vec<Arc<Cache<T>>>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
@@ -234,7 +156,7 @@ fn cluster<K, T>(
     client: &Client,
     config: watcher::Config,
     keep: fn(K) -> Option<T>,
-    changed: &Arc<Notify>,
+    changed: &Signal,
 ) -> Caches<T>
 where
     K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
@@ -251,40 +173,20 @@ where
     }
 }
 
-/// An object without what changes with every write and is never read: its
-/// resourceVersion (kept beside it), managed fields, and for the cluster's
-/// own kinds their status.
-fn object<K: Resource>(mut o: K) -> K {
-    let meta = o.meta_mut();
-    meta.resource_version = None;
-    meta.managed_fields = None;
-    o
-}
-
-/// A plumbline object: its status stays (Events are derived from it).
-fn own<K: Resource>(o: K) -> Option<K> {
-    Some(object(o))
-}
-
 /// Starts every watch; a non-empty `namespaces` limits namespaced kinds to
 /// those namespaces (one watch per namespace and kind).
-pub fn start(client: &Client, namespaces: &[String], changed: Arc<Notify>) -> Stores {
+pub fn start(client: &Client, namespaces: &[String], changed: Signal) -> Stores {
     let c = &changed;
     let ns = namespaces;
     let workloads = [
-        namespaced(client, ns, |d| Some(Workload::from_deployment(d)), c),
-        namespaced(client, ns, |s| Some(Workload::from_stateful_set(s)), c),
-        namespaced(client, ns, |d| Some(Workload::from_daemon_set(d)), c),
-        namespaced(client, ns, Workload::from_replica_set, c),
-        namespaced(
-            client,
-            ns,
-            |r| Some(Workload::from_replication_controller(r)),
-            c,
-        ),
-        namespaced(client, ns, |j| Some(Workload::from_cron_job(j)), c),
-        namespaced(client, ns, Workload::from_job, c),
-        namespaced(client, ns, Workload::from_pod, c),
+        namespaced(client, ns, keep::deployment, c),
+        namespaced(client, ns, keep::stateful_set, c),
+        namespaced(client, ns, keep::daemon_set, c),
+        namespaced(client, ns, keep::replica_set, c),
+        namespaced(client, ns, keep::replication_controller, c),
+        namespaced(client, ns, keep::cron_job, c),
+        namespaced(client, ns, keep::job, c),
+        namespaced(client, ns, keep::pod, c),
     ]
     .into_iter()
     .flatten()
@@ -295,76 +197,38 @@ pub fn start(client: &Client, namespaces: &[String], changed: Arc<Notify>) -> St
     };
     Stores {
         workloads: Caches { caches: workloads },
-        namespaces: cluster(
-            client,
-            watcher::Config::default(),
-            |n: Namespace| {
-                let mut n = object(n);
-                n.spec = None;
-                n.status = None;
-                Some(n)
-            },
-            c,
-        ),
+        namespaces: cluster(client, watcher::Config::default(), keep::namespace, c),
         budgets: Caches {
-            caches: namespaced(
-                client,
-                ns,
-                |b: PodDisruptionBudget| Some(DisruptionBudget::from_object(b)),
-                c,
-            ),
+            caches: namespaced(client, ns, keep::budget, c),
         },
-        standards: cluster(client, watcher::Config::default(), own, c),
-        exceptions: Caches {
-            caches: namespaced(client, ns, own, c),
-        },
-        baselines: cluster(client, watcher::Config::default(), own, c),
-        ownerships: Caches {
-            caches: namespaced(client, ns, own, c),
-        },
-        reviews: cluster(
+        standards: cluster(
             client,
             watcher::Config::default(),
-            |r: StandardReview| Some(Review::cached(r)),
+            keep::own::<InfrastructureStandard>,
             c,
         ),
-        reports: Caches {
-            caches: namespaced(
-                client,
-                ns,
-                |r: ComplianceReport| Some(SeenReport::new(&r)),
-                c,
-            ),
+        exceptions: Caches {
+            caches: namespaced(client, ns, keep::own::<StandardException>, c),
         },
-        policies: cluster(
+        baselines: cluster(
+            client,
+            watcher::Config::default(),
+            keep::own::<PatchBaseline>,
+            c,
+        ),
+        ownerships: Caches {
+            caches: namespaced(client, ns, keep::own::<ServiceOwnership>, c),
+        },
+        reviews: cluster(client, watcher::Config::default(), keep::review, c),
+        reports: Caches {
+            caches: namespaced(client, ns, keep::report, c),
+        },
+        policies: cluster(client, generated(), keep::policy, c),
+        bindings: cluster(
             client,
             generated(),
-            |p: ValidatingAdmissionPolicy| {
-                let mut p = object(p);
-                p.status = None;
-                Some(p)
-            },
+            keep::own::<ValidatingAdmissionPolicyBinding>,
             c,
         ),
-        bindings: cluster(client, generated(), own, c),
-    }
-}
-
-impl Stores {
-    /// Waits until every cache has its first full list.
-    pub async fn ready(&self) {
-        let _ = tokio::join!(
-            self.workloads.wait_until_ready(),
-            self.namespaces.wait_until_ready(),
-            self.budgets.wait_until_ready(),
-            self.standards.wait_until_ready(),
-            self.exceptions.wait_until_ready(),
-            self.baselines.wait_until_ready(),
-            self.ownerships.wait_until_ready(),
-            self.reviews.wait_until_ready(),
-            self.reports.wait_until_ready(),
-            self.policies.wait_until_ready(),
-            self.bindings.wait_until_ready(),
-        );
     }
 }

@@ -222,15 +222,23 @@ impl Check {
                 };
                 for (key, pattern) in keys {
                     match (present.get(key), pattern) {
-                        (None, _) => out.push(findings::text(|s| findings::missing_key(s, noun, key))),
+                        (None, _) => {
+                            out.push(findings::text(|s| findings::missing_key(s, noun, key)))
+                        }
                         (Some(value), Some((re, source))) if !re.is_match(value) => {
-                            out.push(findings::text(|s| findings::key_mismatch(s, noun, key, value, source)))
+                            out.push(findings::text(|s| {
+                                findings::key_mismatch(s, noun, key, value, source)
+                            }))
                         }
                         _ => {}
                     }
                 }
             }
-            Check::Resources { requests, limits, init } => {
+            Check::Resources {
+                requests,
+                limits,
+                init,
+            } => {
                 for c in cx.containers {
                     let applies = match c.role() {
                         Role::Regular | Role::Sidecar => true,
@@ -240,9 +248,14 @@ impl Check {
                     if !applies {
                         continue;
                     }
-                    for (kind, names, set) in [("request", requests, &c.requests), ("limit", limits, &c.limits)] {
+                    for (kind, names, set) in [
+                        ("request", requests, &c.requests),
+                        ("limit", limits, &c.limits),
+                    ] {
                         for name in names.iter().filter(|n| !set.contains(n)) {
-                            out.push(findings::text(|s| findings::missing_resource(s, &c.describe(), name, kind)));
+                            out.push(findings::text(|s| {
+                                findings::missing_resource(s, &c.describe(), name, kind)
+                            }));
                         }
                     }
                 }
@@ -266,18 +279,25 @@ impl Check {
                     }
                     if *forbid_latest {
                         match (&image.tag, &image.digest) {
-                            (Some(tag), _) if tag == "latest" => {
-                                out.push(findings::text(|s| findings::latest_tag(s, &c.describe(), shown)))
-                            }
-                            (None, None) => out.push(findings::text(|s| findings::untagged(s, &c.describe(), shown))),
+                            (Some(tag), _) if tag == "latest" => out.push(findings::text(|s| {
+                                findings::latest_tag(s, &c.describe(), shown)
+                            })),
+                            (None, None) => out.push(findings::text(|s| {
+                                findings::untagged(s, &c.describe(), shown)
+                            })),
                             _ => {}
                         }
                     }
                     if *require_digest && image.digest.is_none() {
-                        out.push(findings::text(|s| findings::no_digest(s, &c.describe(), shown)));
+                        out.push(findings::text(|s| {
+                            findings::no_digest(s, &c.describe(), shown)
+                        }));
                     }
                     let full = image.to_string();
-                    if let Some(re) = forbidden.iter().find(|re| re.is_match(&full) || re.is_match(shown)) {
+                    if let Some(re) = forbidden
+                        .iter()
+                        .find(|re| re.is_match(&full) || re.is_match(shown))
+                    {
                         out.push(findings::text(|s| {
                             findings::forbidden_image(s, &c.describe(), shown, re.as_str())
                         }));
@@ -295,7 +315,9 @@ impl Check {
                         (req.startup, c.startup, "startup", "startupProbe"),
                     ] {
                         if wanted && !has {
-                            out.push(findings::text(|s| findings::no_probe(s, &c.describe(), name, field)));
+                            out.push(findings::text(|s| {
+                                findings::no_probe(s, &c.describe(), name, field)
+                            }));
                         }
                     }
                 }
@@ -317,7 +339,11 @@ impl Check {
                     let covering: Vec<_> = cx
                         .budgets
                         .iter()
-                        .filter(|b| b.selector.as_ref().is_some_and(|s| s.matches(&workload.pod_labels)))
+                        .filter(|b| {
+                            b.selector
+                                .as_ref()
+                                .is_some_and(|s| s.matches(&workload.pod_labels))
+                        })
                         .collect();
                     if covering.is_empty() {
                         out.push(
@@ -346,17 +372,15 @@ impl Check {
                 require_complete,
                 min_maintainers,
             } => match cx.owner {
-                Owner::Orphan => out.push(
-                    "no ServiceOwnership selects it: create one in its namespace whose selector matches its labels".into(),
-                ),
-                Owner::Conflict(names) => out.push(format!(
-                    "several ServiceOwnerships select it ({}): narrow their selectors so exactly one does",
-                    names.join(", ")
-                )),
+                Owner::Orphan | Owner::Conflict(_) => out.extend(cx.owner.problem()),
                 Owner::Owned(o) => {
                     let gaps = o.gaps(*min_maintainers);
                     if *require_complete && !gaps.is_empty() {
-                        out.push(format!("its ServiceOwnership `{}` is incomplete: {}", o.name, gaps.join("; ")));
+                        out.push(format!(
+                            "its ServiceOwnership `{}` is incomplete: {}",
+                            o.name,
+                            gaps.join("; ")
+                        ));
                     }
                 }
             },

@@ -540,6 +540,8 @@ impl<'a> Prepared<'a> {
                     covered,
                     expires_at: e.expires_at,
                     in_force: e.in_force(now),
+                    // Invalid for want of a workload, not for its spec.
+                    awaiting_workloads: state == ExceptionState::Invalid && e.invalid.is_none(),
                 }
             })
             .collect();
@@ -713,7 +715,7 @@ fn exception_state(
     if now >= e.expires_at {
         return (
             ExceptionState::Expired,
-            "Expired",
+            super::exception::reasons::EXPIRED,
             format!(
                 "expired at {}: the workloads must comply, or a new exception must be approved",
                 e.expires_at
@@ -733,20 +735,20 @@ fn exception_state(
     if !e.approved {
         return (
             ExceptionState::Pending,
-            "AwaitingApproval",
+            super::exception::reasons::AWAITING_APPROVAL,
             "not approved yet, so it has no effect: an approver must set spec.approvedBy".into(),
         );
     }
     if !used {
         return (
             ExceptionState::Stale,
-            "NothingToExcept",
+            super::exception::reasons::NOTHING_TO_EXCEPT,
             "the workloads it covers comply without it: delete it".into(),
         );
     }
     (
         ExceptionState::Active,
-        "Approved",
+        super::exception::reasons::APPROVED,
         format!("in effect until {}", e.expires_at),
     )
 }

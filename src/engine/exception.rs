@@ -10,9 +10,43 @@ use super::{
 };
 use crate::api::{StandardException, WorkloadKind, exception::ExceptionWorkloads};
 
-/// The reason of an exception that selects no workload of its namespace
-/// (yet: the workload may be on its way).
-pub const SELECTS_NOTHING: &str = "SelectsNothing";
+/// The reasons of an exception's state (its `Active` condition's reason),
+/// besides the spec errors its compilation names.
+pub mod reasons {
+    /// It selects no workload of its namespace (yet: the workload may be on its way).
+    pub const SELECTS_NOTHING: &str = "SelectsNothing";
+    /// It expired.
+    pub const EXPIRED: &str = "Expired";
+    /// It has no approver yet.
+    pub const AWAITING_APPROVAL: &str = "AwaitingApproval";
+    /// Its workloads comply without it.
+    pub const NOTHING_TO_EXCEPT: &str = "NothingToExcept";
+    /// It is in effect.
+    pub const APPROVED: &str = "Approved";
+    /// `spec.workloads.selector` does not parse.
+    pub const INVALID_SELECTOR: &str = "InvalidSelector";
+    /// It names a standard that does not exist.
+    pub const UNKNOWN_STANDARD: &str = "UnknownStandard";
+    /// Its standard is Retired.
+    pub const STANDARD_RETIRED: &str = "StandardRetired";
+    /// It names a rule its standard does not have.
+    pub const UNKNOWN_RULE: &str = "UnknownRule";
+    /// It names a baseline that does not exist.
+    pub const UNKNOWN_BASELINE: &str = "UnknownBaseline";
+    /// It names an image its baseline does not list.
+    pub const UNKNOWN_IMAGE: &str = "UnknownImage";
+    /// It names neither one standard nor one baseline.
+    pub const INVALID_TARGET: &str = "InvalidTarget";
+    /// Its standard allows no exception.
+    pub const EXCEPTIONS_NOT_ALLOWED: &str = "ExceptionsNotAllowed";
+    /// It lasts longer than its standard allows.
+    pub const TOO_LONG: &str = "TooLong";
+    /// Its standard requires a ticket.
+    pub const TICKET_REQUIRED: &str = "TicketRequired";
+    /// Its requester approved it.
+    pub const SELF_APPROVED: &str = "SelfApproved";
+}
+pub use reasons::SELECTS_NOTHING;
 
 /// What an exception waives.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,7 +106,7 @@ impl CompiledException {
             .map(|s| Selector::compile(s, "spec.workloads.selector"))
         {
             Some(Err(err)) => {
-                fail("InvalidSelector", err.to_string());
+                fail(reasons::INVALID_SELECTOR, err.to_string());
                 None
             }
             Some(Ok(s)) => Some(s),
@@ -83,7 +117,7 @@ impl CompiledException {
         match (&spec.target.standard, &spec.target.patch_baseline) {
             (Some(name), None) => match standards.iter().position(|s| *s.name == **name) {
                 None => fail(
-                    "UnknownStandard",
+                    reasons::UNKNOWN_STANDARD,
                     format!(
                         "there is no InfrastructureStandard `{name}`: correct spec.target.standard"
                     ),
@@ -92,7 +126,7 @@ impl CompiledException {
                     let std = &standards[index];
                     if std.stage == crate::api::standard::Stage::Retired {
                         fail(
-                            "StandardRetired",
+                            reasons::STANDARD_RETIRED,
                             format!(
                                 "the InfrastructureStandard `{name}` is retired and no longer evaluated: delete this exception"
                             ),
@@ -106,7 +140,7 @@ impl CompiledException {
                             .collect();
                         if !unknown.is_empty() {
                             fail(
-                                "UnknownRule",
+                                reasons::UNKNOWN_RULE,
                                 format!(
                                     "the standard `{name}` has no rule {}: correct spec.target.rules (its rules: {})",
                                     unknown.join(", "),
@@ -124,7 +158,7 @@ impl CompiledException {
             },
             (None, Some(name)) => match baselines.iter().position(|b| &b.name == name) {
                 None => fail(
-                    "UnknownBaseline",
+                    reasons::UNKNOWN_BASELINE,
                     format!(
                         "there is no PatchBaseline `{name}`: correct spec.target.patchBaseline"
                     ),
@@ -143,7 +177,7 @@ impl CompiledException {
                             .collect();
                         if !unknown.is_empty() {
                             fail(
-                                "UnknownImage",
+                                reasons::UNKNOWN_IMAGE,
                                 format!(
                                     "the baseline `{name}` sets no minimum for {}: correct spec.target.images",
                                     unknown.join(", ")
@@ -155,14 +189,14 @@ impl CompiledException {
                 }
             },
             _ => fail(
-                "InvalidTarget",
+                reasons::INVALID_TARGET,
                 "name exactly one of spec.target.standard or spec.target.patchBaseline".into(),
             ),
         }
         if let Some(policy) = policy {
             if !policy.allowed {
                 fail(
-                    "ExceptionsNotAllowed",
+                    reasons::EXCEPTIONS_NOT_ALLOWED,
                     format!(
                         "the standard `{}` allows no exceptions: make the workloads comply",
                         spec.target.standard.as_deref().unwrap_or_default()
@@ -175,7 +209,7 @@ impl CompiledException {
                 let asked = spec.expires_at.0.duration_since(from);
                 if asked.as_secs_f64() > max.as_secs_f64() {
                     fail(
-                        "TooLong",
+                        reasons::TOO_LONG,
                         format!(
                             "it lasts {} from its creation, longer than the standard allows ({}): set an earlier spec.expiresAt",
                             human(asked.as_secs_f64()),
@@ -186,7 +220,7 @@ impl CompiledException {
             }
             if policy.require_ticket && spec.ticket.as_deref().is_none_or(|t| t.trim().is_empty()) {
                 fail(
-                    "TicketRequired",
+                    reasons::TICKET_REQUIRED,
                     "the standard requires a ticket: set spec.ticket to the change or risk record"
                         .into(),
                 );
@@ -196,7 +230,7 @@ impl CompiledException {
             && approver.eq_ignore_ascii_case(&spec.requested_by)
         {
             fail(
-                "SelfApproved",
+                reasons::SELF_APPROVED,
                 "it is approved by its requester: someone else must approve it".into(),
             );
         }

@@ -9,6 +9,25 @@ use jiff::{Timestamp, tz::TimeZone};
 use super::{EngineError, selector::Selector};
 use crate::api::{Date, ServiceOwnership, ownership::Tier};
 
+/// The reasons of an ownership's findings (its `Complete` condition's
+/// reason when it has one finding).
+pub mod reasons {
+    /// Fewer maintainers than the bar.
+    pub const TOO_FEW_MAINTAINERS: &str = "TooFewMaintainers";
+    /// No runbook.
+    pub const NO_RUNBOOK: &str = "NoRunbook";
+    /// No on-call rotation.
+    pub const NO_ON_CALL: &str = "NoOnCall";
+    /// A support tier is missing.
+    pub const MISSING_SUPPORT_TIERS: &str = "MissingSupportTiers";
+    /// Its end of life passed.
+    pub const END_OF_LIFE_PASSED: &str = "EndOfLifePassed";
+    /// Its end of support passed.
+    pub const END_OF_SUPPORT_PASSED: &str = "EndOfSupportPassed";
+    /// Its vendor contract ended.
+    pub const VENDOR_CONTRACT_ENDED: &str = "VendorContractEnded";
+}
+
 /// How many maintainers a complete ownership names unless a standard says
 /// otherwise: "three people per technology".
 pub const DEFAULT_MIN_MAINTAINERS: usize = 3;
@@ -82,7 +101,7 @@ impl OwnerInfo {
         let mut out = Vec::new();
         if self.maintainers < min_maintainers {
             out.push(Finding {
-                reason: "TooFewMaintainers",
+                reason: reasons::TOO_FEW_MAINTAINERS,
                 message: format!(
                     "{} maintainer{} named, {min_maintainers} needed: add people who can run and fix the service to spec.maintainers",
                     self.maintainers,
@@ -92,13 +111,13 @@ impl OwnerInfo {
         }
         if !self.runbook {
             out.push(Finding {
-                reason: "NoRunbook",
+                reason: reasons::NO_RUNBOOK,
                 message: "no runbook: set spec.runbook to its address".into(),
             });
         }
         if !self.on_call {
             out.push(Finding {
-                reason: "NoOnCall",
+                reason: reasons::NO_ON_CALL,
                 message: "no on-call: set spec.onCall.rotation".into(),
             });
         }
@@ -113,7 +132,7 @@ impl OwnerInfo {
         .collect();
         if !missing.is_empty() {
             out.push(Finding {
-                reason: "MissingSupportTiers",
+                reason: reasons::MISSING_SUPPORT_TIERS,
                 message: format!(
                     "no {} line of support: add {} to spec.supportTiers",
                     missing.join(", "),
@@ -123,7 +142,7 @@ impl OwnerInfo {
         }
         if let Some(d) = self.passed(self.end_of_life) {
             out.push(Finding {
-                reason: "EndOfLifePassed",
+                reason: reasons::END_OF_LIFE_PASSED,
                 message: format!(
                     "end of life was {}: retire the service or agree a new lifecycle",
                     d.0
@@ -131,7 +150,7 @@ impl OwnerInfo {
             });
         } else if let Some(d) = self.passed(self.end_of_support) {
             out.push(Finding {
-                reason: "EndOfSupportPassed",
+                reason: reasons::END_OF_SUPPORT_PASSED,
                 message: format!(
                     "end of support was {}: migrate, or extend support and update spec.lifecycle",
                     d.0
@@ -140,7 +159,7 @@ impl OwnerInfo {
         }
         if let Some(d) = self.passed(self.contract_end) {
             out.push(Finding {
-                reason: "VendorContractEnded",
+                reason: reasons::VENDOR_CONTRACT_ENDED,
                 message: format!(
                     "the vendor contract ended {}: renew it or update spec.vendor.contractEnd",
                     d.0
@@ -156,6 +175,12 @@ impl OwnerInfo {
             .into_iter()
             .map(|f| f.message)
             .collect()
+    }
+
+    /// Whether it names everything it should, for the default bar: the one
+    /// place an ownership is judged complete (reports, the audit, metrics).
+    pub fn complete(&self) -> bool {
+        self.findings(DEFAULT_MIN_MAINTAINERS).is_empty()
     }
 
     /// The next instant after `now` at which a date of this ownership passes.
@@ -178,6 +203,25 @@ pub enum Owner {
     Orphan,
     /// Several do: their names.
     Conflict(Vec<String>),
+}
+
+impl Owner {
+    /// What is wrong with a workload's ownership, and what to do, or
+    /// nothing when exactly one ServiceOwnership owns it: the one wording of
+    /// an orphan and a conflict, for reports, standards' checks and every
+    /// audit format.
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            Owner::Owned(_) => None,
+            Owner::Orphan => Some(
+                "no ServiceOwnership selects it: create one in its namespace whose selector matches its labels".into(),
+            ),
+            Owner::Conflict(names) => Some(format!(
+                "several ServiceOwnerships select it ({}): narrow their selectors so exactly one does",
+                names.join(", ")
+            )),
+        }
+    }
 }
 
 /// A ServiceOwnership, compiled.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::ownership::{Finding, Owner};
@@ -164,6 +164,19 @@ impl WorkloadVerdict {
     pub fn open_deviations(&self) -> impl Iterator<Item = &Deviation> {
         self.deviations.iter().filter(|d| d.exception.is_none())
     }
+
+    /// The workload's state across every standard that applies: the one
+    /// place where compliant, excepted and deviating are told apart (the
+    /// report's condition, the metrics and `plumbline audit` all ask here).
+    pub fn compliance(&self) -> Compliance {
+        if self.open_deviations().next().is_some() {
+            Compliance::Deviating
+        } else if self.deviations.is_empty() {
+            Compliance::Compliant
+        } else {
+            Compliance::Excepted
+        }
+    }
 }
 
 /// How far a Deprecated standard's workloads have moved to its successor.
@@ -280,6 +293,46 @@ pub struct ExceptionVerdict {
     /// Whether it covers the workloads it selects now: valid, approved and
     /// not expired (what admission honours; it may still select nothing yet).
     pub in_force: bool,
+    /// Invalid only because it selects no workload yet: the workload may be
+    /// on its way, so it is not stalled.
+    pub awaiting_workloads: bool,
+}
+
+impl ExceptionVerdict {
+    /// Whether it is in effect: Active or Stale (valid, approved, not
+    /// expired, and selecting a workload). Only then can it expire or warn.
+    pub fn in_effect(&self) -> bool {
+        matches!(self.state, ExceptionState::Active | ExceptionState::Stale)
+    }
+
+    /// When its expiry warning starts, for a warning `window` before expiry.
+    pub fn warns_at(&self, window: SignedDuration) -> Timestamp {
+        self.expires_at
+            .checked_sub(window)
+            .unwrap_or(Timestamp::MIN)
+    }
+
+    /// Whether, at `now`, it is in effect and within `window` of its expiry.
+    pub fn expiring_soon(&self, now: Timestamp, window: SignedDuration) -> bool {
+        self.in_effect() && now >= self.warns_at(window)
+    }
+}
+
+impl Evaluation {
+    /// The next instant after `now` at which a verdict changes by itself
+    /// (`next_change`) or an exception in effect enters its expiry warning
+    /// `window`: when the operator must evaluate again though nothing else
+    /// changes.
+    pub fn wakes_at(&self, now: Timestamp, window: SignedDuration) -> Option<Timestamp> {
+        let warning = self
+            .exceptions
+            .iter()
+            .filter(|e| e.in_effect())
+            .map(|e| e.warns_at(window))
+            .filter(|t| *t > now)
+            .min();
+        [self.next_change, warning].into_iter().flatten().min()
+    }
 }
 
 /// The verdict on one patch baseline.
@@ -312,6 +365,13 @@ pub struct OwnershipVerdict {
     pub conflicts: Sample<OwnershipConflict>,
     /// Completeness findings (empty: complete).
     pub findings: Vec<Finding>,
+}
+
+impl OwnershipVerdict {
+    /// Whether it names everything it should (no finding).
+    pub fn complete(&self) -> bool {
+        self.findings.is_empty()
+    }
 }
 
 /// Builds a capped sample from items already in order.

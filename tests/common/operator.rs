@@ -125,12 +125,41 @@ impl Operator {
     }
 
     /// One sample of its metrics (0 when absent).
-    pub async fn metric(&self, line_start: &str) -> f64 {
+    ///
+    /// One series' value, or none when the operator serves no such series
+    /// (a labelled family serves only the series something touched).
+    pub async fn series(&self, line_start: &str) -> Option<f64> {
         let (_, body) = http_get(&self.metrics_addr().await, "/metrics");
         body.lines()
             .find(|l| l.starts_with(line_start) && l[line_start.len()..].starts_with(' '))
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|v| v.parse().ok())
+    }
+
+    /// A metric the operator does not declare at all (a `# TYPE` line) is a
+    /// failure, so that a renamed metric cannot pass a `== 0` check; a
+    /// declared one without this series (a counter family no label set has
+    /// touched yet) is 0.
+    pub async fn metric(&self, line_start: &str) -> f64 {
+        let (_, body) = http_get(&self.metrics_addr().await, "/metrics");
+        let name = line_start.split('{').next().unwrap_or(line_start);
+        let family = name.strip_suffix("_total").unwrap_or(name);
+        assert!(
+            body.lines()
+                .any(|l| l.starts_with(&format!("# TYPE {family} "))),
+            "the operator declares no metric {family}; it serves:\n{}",
+            body.lines()
+                .filter(|l| l.starts_with("# TYPE"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        body.lines()
+            .find(|l| l.starts_with(line_start) && l[line_start.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(|v| {
+                v.parse()
+                    .unwrap_or_else(|_| panic!("metric {line_start} has the value {v:?}"))
+            })
             .unwrap_or(0.0)
     }
 }
@@ -397,4 +426,21 @@ pub async fn standard_condition(
         },
     )
     .await
+}
+
+/// Writes (create, update, patch, delete) by the user `operator` in the API
+/// server's audit log, which logs every write (tests/controlplane/up.sh).
+/// A missing log is a failure, never zero writes.
+pub fn operator_writes() -> usize {
+    let path = super::controlplane_dir().join("logs/audit.log");
+    let log = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("the API server's audit log {}: {e}", path.display()));
+    log.lines()
+        .filter(|l| l.contains("\"username\":\"operator\""))
+        .filter(|l| {
+            ["patch", "create", "update", "delete"]
+                .iter()
+                .any(|v| l.contains(&format!("\"verb\":\"{v}\"")))
+        })
+        .count()
 }
