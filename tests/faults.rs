@@ -24,7 +24,8 @@ use std::{
 };
 
 use common::operator::{
-    Operator, apply, eventually, http_get, namespace, one_at_a_time, operator_writes, setup, unique,
+    Operator, apply, eventually, http_get, namespace, one_at_a_time, operator_writes,
+    replicas_standard, setup, unique,
 };
 use futures::StreamExt;
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Namespace, events::v1::Event};
@@ -89,20 +90,16 @@ impl Scene {
         }
         let standard = format!("faults-{name}");
         let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
-        apply(
-            &standards,
-            &standard,
-            json!({
-                "apiVersion": "plumbline.dev/v1alpha1", "kind": "InfrastructureStandard",
-                "metadata": {"name": standard},
-                "spec": {
-                    "match": {"kinds": ["Deployment"], "namespaceSelector": {"matchLabels": {"plumbline-test": name}}},
-                    "enforcement": enforcement,
-                    "rules": [{"id": "two-replicas", "severity": "High", "description": "Two replicas.", "replicas": {"minimum": 2}}]
-                }
-            }),
-        )
-        .await;
+        // The operator tests' standard, for Deployments only, enforced as the
+        // case asks and with no review threshold.
+        let mut body = replicas_standard(&standard, &name);
+        body["spec"]["match"]["kinds"] = json!(["Deployment"]);
+        body["spec"]["enforcement"] = json!(enforcement);
+        body["spec"]
+            .as_object_mut()
+            .expect("a spec")
+            .remove("review");
+        apply(&standards, &standard, body).await;
         // One request for them all: kubectl applies a list.
         let items: Vec<serde_json::Value> = (0..WORKLOADS)
             .map(|i| {

@@ -2,8 +2,6 @@
 //! workloads are overdue. No Events of its own (overdue workloads raise
 //! theirs, or a summary on the baseline). Pure.
 
-use std::borrow::Cow;
-
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
@@ -24,12 +22,7 @@ pub fn plan(cx: Context<'_>) -> Vec<Status<'_, PatchBaseline>> {
             let previous = conditions(b.status.as_ref().map(|st| &st.conditions));
             let images = b.spec.images.len();
             let desired = status(v, images, b.metadata.generation, previous, cx.now);
-            Status::needed(
-                Cow::Borrowed(&b.metadata),
-                b.status.as_ref(),
-                desired,
-                Vec::new(),
-            )
+            Status::of(b, desired, Vec::new())
         })
         .collect()
 }

@@ -2,8 +2,6 @@
 //! expires soon; and the Events of its expiry, invalidity and warning.
 //! Pure.
 
-use std::borrow::Cow;
-
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
@@ -33,12 +31,7 @@ pub fn plan(cx: Context<'_>) -> Vec<Status<'_, StandardException>> {
                 cx.expiry_warning,
             );
             let events = events(e.status.as_ref(), &desired);
-            Status::needed(
-                Cow::Borrowed(&e.metadata),
-                e.status.as_ref(),
-                desired,
-                events,
-            )
+            Status::of(e, desired, events)
         })
         .collect()
 }

@@ -127,6 +127,20 @@ impl<'a, K: HasStatus> Status<'a, K>
 where
     K::Status: PartialEq,
 {
+    /// The write that brings `object`'s status to `desired`, or none when
+    /// it holds that already.
+    pub fn of(object: &'a K, desired: K::Status, events: Vec<Transition>) -> Option<Self>
+    where
+        K: kube::Resource,
+    {
+        Self::needed(
+            Cow::Borrowed(object.meta()),
+            object.status(),
+            desired,
+            events,
+        )
+    }
+
     /// The write to reach `desired`, or none when the cluster holds it already.
     pub fn needed(
         meta: Cow<'a, ObjectMeta>,

@@ -1,8 +1,6 @@
 //! A service ownership's status: how many workloads it owns, its conflicts
 //! with other ownerships, and what it lacks. No Events. Pure.
 
-use std::borrow::Cow;
-
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
@@ -22,12 +20,7 @@ pub fn plan(cx: Context<'_>) -> Vec<Status<'_, ServiceOwnership>> {
         .filter_map(|(o, v)| {
             let previous = conditions(o.status.as_ref().map(|st| &st.conditions));
             let desired = status(v, o.metadata.generation, previous, cx.now);
-            Status::needed(
-                Cow::Borrowed(&o.metadata),
-                o.status.as_ref(),
-                desired,
-                Vec::new(),
-            )
+            Status::of(o, desired, Vec::new())
         })
         .collect()
 }

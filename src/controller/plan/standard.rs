@@ -3,7 +3,7 @@
 //! refused its policy), and the Events of its review and sunset
 //! transitions. Pure.
 
-use std::{borrow::Cow, collections::HashMap};
+use std::collections::HashMap;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -44,12 +44,7 @@ pub fn plan<'i>(
             let enforced = enforced(&g.coverage, refused);
             let desired = status(v, enforced, s.metadata.generation, previous, cx.now);
             let events = events(s.status.as_ref(), &desired);
-            Status::needed(
-                Cow::Borrowed(&s.metadata),
-                s.status.as_ref(),
-                desired,
-                events,
-            )
+            Status::of(s, desired, events)
         })
         .collect()
 }
