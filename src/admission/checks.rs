@@ -152,6 +152,8 @@ pub fn translate(check: &Check, own: &str) -> Result<Findings, String> {
     let plain = of(Scope::Pod);
     let containers = of(Scope::Containers);
     match check {
+        Check::Cel(_) => Err("CEL rules are not yet translated for admission".into()),
+        Check::Broken(e) => Err(format!("the rule does not compile: {e}")),
         Check::Keys { noun, keys } => {
             let (map, old_map) = if *noun == "annotation" {
                 ("variables.annotations", OLD_ANNOTATIONS)

@@ -162,8 +162,8 @@ pub enum Enforcement {
 #[x_kube(validation = Rule::new(
     "[has(self.requiredLabels), has(self.requiredAnnotations), has(self.resources), has(self.images), \
      has(self.securityContext), has(self.probes), has(self.replicas), has(self.podDisruptionBudget), \
-     has(self.hostAccess), has(self.serviceAccountToken), has(self.ownership)].filter(c, c).size() == 1"
-).message("a rule must have exactly one check: set one of requiredLabels, requiredAnnotations, resources, images, securityContext, probes, replicas, podDisruptionBudget, hostAccess, serviceAccountToken, ownership"))]
+     has(self.hostAccess), has(self.serviceAccountToken), has(self.ownership), has(self.cel)].filter(c, c).size() == 1"
+).message("a rule must have exactly one check: set one of requiredLabels, requiredAnnotations, resources, images, securityContext, probes, replicas, podDisruptionBudget, hostAccess, serviceAccountToken, ownership, cel"))]
 pub struct StandardRule {
     /// A stable identifier, unique in the standard, used in reports and
     /// exceptions, e.g. `run-as-non-root`. Lower case letters, digits and dashes.
@@ -222,6 +222,39 @@ pub struct StandardRule {
     /// Check: the workload is covered by a complete ServiceOwnership.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ownership: Option<OwnershipCheck>,
+
+    /// Check: a CEL expression, written as in a ValidatingAdmissionPolicy,
+    /// that must be true for the workload. See docs/evaluation.md, "CEL rules".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cel: Option<CelCheck>,
+}
+
+/// A custom check in CEL. The expression sees `object` (the workload as
+/// stored), `namespaceObject` and plumbline's `variables` (`podSpec`,
+/// `podMetadata`, `containers`, `containerRoles`, `kind`). Admission-only
+/// variables (`request`, `oldObject`, `params`, `authorizer`) cannot be used:
+/// a rule must give the same verdict in CI, at admission and in the reports.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CelCheck {
+    /// A CEL expression that is true when the workload follows the rule,
+    /// e.g. `variables.containers.all(c, c.?imagePullPolicy.orValue('') != 'Never')`.
+    #[schemars(length(min = 1, max = 5000))]
+    pub expression: String,
+
+    /// What to tell the owners of a workload that fails the expression.
+    /// Defaults to the rule's description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub message: Option<String>,
+
+    /// A CEL expression giving the message for one workload, e.g.
+    /// `'container ' + variables.containers[0].name + ' asks for too much'`.
+    /// When it errors or gives no single-line string, `message` (or the
+    /// description) is used, as the API server does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 5000))]
+    pub message_expression: Option<String>,
 }
 
 /// Requests and limits every container must set.

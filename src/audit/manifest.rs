@@ -152,7 +152,7 @@ pub fn read(
         // intermediate JSON value. Anything unusual takes the general path,
         // which also names the field at fault.
         if !json && let Some(Ok(object)) = fast_classify(chunk) {
-            sink(location, Ok(object));
+            sink(location, Ok(with_text(object, || chunk.into())));
             continue;
         }
         match parse_chunk(chunk, json, &location) {
@@ -165,7 +165,9 @@ pub fn read(
                     sink(b.location, Err(b.message));
                 }
                 for doc in docs {
-                    sink(doc.location, classify(doc.value));
+                    let text = serde_json::to_string(&doc.value).unwrap_or_default();
+                    let object = classify(doc.value).map(|o| with_text(o, || text.into()));
+                    sink(doc.location, object);
                 }
             }
             Err(m) => sink(m.location, Err(m.message)),
@@ -204,6 +206,17 @@ fn header(chunk: &str) -> Option<(&str, &str)> {
         }
     }
     None
+}
+
+/// A workload keeps its document's text, which CEL rules read as their
+/// `object` (only when one matches it: reading it costs nothing before).
+fn with_text(object: Object, text: impl FnOnce() -> std::sync::Arc<str>) -> Object {
+    match object {
+        Object::Workload(w) => Object::Workload(Box::new(
+            w.with_source(Some(crate::engine::Source::Manifest(text()))),
+        )),
+        other => other,
+    }
 }
 
 /// Reads a workload, namespace or budget straight into its type; `None` when

@@ -55,7 +55,8 @@ pub enum Outcome {
     Pass = 0,
     /// An open deviation at or above `--fail-on`.
     Fail = 1,
-    /// Unreadable input or malformed documents (the rest is still reported).
+    /// Unreadable input, malformed documents or a CEL rule that does not
+    /// compile (the rest is still reported).
     Error = 2,
 }
 
@@ -81,7 +82,8 @@ pub fn audit(options: &Options, out: &mut dyn Write) -> Result<Outcome, AuditErr
         Format::Junit => out.write_all(junit::render(&report).as_bytes())?,
     }
     out.flush()?;
-    Ok(if !report.errors.is_empty() {
+    let rule_errors = report.standards.iter().any(|s| !s.rule_errors.is_empty());
+    Ok(if !report.errors.is_empty() || rule_errors {
         Outcome::Error
     } else if options.fail_on.is_some_and(|s| report.fails_at(s)) {
         Outcome::Fail

@@ -177,6 +177,12 @@ pub struct StandardEntry {
     /// Why its spec is invalid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// CEL rules that do not compile (the other rules are evaluated).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rule_errors: Vec<String>,
+    /// Rules that cannot be what was meant (a constant `false`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Matched workloads.
     pub matched: i32,
     /// Compliant workloads.
@@ -523,6 +529,8 @@ impl Report {
                     name: s.name.clone(),
                     source: located("InfrastructureStandard", None, &s.name),
                     error: s.error.clone(),
+                    rule_errors: s.rule_errors.clone(),
+                    warnings: s.warnings.clone(),
                     matched: s.matched,
                     compliant: s.compliant,
                     deviating: s.deviating,

@@ -155,6 +155,12 @@ pub fn render(report: &Report, color: bool) -> String {
             let _ = writeln!(out, "{}: {} {err}", p.bold(&head), p.red("invalid:"));
             continue;
         }
+        for err in &s.rule_errors {
+            let _ = writeln!(out, "{}: {} {err}", p.bold(&head), p.red("invalid rule:"));
+        }
+        for warning in &s.warnings {
+            let _ = writeln!(out, "{}: {} {warning}", p.bold(&head), p.yellow("warning:"));
+        }
         let _ = writeln!(
             out,
             "{}: {} matched, {} compliant, {} deviating, {} excepted; exceptions: {} active, {} stale, {} pending, {} expired, {} invalid{}",

@@ -44,6 +44,10 @@ pub mod types {
 pub mod reasons {
     /// The spec is valid.
     pub const VALID: &str = "Valid";
+    /// A CEL rule does not compile (the standard's other rules are evaluated).
+    pub const INVALID_RULE: &str = "InvalidRule";
+    /// A rule refuses every workload (its expression is constant false).
+    pub const RULE_ALWAYS_FAILS: &str = "RuleAlwaysFails";
     /// The spec cannot be evaluated; the message says what to fix.
     pub const INVALID_SPEC: &str = "InvalidSpec";
     /// A standard's successor is missing, itself, retired, or in a cycle.

@@ -84,6 +84,11 @@ pub enum Check {
     HostAccess(HostAccessCheck),
     /// No automatic service account token.
     ServiceAccountToken,
+    /// A CEL expression (see `engine::cel`).
+    Cel(std::sync::Arc<super::cel::CelRule>),
+    /// A CEL rule that does not compile: it evaluates nothing (the
+    /// standard's status says why).
+    Broken(String),
     /// A (complete) owner.
     Ownership {
         /// Whether the ownership must be complete.
@@ -186,6 +191,13 @@ pub fn compile(rule: &StandardRule, at: &str) -> Result<Check, EngineError> {
             min_maintainers: usize::try_from(o.min_maintainers.max(1)).unwrap_or(1),
         });
     }
+    if let Some(c) = &rule.cel {
+        checks.push(Check::Cel(std::sync::Arc::new(super::cel::compile(
+            c,
+            &rule.description,
+            at,
+        )?)));
+    }
     match checks.len() {
         1 => Ok(checks.remove(0)),
         0 => Err(EngineError::InvalidSpec {
@@ -207,6 +219,8 @@ pub struct Context<'a> {
     pub budgets: &'a [&'a DisruptionBudget],
     /// Who owns the workload.
     pub owner: &'a Owner,
+    /// What CEL rules see of it, built on first use.
+    pub cel: &'a super::cel::LazyActivation<'a>,
 }
 
 impl Check {
@@ -383,6 +397,17 @@ impl Check {
                         ));
                     }
                 }
+            },
+            Check::Broken(_) => {}
+            Check::Cel(rule) => match cx.cel.get() {
+                Ok(activation) => match rule.evaluate(activation) {
+                    super::cel::Outcome::Pass => {}
+                    super::cel::Outcome::Fail(message) => out.push(message),
+                    super::cel::Outcome::Error(e) => {
+                        out.push(format!("the rule could not be evaluated: {e}"))
+                    }
+                },
+                Err(e) => out.push(format!("the rule could not be evaluated: {e}")),
             },
         }
         out

@@ -205,10 +205,17 @@ impl<'a> Prepared<'a> {
             .budgets
             .get(w.namespace.as_str())
             .map_or(&[], Vec::as_slice);
+        let activation = super::cel::LazyActivation::new(
+            w.kind.as_str(),
+            w.source.as_ref(),
+            &w.namespace,
+            ns_labels,
+        );
         let cx = Context {
             containers: views,
             budgets: budgets_here,
             owner: &owner,
+            cel: &activation,
         };
         let mut deviations = Vec::new();
         let mut outcomes_by_rule = Vec::new();
@@ -841,6 +848,8 @@ impl StandardAcc {
         StandardVerdict {
             name: s.name.to_string(),
             error: s.compiled.as_ref().err().cloned(),
+            rule_errors: s.rule_errors.clone(),
+            warnings: s.warnings.clone(),
             matched: self.matched,
             compliant: self.compliant,
             deviating: self.deviating,

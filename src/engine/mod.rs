@@ -3,6 +3,7 @@
 //! no kube client. Shared by the controller and the offline audit, so both
 //! give the same verdict on the same objects.
 
+pub mod cel;
 pub mod checks;
 pub mod containers;
 mod evaluate;
@@ -24,7 +25,7 @@ pub use evaluate::{Prepared, evaluate};
 pub use incremental::{Incremental, Pass};
 pub use ownership::Owner;
 pub use verdict::*;
-pub use workload::{DisruptionBudget, Namespace, Workload};
+pub use workload::{DisruptionBudget, Namespace, Source, Workload};
 
 use std::sync::Arc;
 

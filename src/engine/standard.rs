@@ -36,6 +36,12 @@ pub struct CompiledStandard {
     pub deprecation: Option<Deprecation>,
     /// Its match and rules, or every problem found.
     pub compiled: Result<(Matcher, Vec<CompiledRule>), String>,
+    /// CEL rules that do not compile, each with the compiler's message and
+    /// position: they evaluate nothing, the other rules still do.
+    pub rule_errors: Vec<String>,
+    /// Rules that compile but cannot be what was meant (an expression that
+    /// is constant `false` refuses every workload).
+    pub warnings: Vec<String>,
 }
 
 /// What a Deprecated standard tells the workloads it matches.
@@ -55,6 +61,8 @@ impl CompiledStandard {
             .map_err(|e| errors.push(e.to_string()))
             .ok();
         let mut rules = Vec::new();
+        let mut rule_errors = Vec::new();
+        let mut warnings = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         for (i, rule) in s.spec.rules.iter().enumerate() {
             if !seen.insert(rule.id.as_str()) {
@@ -64,11 +72,31 @@ impl CompiledStandard {
                 ));
             }
             match checks::compile(rule, &format!("spec.rules[{i}]")) {
-                Ok(check) => rules.push(CompiledRule {
-                    id: rule.id.as_str().into(),
-                    severity: rule.severity,
-                    check,
-                }),
+                // A CEL rule that does not compile is the author's to fix,
+                // and does not stop the standard's other rules.
+                Err(err) if rule.cel.is_some() => {
+                    rule_errors.push(format!("rule {}: {err}", rule.id));
+                    rules.push(CompiledRule {
+                        id: rule.id.as_str().into(),
+                        severity: rule.severity,
+                        check: Check::Broken(err.to_string()),
+                    });
+                }
+                Ok(check) => {
+                    if let Check::Cel(c) = &check
+                        && c.always_false
+                    {
+                        warnings.push(format!(
+                            "rule {}: spec.rules[{i}].cel.expression is the constant false: it refuses every workload the standard matches",
+                            rule.id
+                        ));
+                    }
+                    rules.push(CompiledRule {
+                        id: rule.id.as_str().into(),
+                        severity: rule.severity,
+                        check,
+                    })
+                }
                 Err(err) => errors.push(format!("rule {}: {err}", rule.id)),
             }
         }
@@ -93,6 +121,8 @@ impl CompiledStandard {
                 (Some(m), true) => Ok((m, rules)),
                 _ => Err(errors.join("; ")),
             },
+            rule_errors,
+            warnings,
         }
     }
 }

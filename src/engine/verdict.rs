@@ -249,6 +249,10 @@ pub struct StandardVerdict {
     pub name: String,
     /// Why its spec is invalid (every problem, each naming its field), if it is.
     pub error: Option<String>,
+    /// CEL rules that do not compile (the other rules are evaluated).
+    pub rule_errors: Vec<String>,
+    /// Rules that cannot be what was meant (see `CompiledStandard::warnings`).
+    pub warnings: Vec<String>,
     /// Matched workloads.
     pub matched: i32,
     /// Matched workloads without deviation.

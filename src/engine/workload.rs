@@ -42,6 +42,20 @@ pub struct Workload {
     pub pod_labels: Labels,
     /// What evaluation needs of the pod template's spec.
     pub pod: Pod,
+    /// The object, for CEL rules: kept by the operator only while some
+    /// standard has a CEL rule, by `plumbline audit` always (as the
+    /// document's text, read again only when a CEL rule matches).
+    pub source: Option<Source>,
+}
+
+/// Where a CEL rule's `object` comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The object as `engine::cel::source_of` writes it (compact JSON).
+    Object(std::sync::Arc<str>),
+    /// One document of a manifest file (YAML or JSON), read as its kind
+    /// when a CEL rule needs it.
+    Manifest(std::sync::Arc<str>),
 }
 
 /// `kubectl apply` keeps a copy of the whole object in this annotation:
@@ -85,7 +99,14 @@ impl Workload {
                 .unwrap_or_default()
                 .into(),
             pod: Pod::from_spec(template.spec.unwrap_or_default()),
+            source: None,
         }
+    }
+
+    /// The same workload with its object kept for CEL rules.
+    pub fn with_source(mut self, source: Option<Source>) -> Self {
+        self.source = source;
+        self
     }
 
     /// From a Deployment.

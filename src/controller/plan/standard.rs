@@ -151,6 +151,19 @@ pub fn status(
             condition_reasons::RETIRED,
             "the standard is retired: it is no longer evaluated or enforced, and no report lists it",
         )],
+        (None, None, _) if !v.rule_errors.is_empty() => invalid(
+            condition_reasons::INVALID_RULE,
+            &format!(
+                "{} (the other rules are still evaluated and enforced)",
+                v.rule_errors.join("; ")
+            ),
+        ),
+        (None, None, _) if !v.warnings.is_empty() => vec![Desired::new(
+            types::READY,
+            true,
+            condition_reasons::RULE_ALWAYS_FAILS,
+            v.warnings.join("; "),
+        )],
         (None, None, _) => validity(&None),
     };
     InfrastructureStandardStatus {

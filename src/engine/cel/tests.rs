@@ -1,0 +1,109 @@
+use super::*;
+use crate::engine::selector::Labels;
+
+const DEPLOYMENT: &str = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"shop","labels":{"app.kubernetes.io/version":"1.4.2"}},"spec":{"replicas":3,"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"app","image":"registry.example.com/web:1.4.2","resources":{"limits":{"memory":"8Gi"}}}],"initContainers":[{"name":"proxy","image":"envoy:1","restartPolicy":"Always"},{"name":"migrate","image":"tool:2"}]}}}}"#;
+
+fn activation() -> Activation {
+    let source = crate::engine::Source::Object(DEPLOYMENT.into());
+    Activation::new("Deployment", &source, "shop", &Labels::new()).unwrap()
+}
+
+fn eval(source: &str) -> Result<Value, String> {
+    evaluate_source(source, &activation())
+}
+
+fn truth(source: &str) -> bool {
+    match eval(source) {
+        Ok(Value::Bool(b)) => b,
+        other => panic!("{source}: {other:?}"),
+    }
+}
+
+#[test]
+fn variables_follow_the_engine() {
+    assert!(truth("variables.kind == 'Deployment'"));
+    assert!(truth("size(variables.containers) == 3"));
+    assert!(truth(
+        "variables.containerRoles == ['regular', 'sidecar', 'init']"
+    ));
+    assert!(truth("variables.podMetadata.labels.app == 'web'"));
+    assert!(truth("object.spec.replicas == 3"));
+    assert!(truth("namespaceObject.metadata.name == 'shop'"));
+}
+
+#[test]
+fn libraries_answer() {
+    assert!(!truth(
+        "variables.containers.all(c, !has(c.resources.limits.memory) || quantity(c.resources.limits.memory).compareTo(quantity('4Gi')) <= 0)"
+    ));
+    assert!(truth(
+        "variables.containers[0].image.split(':')[1] == object.metadata.labels['app.kubernetes.io/version']"
+    ));
+    assert!(truth(
+        "[3, 1, 2].sort() == [1, 2, 3] && [1, 2, 3].isSorted() && [1, 2].sum() == 3"
+    ));
+    assert!(truth("lists.range(3) == [0, 1, 2]"));
+    assert!(truth(
+        "'abc'.find('[bc]+') == 'bc' && 'a1b2'.findAll('[0-9]') == ['1', '2']"
+    ));
+    assert!(truth("semver('1.2.3').isLessThan(semver('v1.10', true))"));
+    assert!(truth(
+        "cidr('10.0.0.0/8').containsIP(ip('10.2.3.4')) && ip('::1').family() == 6"
+    ));
+    assert!(truth(
+        "url('https://example.com:8443/x').getPort() == '8443'"
+    ));
+    assert!(truth(
+        "'%s has %d'.format([object.metadata.name, object.spec.replicas]) == 'web has 3'"
+    ));
+    assert!(truth(
+        "object.spec.?strategy.?type.orValue('none') == 'none'"
+    ));
+    assert!(truth(
+        "variables.containers[0].?securityContext.hasValue() == false"
+    ));
+}
+
+#[test]
+fn compile_errors_say_where() {
+    let e = program("object.spec.replicas >").unwrap_err();
+    assert!(e.starts_with("syntax error at line 1, column"), "{e}");
+    let e = program("objekt.spec.replicas > 1").unwrap_err();
+    assert!(
+        e.contains("line 1, column 1") && e.contains("objekt"),
+        "{e}"
+    );
+    let e = program("object.spec.replicas > 1 &&\n  request.operation == 'CREATE'").unwrap_err();
+    assert!(
+        e.contains("line 2, column 3") && e.contains("request"),
+        "{e}"
+    );
+    let e = program("variables.nope == 1").unwrap_err();
+    assert!(e.contains("variables.nope"), "{e}");
+    let e = program("object.status.replicas > 1").unwrap_err();
+    assert!(e.contains("object.status"), "{e}");
+    let e = program("frobnicate(object)").unwrap_err();
+    assert!(e.contains("frobnicate"), "{e}");
+    let e = program("'abc'.reverse() == 'cba'").unwrap_err();
+    assert!(e.contains("reverse"), "{e}");
+    let e = program("['a', 1].size() == 2").unwrap_err();
+    assert!(e.contains("mixes element types"), "{e}");
+    let deep = format!("{}true{}", "[".repeat(200), "]".repeat(200));
+    assert!(program(&format!("size({deep}) == 1")).is_err());
+    let nested = (0..9).fold("true".to_string(), |acc, _| format!("[1].all(x, {acc})"));
+    assert!(program(&nested).unwrap_err().contains("nest"));
+}
+
+#[test]
+fn run_time_errors_and_budget() {
+    let e = eval("object.spec.paused == true").unwrap_err();
+    assert!(e.contains("no such key"), "{e}");
+    let e = eval("lists.range(2000).all(i, lists.range(2000).all(j, true))").unwrap_err();
+    assert!(e.contains("cost budget"), "{e}");
+}
+
+#[test]
+fn syntax_error_columns_are_one_based() {
+    let e = program("1 +* 2").unwrap_err();
+    assert!(e.contains("line 1, column 4"), "{e}");
+}
