@@ -320,6 +320,7 @@ fn main() -> ExitCode {
                 leader,
                 admission: plumbline::admission::Options {
                     also_exempt: vec![operator_namespace],
+                    ..Default::default()
                 },
                 api_qps: kube_api_qps,
                 api_burst: kube_api_burst,

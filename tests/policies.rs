@@ -33,6 +33,7 @@ fn generated_policies_of_the_examples_match_their_golden_files() {
     let eval = engine::evaluate(&loaded.inputs, at);
     let options = admission::Options {
         also_exempt: vec!["plumbline-system".into()],
+        ..Default::default()
     };
     let generated = admission::generate_all(&loaded.inputs, &eval, &options, at);
     let dir = common::repo_root().join("tests/golden/policies");

@@ -26,6 +26,9 @@ pub struct Needs {
     pub security: bool,
     /// The normalised dropped capabilities of every container.
     pub capabilities: bool,
+    /// The variables of CEL rules (`podSpec`, `podMetadata`, `containers`,
+    /// `containerRoles`).
+    pub cel: bool,
 }
 
 impl std::ops::BitOrAssign for Needs {
@@ -33,6 +36,7 @@ impl std::ops::BitOrAssign for Needs {
         self.images |= other.images;
         self.security |= other.security;
         self.capabilities |= other.capabilities;
+        self.cel |= other.cel;
     }
 }
 
@@ -137,6 +141,38 @@ const CONTAINER: &str = "variables.ds[i]";
 /// Its image as written.
 const SHOWN: &str = "variables.imgShown[i]";
 
+/// A CEL rule: the expression as written, in a variable of its own (on
+/// lines of its own, so that nothing in it can reach past it), and its
+/// message as the engine writes it: `messageExpression`'s value when it is a
+/// non-empty single-line string of at most 5,120 characters (trimmed), else
+/// `message`.
+fn custom(rule: &crate::engine::cel::CelRule, own: &str) -> Findings {
+    let ok = format!("{own}ok");
+    let mut vars = vec![(ok.clone(), format!("(\n{}\n)", rule.expression))];
+    let fallback = cel::string(&rule.message);
+    let message = match &rule.message_expression {
+        Some(m) => {
+            let name = format!("{own}msg");
+            vars.push((name.clone(), format!("(\n{m}\n)")));
+            let v = format!("variables.{name}");
+            format!(
+                "(type({v}) == string && {v}.trim() != \"\" && !{v}.contains(\"\\n\") && size({v}.trim()) <= {limit} ? {v}.trim() : {fallback})",
+                limit = crate::engine::cel::MESSAGE_LIMIT
+            )
+        }
+        None => fallback,
+    };
+    Findings {
+        expression: format!("variables.{ok} ? [] : [{message}]"),
+        own: vars,
+        needs: Needs {
+            cel: true,
+            ..Needs::default()
+        },
+        scope: Scope::Pod,
+    }
+}
+
 /// Translates the engine's compiled check of a rule, or says why it cannot
 /// be checked at admission; the rule's own variables are named `<own>…`. The match has no catch-all: a new kind of check
 /// does not compile until admission translates it or says why not.
@@ -152,7 +188,7 @@ pub fn translate(check: &Check, own: &str) -> Result<Findings, String> {
     let plain = of(Scope::Pod);
     let containers = of(Scope::Containers);
     match check {
-        Check::Cel(_) => Err("CEL rules are not yet translated for admission".into()),
+        Check::Cel(rule) => Ok(custom(rule, own)),
         Check::Broken(e) => Err(format!("the rule does not compile: {e}")),
         Check::Keys { noun, keys } => {
             let (map, old_map) = if *noun == "annotation" {

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     api::{InfrastructureStandard, Severity, WorkloadKind, standard::Enforcement},
-    engine::{containers::Role, judged},
+    engine::{cel::ROLES, containers::Role, judged},
 };
 
 /// The label on every object the operator generates.
@@ -45,6 +45,10 @@ pub const RULES_PER_POLICY: usize = 50;
 pub struct Options {
     /// More namespaces never matched besides `SYSTEM_NAMESPACES` (the operator's own).
     pub also_exempt: Vec<String>,
+    /// Standards whose CEL rules the API server refused, with its message:
+    /// their policies are generated without them (those rules are checked
+    /// in the background only), so that the rest is still enforced.
+    pub cel_refused: BTreeMap<String, String>,
 }
 
 /// A StandardException in effect at admission: valid, approved, not expired.
@@ -132,9 +136,16 @@ pub fn generate(
         // The engine's own compilation of the rule: admission translates
         // what the engine evaluates, not the raw spec. (A valid standard's
         // rules all compile; an invalid one generates nothing below.)
-        let translated = crate::engine::checks::compile(rule, &format!("spec.rules[{i}]"))
-            .map_err(|e| e.to_string())
-            .and_then(|check| checks::translate(&check, &format!("own{i}_")));
+        let refused = options
+            .cel_refused
+            .get(&standard.name_any())
+            .filter(|_| rule.cel.is_some());
+        let translated = match refused {
+            Some(message) => Err(format!("the API server refused it: {message}")),
+            None => crate::engine::checks::compile(rule, &format!("spec.rules[{i}]"))
+                .map_err(|e| e.to_string())
+                .and_then(|check| checks::translate(&check, &format!("own{i}_"))),
+        };
         match translated {
             Ok(findings) => {
                 coverage.enforced.push(rule.id.clone());
@@ -318,6 +329,34 @@ fn shared_variables(needs: Needs, selector: Option<&LabelSelector>) -> Vec<Varia
             "lists.range(size(variables.cs)).map(i, variables.roles[i] + \" `\" + variables.cs[i].name + \"`\")",
         ),
     ];
+    if needs.cel {
+        // What CEL rules see, built as `engine::cel::Activation` builds it.
+        v.extend([
+            var("podSpec", "variables.spec"),
+            var(
+                "podMetadata",
+                "variables.kind == \"Pod\" ? object.metadata : variables.kind == \"CronJob\" \
+                 ? object.spec.jobTemplate.?spec.?template.?metadata.orValue({}) : object.spec.?template.?metadata.orValue({})",
+            ),
+            var(
+                "containers",
+                "variables.spec.?containers.orValue([]) + variables.spec.?initContainers.orValue([]) \
+                 + variables.spec.?ephemeralContainers.orValue([])",
+            ),
+            var(
+                "containerRoles",
+                format!(
+                    "variables.spec.?containers.orValue([]).map(c, {regular}) \
+                     + variables.spec.?initContainers.orValue([]).map(c, c.?restartPolicy.orValue(\"\") == \"Always\" ? {sidecar} : {init}) \
+                     + variables.spec.?ephemeralContainers.orValue([]).map(c, {ephemeral})",
+                    regular = cel::string(ROLES[0]),
+                    init = cel::string(ROLES[1]),
+                    sidecar = cel::string(ROLES[2]),
+                    ephemeral = cel::string(ROLES[3]),
+                ),
+            ),
+        ]);
+    }
     if needs.security {
         v.extend([
             var(
@@ -857,6 +896,7 @@ mod tests {
             serde_json::json!([rule("tok", serde_json::json!({"serviceAccountToken": {}}))]);
         let options = Options {
             also_exempt: vec!["plumbline-system".into()],
+            ..Default::default()
         };
         let g = generate(&standard("Enforce", rules), &[], &options, at(NOW));
         let m = spec(&g, 0).match_constraints.as_ref().unwrap();
@@ -1000,6 +1040,38 @@ mod tests {
     }
 
     #[test]
+    fn refused_cel_rules_leave_the_rest_enforced() {
+        let rules = serde_json::json!([
+            rule("tok", serde_json::json!({"serviceAccountToken": {}})),
+            rule(
+                "custom",
+                serde_json::json!({"cel": {"expression": "object.spec.replicas > 1"}})
+            ),
+        ]);
+        let s = standard("Enforce", rules);
+        let all = generate(&s, &[], &Options::default(), at(NOW));
+        assert_eq!(all.coverage.enforced, ["tok", "custom"]);
+        let options = Options {
+            cel_refused: [("std".to_string(), "a type error".to_string())].into(),
+            ..Default::default()
+        };
+        let without = generate(&s, &[], &options, at(NOW));
+        assert_eq!(without.coverage.enforced, ["tok"]);
+        assert_eq!(
+            without.coverage.background,
+            [NotEnforced {
+                rule: "custom".into(),
+                reason: "the API server refused it: a type error".into()
+            }]
+        );
+        assert!(
+            !expressions(&without)
+                .iter()
+                .any(|(_, e)| e.contains("replicas > 1"))
+        );
+    }
+
+    #[test]
     fn every_generated_expression_parses() {
         // Every check kind, with a selector and an exception of each shape.
         let rules = serde_json::json!([
@@ -1033,6 +1105,10 @@ mod tests {
                 serde_json::json!({"hostAccess": {"forbidHostNamespaces": true, "forbidHostPath": true, "forbidHostPorts": true}})
             ),
             rule("tok", serde_json::json!({"serviceAccountToken": {}})),
+            rule(
+                "custom",
+                serde_json::json!({"cel": {"expression": "variables.containers.all(c, c.?imagePullPolicy.orValue('') != 'Never')", "messageExpression": "'container ' + variables.containers[0].name + ' uses Never'"}}),
+            ),
         ]);
         let mut selected = waiver(Some(vec!["l"]), "2027-02-01T00:00:00Z");
         selected.selector = Some(LabelSelector {
@@ -1046,7 +1122,7 @@ mod tests {
                 &Options::default(),
                 at(NOW),
             );
-            assert_eq!(g.coverage.enforced.len(), 9, "{:?}", g.coverage);
+            assert_eq!(g.coverage.enforced.len(), 10, "{:?}", g.coverage);
             let parser = || ::cel::parser::Parser::new().enable_optional_syntax(true);
             for (at, expression) in expressions(&g) {
                 if let Err(err) = parser().parse(&expression) {

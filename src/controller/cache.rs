@@ -35,6 +35,8 @@ impl<T> Clone for Entry<T> {
 /// The kept values of one watch (one kind, in one namespace or all).
 pub struct Cache<T> {
     items: RwLock<HashMap<Key, Entry<T>>>,
+    /// Full lists applied so far (each `InitDone`).
+    lists: std::sync::atomic::AtomicU64,
     /// Filled by a (re)list until it is complete, then swapped in whole, so
     /// that readers never see half a list.
     building: std::sync::Mutex<Option<HashMap<Key, Entry<T>>>>,
@@ -59,6 +61,7 @@ impl<T: PartialEq> Cache<T> {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             items: RwLock::default(),
+            lists: std::sync::atomic::AtomicU64::new(0),
             building: std::sync::Mutex::default(),
             ready: watch::channel(false).0,
         })
@@ -98,6 +101,7 @@ impl<T: PartialEq> Cache<T> {
             watcher::Event::InitDone => {
                 let fresh = building.take().unwrap_or_default();
                 *self.items.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+                self.lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 self.ready.send_replace(true);
                 Applied::Changed
             }
@@ -128,6 +132,11 @@ impl<T: PartialEq> Cache<T> {
 }
 
 impl<T> Cache<T> {
+    /// How many full lists the cache has applied.
+    pub fn lists(&self) -> u64 {
+        self.lists.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Every kept value with its key and resourceVersion.
     pub fn entries(&self) -> Vec<(Key, Entry<T>)> {
         self.items

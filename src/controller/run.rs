@@ -10,7 +10,7 @@
 use std::{sync::Arc, time::Duration};
 
 use jiff::SignedDuration;
-use kube::{Client, runtime::events::Reporter};
+use kube::{Api, Client, ResourceExt, api::ListParams, runtime::events::Reporter};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::{Notify, watch as signal};
 
@@ -19,11 +19,14 @@ use super::{
     clock::Clock,
     metrics::Metrics,
     plan::{self, Plan, report::Built},
-    stores::Stores,
+    stores::{Sources, Stores},
     watch,
     writer::{self, Writer},
 };
-use crate::engine::{Evaluation, Incremental, Inputs};
+use crate::{
+    api::InfrastructureStandard,
+    engine::{Evaluation, Incremental, Inputs},
+};
 
 /// How the loop runs.
 #[derive(Clone, Debug)]
@@ -89,6 +92,16 @@ pub async fn run(
 ) -> Stopped {
     let mut shutdown = std::pin::pin!(shutdown);
     let changed = Arc::new(Notify::new());
+    // Whether workloads keep their objects (for CEL rules) is known before
+    // the watches list them, so that the first list keeps what is needed
+    // and no second one is made for it. A failed read assumes no CEL rule:
+    // the first pass corrects it.
+    let sources = Sources::new(
+        Api::<InfrastructureStandard>::all(client.clone())
+            .list(&ListParams::default())
+            .await
+            .is_ok_and(|l| l.items.iter().any(has_cel_rule)),
+    );
     let stores = watch::start(
         &client,
         &config.namespaces,
@@ -96,6 +109,7 @@ pub async fn run(
             changed: changed.clone(),
             metrics: metrics.clone(),
         },
+        sources,
     );
     let reporter = Reporter {
         controller: "plumbline".into(),
@@ -140,6 +154,8 @@ pub async fn run(
     // keep failing.
     let mut retry = Doubling::new(Duration::from_secs(1), Duration::from_secs(30));
     let mut resync_at = tokio::time::Instant::now() + config.resync;
+    let mut cel_refused = CelRefused::default();
+    let mut relisting: Option<Vec<u64>> = None;
     let stopped = 'outer: loop {
         let is_leader = *leading.borrow_and_update();
         metrics.set_leader(is_leader);
@@ -156,11 +172,38 @@ pub async fn run(
             }
             continue;
         }
+        // A CEL rule appeared: the workload watches list again, keeping
+        // each object; until they have, no pass runs (it would judge the
+        // CEL rules without the objects). The last one gone: they list again
+        // without them, which frees that memory.
+        let wanted = stores.standards.values().iter().any(|s| has_cel_rule(s));
+        if stores.sources.set(wanted) && wanted {
+            relisting = Some(stores.workload_lists());
+            tracing::info!(
+                "a CEL rule exists: the workload watches list again, keeping each object"
+            );
+        }
+        if let Some(marks) = &relisting {
+            if !stores.workloads_listed_since(marks) {
+                tokio::select! {
+                    () = next_pass(&changed, Duration::from_secs(1)) => {}
+                    () = &mut shutdown => break 'outer Stopped::Shutdown,
+                }
+                continue;
+            }
+            relisting = None;
+        }
         let started = std::time::Instant::now();
         let now = clock.now();
         let (inputs, evaluation, pass) = cache.evaluate(stores.inputs(), now);
         let failures = write_pass(
-            &writer, &stores, &config, &built, inputs, evaluation, &pass.kept, now,
+            &writer,
+            &stores,
+            &config,
+            &built,
+            (inputs, evaluation, &pass.kept),
+            &mut cel_refused,
+            now,
         )
         .await;
         // The next pass must read what this one wrote, or it would write it
@@ -225,21 +268,31 @@ pub async fn run(
 /// admission policies first (a standard's status says whether the API
 /// server refused its policy), then everything else. Returns how many
 /// objects failed; each is planned again, and so retried, by the next pass.
-#[allow(clippy::too_many_arguments)]
 async fn write_pass(
     writer: &Writer,
     stores: &Stores,
     config: &Config,
     built: &Built,
-    inputs: &Inputs,
-    eval: &Evaluation,
-    kept: &[bool],
+    (inputs, eval, kept): (&Inputs, &Evaluation, &[bool]),
+    cel_refused: &mut CelRefused,
     now: jiff::Timestamp,
 ) -> usize {
-    let generated = crate::admission::generate_all(inputs, eval, &config.admission, now);
-    let (failed, refused) = writer
+    let mut options = config.admission.clone();
+    options.cel_refused = cel_refused.current(inputs);
+    let mut generated = crate::admission::generate_all(inputs, eval, &options, now);
+    let (mut failed, mut refused) = writer
         .policies(&plan::admission::plan(stores, &generated))
         .await;
+    // A policy the API server refused for a CEL rule it does not accept (a
+    // type it checks that the engine does not): generated again at once
+    // without the standard's CEL rules, so that the rest of it is enforced.
+    if cel_refused.note(inputs, &refused) {
+        options.cel_refused = cel_refused.current(inputs);
+        generated = crate::admission::generate_all(inputs, eval, &options, now);
+        (failed, refused) = writer
+            .policies(&plan::admission::plan(stores, &generated))
+            .await;
+    }
     let cx = plan::Context {
         stores,
         inputs,
@@ -252,6 +305,61 @@ async fn write_pass(
         + writer
             .apply(Plan::new(cx, built, &generated, &refused))
             .await
+}
+
+/// Standards whose CEL rules the API server refused, with the generation
+/// of the standard it refused and its message: until the standard changes,
+/// its policy is generated without them rather than refused again on every
+/// pass.
+#[derive(Default)]
+struct CelRefused(std::collections::BTreeMap<String, (Option<i64>, String)>);
+
+impl CelRefused {
+    /// The refusals that still hold (the standard has not changed since).
+    fn current(&self, inputs: &Inputs) -> std::collections::BTreeMap<String, String> {
+        inputs
+            .standards
+            .iter()
+            .filter_map(|s| {
+                let (generation, message) = self.0.get(&s.name_any())?;
+                (*generation == s.metadata.generation).then(|| (s.name_any(), message.clone()))
+            })
+            .collect()
+    }
+
+    /// Records the refusals of standards with CEL rules whose policy still
+    /// held them; whether there is a new one.
+    fn note(
+        &mut self,
+        inputs: &Inputs,
+        refused: &std::collections::HashMap<String, String>,
+    ) -> bool {
+        let mut new = false;
+        for s in &inputs.standards {
+            let name = s.name_any();
+            let Some(message) = refused.get(&name) else {
+                continue;
+            };
+            let has_cel = s.spec.rules.iter().any(|r| r.cel.is_some());
+            let known = self
+                .0
+                .get(&name)
+                .is_some_and(|(g, _)| *g == s.metadata.generation);
+            if has_cel && !known {
+                self.0
+                    .insert(name, (s.metadata.generation, message.clone()));
+                new = true;
+            }
+        }
+        self.0
+            .retain(|name, _| inputs.standards.iter().any(|s| s.name_any() == *name));
+        new
+    }
+}
+
+/// Whether a standard has a CEL rule (and so needs the workloads' objects).
+fn has_cel_rule(s: &InfrastructureStandard) -> bool {
+    s.spec.rules.iter().any(|r| r.cel.is_some())
 }
 
 /// Waits for the next pass: a change, then `DEBOUNCE` more so that a burst

@@ -49,6 +49,53 @@ pub struct Stores {
     pub policies: Caches<ValidatingAdmissionPolicy>,
     /// Their bindings.
     pub bindings: Caches<ValidatingAdmissionPolicyBinding>,
+    /// Whether workloads keep their objects, for CEL rules.
+    pub sources: Sources,
+}
+
+/// Whether the workload caches keep each workload's object (which CEL rules
+/// read, and which costs memory), and the signal that makes the workload
+/// watches list again so that the objects already cached are kept (or
+/// dropped) too.
+#[derive(Clone)]
+pub struct Sources {
+    on: Arc<std::sync::atomic::AtomicBool>,
+    relist: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Sources {
+    /// Off (or on), with no watch listening yet.
+    pub fn new(on: bool) -> Self {
+        Self {
+            on: Arc::new(std::sync::atomic::AtomicBool::new(on)),
+            relist: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
+
+    /// Whether objects are kept.
+    pub fn on(&self) -> bool {
+        self.on.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Keeps (or stops keeping) objects, and has the workload watches list
+    /// again; `false` when nothing changed.
+    pub fn set(&self, on: bool) -> bool {
+        if self.on.swap(on, std::sync::atomic::Ordering::SeqCst) == on {
+            return false;
+        }
+        self.relist.send_modify(|n| *n += 1);
+        true
+    }
+
+    /// What a workload watch listens to for a new list.
+    pub fn relists(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.relist.subscribe()
+    }
+
+    /// The flag the workload caches' `keep` reads.
+    pub fn flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.on.clone()
+    }
 }
 
 /// The caches of one kind: one per watched namespace, or one for the cluster.
@@ -168,6 +215,19 @@ pub mod keep {
         Some(object(o))
     }
 
+    /// A workload with its object when `sources` is on (see `Sources`).
+    pub fn workload<K: serde::Serialize>(
+        x: K,
+        sources: bool,
+        model: fn(K) -> Option<Workload>,
+    ) -> Option<Workload> {
+        let source = sources
+            .then(|| crate::engine::cel::source_of(&x))
+            .flatten()
+            .map(crate::engine::Source::Object);
+        model(x).map(|w| w.with_source(source))
+    }
+
     /// Workloads, as the engine models them (`None`: a Pod or ReplicaSet
     /// that a controller owns, judged through its owner).
     pub fn deployment(x: Deployment) -> Option<Workload> {
@@ -285,7 +345,7 @@ fn put<K, T>(
     cache: &Cache<T>,
     object: &DynamicObject,
     delete: bool,
-    keep: fn(K) -> Option<T>,
+    keep: impl Fn(K) -> Option<T>,
 ) -> Result<Applied, StoreError>
 where
     K: Resource + serde::de::DeserializeOwned,
@@ -330,6 +390,8 @@ impl Stores {
             reports: one(),
             policies: one(),
             bindings: one(),
+            // Tests' objects are few: their workloads keep their objects.
+            sources: Sources::new(true),
         };
         for o in objects {
             stores.apply(o)?;
@@ -360,16 +422,30 @@ impl Stores {
         };
         let d = delete;
         match (api_version, kind) {
-            ("apps/v1", "Deployment") => put(&workloads(kind), o, d, keep::deployment),
-            ("apps/v1", "StatefulSet") => put(&workloads(kind), o, d, keep::stateful_set),
-            ("apps/v1", "DaemonSet") => put(&workloads(kind), o, d, keep::daemon_set),
-            ("apps/v1", "ReplicaSet") => put(&workloads(kind), o, d, keep::replica_set),
-            ("v1", "ReplicationController") => {
-                put(&workloads(kind), o, d, keep::replication_controller)
-            }
-            ("batch/v1", "CronJob") => put(&workloads(kind), o, d, keep::cron_job),
-            ("batch/v1", "Job") => put(&workloads(kind), o, d, keep::job),
-            ("v1", "Pod") => put(&workloads(kind), o, d, keep::pod),
+            ("apps/v1", "Deployment") => put(&workloads(kind), o, d, |x| {
+                keep::workload(x, true, keep::deployment)
+            }),
+            ("apps/v1", "StatefulSet") => put(&workloads(kind), o, d, |x| {
+                keep::workload(x, true, keep::stateful_set)
+            }),
+            ("apps/v1", "DaemonSet") => put(&workloads(kind), o, d, |x| {
+                keep::workload(x, true, keep::daemon_set)
+            }),
+            ("apps/v1", "ReplicaSet") => put(&workloads(kind), o, d, |x| {
+                keep::workload(x, true, keep::replica_set)
+            }),
+            ("v1", "ReplicationController") => put(&workloads(kind), o, d, |x| {
+                keep::workload(x, true, keep::replication_controller)
+            }),
+            ("batch/v1", "CronJob") => put(&workloads(kind), o, d, |x| {
+                keep::workload(x, true, keep::cron_job)
+            }),
+            ("batch/v1", "Job") => put(&workloads(kind), o, d, |x| {
+                keep::workload(x, true, keep::job)
+            }),
+            ("v1", "Pod") => put(&workloads(kind), o, d, |x| {
+                keep::workload(x, true, keep::pod)
+            }),
             ("v1", "Namespace") => put(&self.namespaces.caches[0], o, d, keep::namespace),
             ("policy/v1", "PodDisruptionBudget") => {
                 put(&self.budgets.caches[0], o, d, keep::budget)
@@ -472,6 +548,21 @@ impl Stores {
             ownerships,
             reviews,
         }
+    }
+
+    /// How many full lists each workload cache has applied.
+    pub fn workload_lists(&self) -> Vec<u64> {
+        self.workloads.caches.iter().map(|c| c.lists()).collect()
+    }
+
+    /// Whether every workload cache has listed again since `marks` (from
+    /// `workload_lists`).
+    pub fn workloads_listed_since(&self, marks: &[u64]) -> bool {
+        self.workloads
+            .caches
+            .iter()
+            .zip(marks)
+            .all(|(c, m)| c.lists() > *m)
     }
 
     /// Waits until every cache has its first full list.

@@ -67,8 +67,9 @@ fn label(e: &watcher::Error) -> &'static str {
 fn feed<K, T>(
     api: Api<K>,
     config: watcher::Config,
-    keep: fn(K) -> Option<T>,
+    keep: impl Fn(K) -> Option<T> + Send + Sync + 'static,
     changed: Signal,
+    mut relist: Option<tokio::sync::watch::Receiver<u64>>,
 ) -> Arc<Cache<T>>
 where
     K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
@@ -80,13 +81,29 @@ where
     // Not `any_semantic`: a list at resourceVersion 0 is served whole from
     // the API server's cache, ignoring the page size (10,000 objects
     // decoded at once); a consistent list is paged.
-    let stream = watcher(api, config).backoff(backoff());
+    let start = move || watcher(api.clone(), config.clone()).backoff(backoff());
     tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        while let Some(event) = stream.next().await {
+        let mut stream = Box::pin(start());
+        loop {
+            // A relist (what the cache keeps of each object changed): the
+            // watch starts again, and its list replaces the cache's content.
+            let asked = async {
+                match relist.as_mut() {
+                    Some(r) => r.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            let event = tokio::select! {
+                event = stream.next() => event,
+                true = asked => {
+                    stream = Box::pin(start());
+                    continue;
+                }
+            };
+            let Some(event) = event else { break };
             match event {
                 Ok(event) => {
-                    if fed.apply(event, keep) == Applied::Changed {
+                    if fed.apply(event, &keep) == Applied::Changed {
                         changed.changed.notify_one();
                     }
                 }
@@ -108,6 +125,48 @@ where
 /// requests at start-up (100 per 10,000 objects).
 fn list_in_pages() -> watcher::Config {
     watcher::Config::default().page_size(100)
+}
+
+/// Workloads of one kind, kept with their objects while `sources` is on,
+/// listed again when it changes.
+fn workloads<K>(
+    client: &Client,
+    namespaces: &[String],
+    model: fn(K) -> Option<crate::engine::Workload>,
+    changed: &Signal,
+    sources: &super::stores::Sources,
+) -> Vec<Arc<Cache<crate::engine::Workload>>>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + serde::Serialize
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default,
+{
+    let apis: Vec<Api<K>> = if namespaces.is_empty() {
+        vec![Api::all(client.clone())]
+    } else {
+        namespaces
+            .iter()
+            .map(|n| Api::namespaced(client.clone(), n))
+            .collect()
+    };
+    apis.into_iter()
+        .map(|api| {
+            let on = sources.flag();
+            feed(
+                api,
+                list_in_pages(),
+                move |x| keep::workload(x, on.load(std::sync::atomic::Ordering::SeqCst), model),
+                changed.clone(),
+                Some(sources.relists()),
+            )
+        })
+        .collect()
 }
 
 /// Objects of a namespaced kind in the watched namespaces (all when empty).
@@ -135,6 +194,7 @@ where
             config(),
             keep,
             changed.clone(),
+            None,
         )]
     } else {
         namespaces
@@ -145,6 +205,7 @@ where
                     config(),
                     keep,
                     changed.clone(),
+                    None,
                 )
             })
             .collect()
@@ -169,24 +230,31 @@ where
             config,
             keep,
             changed.clone(),
+            None,
         )],
     }
 }
 
 /// Starts every watch; a non-empty `namespaces` limits namespaced kinds to
 /// those namespaces (one watch per namespace and kind).
-pub fn start(client: &Client, namespaces: &[String], changed: Signal) -> Stores {
+pub fn start(
+    client: &Client,
+    namespaces: &[String],
+    changed: Signal,
+    sources: super::stores::Sources,
+) -> Stores {
     let c = &changed;
     let ns = namespaces;
+    let s = &sources;
     let workloads = [
-        namespaced(client, ns, keep::deployment, c),
-        namespaced(client, ns, keep::stateful_set, c),
-        namespaced(client, ns, keep::daemon_set, c),
-        namespaced(client, ns, keep::replica_set, c),
-        namespaced(client, ns, keep::replication_controller, c),
-        namespaced(client, ns, keep::cron_job, c),
-        namespaced(client, ns, keep::job, c),
-        namespaced(client, ns, keep::pod, c),
+        workloads(client, ns, keep::deployment, c, s),
+        workloads(client, ns, keep::stateful_set, c, s),
+        workloads(client, ns, keep::daemon_set, c, s),
+        workloads(client, ns, keep::replica_set, c, s),
+        workloads(client, ns, keep::replication_controller, c, s),
+        workloads(client, ns, keep::cron_job, c, s),
+        workloads(client, ns, keep::job, c, s),
+        workloads(client, ns, keep::pod, c, s),
     ]
     .into_iter()
     .flatten()
@@ -230,5 +298,6 @@ pub fn start(client: &Client, namespaces: &[String], changed: Signal) -> Stores 
             keep::own::<ValidatingAdmissionPolicyBinding>,
             c,
         ),
+        sources,
     }
 }

@@ -17,7 +17,7 @@ use std::{
 
 use cel::{Value, common::ast::IdedExpr};
 
-pub use activation::{Activation, LazyActivation, source_of};
+pub use activation::{Activation, LazyActivation, ROLES, source_of};
 
 use super::EngineError;
 use crate::api::standard::CelCheck;
@@ -29,7 +29,7 @@ pub const COST_LIMIT: u64 = 1_000_000;
 
 /// The most characters a message from `messageExpression` may have, as the
 /// API server allows (a longer one falls back to `message`).
-const MESSAGE_LIMIT: usize = 5 * 1024;
+pub const MESSAGE_LIMIT: usize = 5 * 1024;
 
 /// An expression, parsed and checked.
 #[derive(Debug)]
@@ -132,8 +132,11 @@ impl CelRule {
         };
         match run(p, activation) {
             Ok(Value::String(s)) => {
+                if s.contains('\n') {
+                    return self.message.clone();
+                }
                 let s = s.trim();
-                if s.is_empty() || s.contains('\n') || s.len() > MESSAGE_LIMIT {
+                if s.is_empty() || s.chars().count() > MESSAGE_LIMIT {
                     self.message.clone()
                 } else {
                     s.to_string()
