@@ -45,10 +45,10 @@ pub const RULES_PER_POLICY: usize = 50;
 pub struct Options {
     /// More namespaces never matched besides `SYSTEM_NAMESPACES` (the operator's own).
     pub also_exempt: Vec<String>,
-    /// Standards whose CEL rules the API server refused, with its message:
-    /// their policies are generated without them (those rules are checked
-    /// in the background only), so that the rest is still enforced.
-    pub cel_refused: BTreeMap<String, String>,
+    /// CEL rules the API server refused, by standard and rule id, with its
+    /// message: their standards' policies are generated without them (they
+    /// are checked in the background only), so that the rest is enforced.
+    pub cel_refused: BTreeMap<(String, String), String>,
 }
 
 /// A StandardException in effect at admission: valid, approved, not expired.
@@ -138,7 +138,7 @@ pub fn generate(
         // rules all compile; an invalid one generates nothing below.)
         let refused = options
             .cel_refused
-            .get(&standard.name_any())
+            .get(&(standard.name_any(), rule.id.clone()))
             .filter(|_| rule.cel.is_some());
         let translated = match refused {
             Some(message) => Err(format!("the API server refused it: {message}")),
@@ -196,6 +196,52 @@ pub fn generate(
         })
         .collect();
     Generated { policies, coverage }
+}
+
+/// The ids of the CEL rules whose expressions an API server refusal of
+/// `generated`'s policies names (`spec.variables[N]`, and the rule's own
+/// variables are named `own<i>_`); empty when it names none of them.
+pub fn refused_cel_rules(
+    standard: &InfrastructureStandard,
+    generated: &Generated,
+    message: &str,
+) -> Vec<String> {
+    let mut indexes = Vec::new();
+    let mut rest = message;
+    while let Some(at) = rest.find("spec.variables[") {
+        rest = &rest[at + "spec.variables[".len()..];
+        if let Some(n) = rest.split(']').next().and_then(|n| n.parse::<usize>().ok()) {
+            indexes.push(n);
+        }
+    }
+    let mut ids = Vec::new();
+    for (policy, _) in &generated.policies {
+        if !message.contains(&format!("\"{}\"", policy.name_any())) {
+            continue;
+        }
+        let variables = policy
+            .spec
+            .as_ref()
+            .and_then(|s| s.variables.as_deref())
+            .unwrap_or_default();
+        for &n in &indexes {
+            let Some(v) = variables.get(n) else { continue };
+            let Some(i) = v
+                .name
+                .strip_prefix("own")
+                .and_then(|r| r.split('_').next())
+                .and_then(|i| i.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            if let Some(rule) = standard.spec.rules.get(i).filter(|r| r.cel.is_some())
+                && !ids.contains(&rule.id)
+            {
+                ids.push(rule.id.clone());
+            }
+        }
+    }
+    ids
 }
 
 /// `plumbline-<standard>`, then `-2`, `-3` for further parts; a long
@@ -1052,7 +1098,11 @@ mod tests {
         let all = generate(&s, &[], &Options::default(), at(NOW));
         assert_eq!(all.coverage.enforced, ["tok", "custom"]);
         let options = Options {
-            cel_refused: [("std".to_string(), "a type error".to_string())].into(),
+            cel_refused: [(
+                ("std".to_string(), "custom".to_string()),
+                "a type error".to_string(),
+            )]
+            .into(),
             ..Default::default()
         };
         let without = generate(&s, &[], &options, at(NOW));

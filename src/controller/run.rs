@@ -285,8 +285,8 @@ async fn write_pass(
         .await;
     // A policy the API server refused for a CEL rule it does not accept (a
     // type it checks that the engine does not): generated again at once
-    // without the standard's CEL rules, so that the rest of it is enforced.
-    if cel_refused.note(inputs, &refused) {
+    // without that rule, so that the rest of the standard is enforced.
+    if cel_refused.note(inputs, &generated, &refused) {
         options.cel_refused = cel_refused.current(inputs);
         generated = crate::admission::generate_all(inputs, eval, &options, now);
         (failed, refused) = writer
@@ -307,52 +307,60 @@ async fn write_pass(
             .await
 }
 
-/// Standards whose CEL rules the API server refused, with the generation
-/// of the standard it refused and its message: until the standard changes,
-/// its policy is generated without them rather than refused again on every
-/// pass.
+/// CEL rules the API server refused, by standard and rule, with the
+/// standard's generation and the API server's message: until the standard
+/// changes, its policy is generated without them rather than refused again
+/// on every pass.
 #[derive(Default)]
-struct CelRefused(std::collections::BTreeMap<String, (Option<i64>, String)>);
+struct CelRefused(std::collections::BTreeMap<(String, String), (Option<i64>, String)>);
 
 impl CelRefused {
     /// The refusals that still hold (the standard has not changed since).
-    fn current(&self, inputs: &Inputs) -> std::collections::BTreeMap<String, String> {
-        inputs
-            .standards
+    fn current(&self, inputs: &Inputs) -> std::collections::BTreeMap<(String, String), String> {
+        self.0
             .iter()
-            .filter_map(|s| {
-                let (generation, message) = self.0.get(&s.name_any())?;
-                (*generation == s.metadata.generation).then(|| (s.name_any(), message.clone()))
+            .filter(|((name, _), (generation, _))| {
+                inputs
+                    .standards
+                    .iter()
+                    .any(|s| s.name_any() == *name && s.metadata.generation == *generation)
             })
+            .map(|(key, (_, message))| (key.clone(), message.clone()))
             .collect()
     }
 
-    /// Records the refusals of standards with CEL rules whose policy still
-    /// held them; whether there is a new one.
+    /// Records the CEL rules that the API server's refusals name; whether
+    /// there is a new one (then the policies are generated again).
     fn note(
         &mut self,
         inputs: &Inputs,
+        generated: &[crate::admission::Generated],
         refused: &std::collections::HashMap<String, String>,
     ) -> bool {
         let mut new = false;
-        for s in &inputs.standards {
+        for (s, g) in inputs.standards.iter().zip(generated) {
             let name = s.name_any();
             let Some(message) = refused.get(&name) else {
                 continue;
             };
-            let has_cel = s.spec.rules.iter().any(|r| r.cel.is_some());
-            let known = self
-                .0
-                .get(&name)
-                .is_some_and(|(g, _)| *g == s.metadata.generation);
-            if has_cel && !known {
-                self.0
-                    .insert(name, (s.metadata.generation, message.clone()));
-                new = true;
+            for rule in crate::admission::policy::refused_cel_rules(s, g, message) {
+                let key = (name.clone(), rule);
+                let known = self
+                    .0
+                    .get(&key)
+                    .is_some_and(|(g, _)| *g == s.metadata.generation);
+                if !known {
+                    self.0.insert(key, (s.metadata.generation, message.clone()));
+                    new = true;
+                }
             }
         }
-        self.0
-            .retain(|name, _| inputs.standards.iter().any(|s| s.name_any() == *name));
+        self.0.retain(|(name, _), (generation, _)| {
+            inputs
+                .standards
+                .iter()
+                .any(|s| s.name_any() == *name && s.metadata.generation == *generation)
+        });
         new
     }
 }
