@@ -23,6 +23,9 @@ docs/benchmarks.md:
   to the response of the operator's write, on the API server's clock;
 - a restart: time to ready, peak memory, and its writes (none expected).
 
+With BENCH_CEL=1 it also applies a standard of five CEL rules over the pod
+spec (the operator then keeps each workload's object).
+
 With BENCH_REVIEWS=N it also records N StandardReviews of one standard
 before the operator starts (a long review history): compare the restart's
 memory with a run without.
@@ -214,6 +217,23 @@ apply_docs(owned + exceptions)
 kubectl("apply", "--server-side", "-f", "examples/10-standard-baseline-security.yaml",
         "-f", "examples/11-standard-production-readiness.yaml", "-f", "examples/12-standard-ownership.yaml",
         "-f", "examples/20-patch-baseline.yaml")
+
+if os.environ.get("BENCH_CEL"):
+    # Five CEL rules over the pod spec (BENCH_CEL=1): the workloads' objects
+    # are kept and every workload is judged by them.
+    step("a standard of five CEL rules over the pod spec")
+    cel_rules = [
+        ("memory-at-most-4gi", "variables.containers.all(c, !c.?resources.?limits.?memory.hasValue() || quantity(c.resources.limits.memory).compareTo(quantity('4Gi')) <= 0)"),
+        ("no-pull-never", "variables.containers.all(c, c.?imagePullPolicy.orValue('IfNotPresent') != 'Never')"),
+        ("gpu-tolerations-only", "variables.podSpec.?tolerations.orValue([]).all(t, t.?key.orValue('').startsWith('node.kubernetes.io/') || (t.?key.orValue('') == 'dedicated' && t.?value.orValue('') == 'gpu'))"),
+        ("cpu-request-at-least-10m", "variables.containers.all(c, !c.?resources.?requests.?cpu.hasValue() || !quantity(c.resources.requests.cpu).isLessThan(quantity('10m')))"),
+        ("no-debug-env", "variables.containers.all(c, c.?env.orValue([]).map(e, e.name).indexOf('DEBUG') == -1)"),
+    ]
+    apply_docs([{"apiVersion": "plumbline.dev/v1alpha1", "kind": "InfrastructureStandard",
+                 "metadata": {"name": "custom-cel"},
+                 "spec": {"enforcement": "Audit",
+                          "rules": [{"id": i, "severity": "Medium", "description": f"CEL rule {i}",
+                                     "cel": {"expression": e}} for i, e in cel_rules]}}])
 
 REVIEWS = int(os.environ.get("BENCH_REVIEWS", "0"))
 if REVIEWS:

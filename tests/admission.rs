@@ -91,64 +91,16 @@ fn create(doc: &Value) -> Result<Vec<String>, String> {
 
 /// The rules a refusal names, with their findings: "[Sev] id: findings | ...".
 fn refused_rules(message: &str) -> BTreeMap<String, String> {
-    let marker = format!("violates InfrastructureStandard {STANDARD}: ");
-    let Some((_, rest)) = message.split_once(&marker) else {
-        panic!("not a refusal by the test's standard: {message}");
-    };
-    let rest = rest.split("; to be excused").next().unwrap_or(rest);
-    rest.split(" | ")
-        .map(|part| {
-            let (_, after) = part.split_once("] ").expect("a severity");
-            let (id, findings) = after.split_once(": ").expect("a rule id");
-            (id.to_string(), findings.trim().to_string())
-        })
-        .collect()
+    common::verdicts::refused_rules(STANDARD, message)
+        .unwrap_or_else(|| panic!("not a refusal by the test's standard: {message}"))
 }
 
 /// What `plumbline audit` reports for each workload of the corpus under the
 /// standard: rule → findings, object-local rules only.
 fn audit(ns: &str, docs: &[Value], standard: &Value) -> BTreeMap<String, BTreeMap<String, String>> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut all = vec![
-        json!({"apiVersion": "v1", "kind": "Namespace",
-               "metadata": {"name": ns, "labels": {"plumbline-test": ns}}}),
-        standard.clone(),
-    ];
-    all.extend(docs.iter().cloned());
-    let text: Vec<String> = all.iter().map(Value::to_string).collect();
-    std::fs::write(dir.path().join("all.yaml"), text.join("\n---\n")).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_plumbline"))
-        .args(["audit", "--format", "json"])
-        .arg(dir.path())
-        .output()
-        .expect("plumbline audit runs");
-    assert!(
-        out.status.code().is_some_and(|c| c <= 1),
-        "audit failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).expect("audit JSON");
-    report["workloads"]
-        .as_array()
-        .expect("workloads")
-        .iter()
-        .map(|w| {
-            let rules = w["deviations"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|d| d["standard"] == STANDARD)
-                .filter(|d| !BACKGROUND.contains(&d["rule"].as_str().unwrap_or_default()))
-                .map(|d| {
-                    (
-                        d["rule"].as_str().unwrap_or_default().to_string(),
-                        d["message"].as_str().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect();
-            (w["name"].as_str().unwrap_or_default().to_string(), rules)
-        })
-        .collect()
+    let (code, report) = common::verdicts::audit_report(ns, docs, standard);
+    assert!(code.is_some_and(|c| c <= 1), "audit failed: {report}");
+    common::verdicts::deviations(&report, STANDARD, &BACKGROUND)
 }
 
 /// Every corpus object through dry-run: name → refused rules and findings.

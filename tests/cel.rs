@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::{collections::BTreeMap, process::Command, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use common::operator::*;
 use kube::{Api, Client, api::DeleteParams};
@@ -63,20 +63,12 @@ fn create(doc: &Value) -> Result<(), String> {
     }
 }
 
-/// The rules a refusal by `standard` names, with their messages.
+/// The rules a refusal by `standard` names, with their messages (anything
+/// else, an evaluation error, as one entry that no audit gives).
 fn refused_rules(standard: &str, message: &str) -> BTreeMap<String, String> {
-    let marker = format!("violates InfrastructureStandard {standard}: ");
-    let Some((_, rest)) = message.split_once(&marker) else {
-        return BTreeMap::from([("<not a refusal>".to_string(), message.trim().to_string())]);
-    };
-    let rest = rest.split("; to be excused").next().unwrap_or(rest);
-    rest.split(" | ")
-        .map(|part| {
-            let (_, after) = part.split_once("] ").expect("a severity");
-            let (id, findings) = after.split_once(": ").expect("a rule id");
-            (id.to_string(), findings.trim().to_string())
-        })
-        .collect()
+    common::verdicts::refused_rules(standard, message).unwrap_or_else(|| {
+        BTreeMap::from([("<not a refusal>".to_string(), message.trim().to_string())])
+    })
 }
 
 /// What `plumbline audit` reports under `standard`: workload → rule →
@@ -86,43 +78,9 @@ fn audit(
     docs: &[Value],
     standard: &Value,
 ) -> (BTreeMap<String, BTreeMap<String, String>>, Value) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut all = vec![
-        json!({"apiVersion": "v1", "kind": "Namespace",
-               "metadata": {"name": ns, "labels": {"plumbline-test": ns}}}),
-        standard.clone(),
-    ];
-    all.extend(docs.iter().cloned());
-    let text: Vec<String> = all.iter().map(Value::to_string).collect();
-    std::fs::write(dir.path().join("all.yaml"), text.join("\n---\n")).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_plumbline"))
-        .args(["audit", "--format", "json"])
-        .arg(dir.path())
-        .output()
-        .expect("plumbline audit runs");
-    let report: Value = serde_json::from_slice(&out.stdout).expect("audit JSON");
+    let (_, report) = common::verdicts::audit_report(ns, docs, standard);
     let name = standard["metadata"]["name"].as_str().unwrap_or_default();
-    let verdicts = report["workloads"]
-        .as_array()
-        .expect("workloads")
-        .iter()
-        .map(|w| {
-            let rules = w["deviations"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|d| d["standard"] == name)
-                .map(|d| {
-                    (
-                        d["rule"].as_str().unwrap_or_default().to_string(),
-                        d["message"].as_str().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect();
-            (w["name"].as_str().unwrap_or_default().to_string(), rules)
-        })
-        .collect();
-    (verdicts, report)
+    (common::verdicts::deviations(&report, name, &[]), report)
 }
 
 async fn apply_standard(admin: &Client, body: &Value) {

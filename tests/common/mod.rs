@@ -208,6 +208,7 @@ pub fn documents(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 pub mod operator;
+pub mod verdicts;
 
 /// A test tool built from its Go module by `tests/<name>/build.sh` (or
 /// taken from the cache), once per test binary: `health` (kstatus and Argo

@@ -107,3 +107,59 @@ fn syntax_error_columns_are_one_based() {
     let e = program("1 +* 2").unwrap_err();
     assert!(e.contains("line 1, column 4"), "{e}");
 }
+
+#[test]
+fn huge_and_hostile_expressions_give_errors_not_crashes() {
+    // 10,000 characters of one long conjunction: the parser balances it,
+    // as the API server's does, so it compiles and runs.
+    let long = vec!["object.spec.replicas > 0"; 400].join(" && ");
+    assert!(long.len() > 10_000);
+    assert!(truth(&long));
+    // Deep nesting is refused with a message, not a stack overflow.
+    let deep = format!("{}1{} == 1", "(".repeat(5000), ")".repeat(5000));
+    match program(&deep) {
+        Err(e) => assert!(
+            e.contains("nest") || e.contains("recursion") || e.contains("syntax"),
+            "{e}"
+        ),
+        Ok(_) => panic!("5,000 nested parentheses compiled"),
+    }
+    // 10,000 characters that nest nothing compile and run.
+    let wide = format!("size([{}]) == 2000", vec!["'abc'"; 2000].join(", "));
+    assert!(wide.len() > 10_000);
+    assert!(truth(&wide));
+    assert!(program("").unwrap_err().contains("empty"));
+    assert!(program("Message{a: 1}").is_err());
+}
+
+#[test]
+fn message_expressions_fall_back_as_the_api_server_does() {
+    let rule = |m: &str| {
+        compile(
+            &crate::api::standard::CelCheck {
+                expression: "false".into(),
+                message: Some("the static message".into()),
+                message_expression: Some(m.into()),
+            },
+            "d",
+            "spec.rules[0]",
+        )
+        .unwrap()
+    };
+    let act = activation();
+    let out = |m: &str| match rule(m).evaluate(&act) {
+        Outcome::Fail(s) => s,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(out("'  per ' + object.metadata.name + ' '"), "per web");
+    for fallback in [
+        "object.spec.paused ? 'a' : 'b'",
+        "1",
+        "'  '",
+        "'two\\nlines'",
+        "'x'.substring(0, 9)",
+    ] {
+        assert_eq!(out(fallback), "the static message", "{fallback}");
+    }
+    assert!(rule("'x'").always_false);
+}
