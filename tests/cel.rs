@@ -204,8 +204,10 @@ async fn refused_broken_and_constant_rules_are_reported_and_the_rest_is_enforced
                "spec": {"enforcement": "Enforce", "rules": rules,
                         "match": {"namespaceSelector": {"matchLabels": {"plumbline-test": ns}}}}})
     };
-    // The API server's type checker refuses `string + int`; the engine
-    // accepts it (and finds that it cannot be evaluated).
+    // The API server's type checker knows that `indexOf` gives an int and
+    // refuses `int + string`; plumbline's check types fields and literals,
+    // not what every function returns, so the engine accepts the rule (and
+    // finds that it cannot be evaluated).
     let refused = std_in(
         "cel-refused",
         &ns,
@@ -214,7 +216,7 @@ async fn refused_broken_and_constant_rules_are_reported_and_the_rest_is_enforced
                 "two-replicas",
                 "!has(object.spec.replicas) || object.spec.replicas >= 2"
             ),
-            rule("typed", "'replicas: ' + 1 == 'replicas: 1'"),
+            rule("typed", "'replicas'.indexOf('r') + 'x' == '0x'"),
         ]),
     );
     let broken = std_in(
@@ -226,6 +228,7 @@ async fn refused_broken_and_constant_rules_are_reported_and_the_rest_is_enforced
                 "broken",
                 "object.metadata.name.startsWith('x') &&\n  object.spec.replicas >"
             ),
+            rule("mistyped", "object.spec.replicas + 'x' == '1x'"),
         ]),
     );
     let constant = std_in(
@@ -266,6 +269,15 @@ async fn refused_broken_and_constant_rules_are_reported_and_the_rest_is_enforced
         ready
             .2
             .contains("spec.rules[1].cel.expression: syntax error at line 2, column"),
+        "{}",
+        ready.2
+    );
+    // A type error is found from the workload kinds' schemas, once, in the
+    // status: not a finding on every workload.
+    assert!(
+        ready.2.contains(
+            "spec.rules[2].cel.expression: line 1, column 13: no matching overload for '+' applied to (int, string)"
+        ),
         "{}",
         ready.2
     );

@@ -69,12 +69,12 @@ fn manifest_json(kind: &str, text: &str) -> Result<Arc<str>, String> {
 /// The role of each container in `variables.containerRoles`.
 pub const ROLES: [&str; 4] = ["regular", "init", "sidecar", "ephemeral"];
 
-/// A workload's variables, built.
-#[derive(Clone, Debug)]
+/// A workload's variables, bound once in a scope of the library's root
+/// context: every rule evaluated on the workload shares them (binding
+/// converts the whole object for the interpreter, which costs more than
+/// most rules do).
 pub struct Activation {
-    object: Value,
-    namespace: Value,
-    variables: Value,
+    cx: Context<'static>,
 }
 
 impl Activation {
@@ -160,18 +160,16 @@ impl Activation {
                 ]),
             ),
         ]);
-        Ok(Self {
-            object,
-            namespace,
-            variables,
-        })
+        let mut cx = super::library::ROOT.new_inner_scope();
+        cx.add_variable_from_value("object", object);
+        cx.add_variable_from_value("namespaceObject", namespace);
+        cx.add_variable_from_value("variables", variables);
+        Ok(Self { cx })
     }
 
-    /// Binds the variables in a context.
-    pub(super) fn bind(&self, cx: &mut Context<'_>) {
-        cx.add_variable_from_value("object", self.object.clone());
-        cx.add_variable_from_value("namespaceObject", self.namespace.clone());
-        cx.add_variable_from_value("variables", self.variables.clone());
+    /// The scope the workload's rules are evaluated in.
+    pub(super) fn context(&self) -> &Context<'static> {
+        &self.cx
     }
 }
 

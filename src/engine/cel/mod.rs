@@ -9,6 +9,7 @@ mod activation;
 mod budget;
 mod library;
 mod syntax;
+mod types;
 
 use std::{
     collections::HashMap,
@@ -67,19 +68,31 @@ pub enum Outcome {
 /// its expressions once. Bounded: cleared when it grows past this.
 const MEMO_LIMIT: usize = 4096;
 type Compiled = Result<Arc<Program>, String>;
-static MEMO: LazyLock<Mutex<HashMap<String, Compiled>>> = LazyLock::new(Mutex::default);
+static MEMO: LazyLock<Mutex<HashMap<(Yields, String), Compiled>>> = LazyLock::new(Mutex::default);
+
+/// The type an expression's value must have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Yields {
+    /// A rule: true when the workload complies.
+    Bool,
+    /// A message.
+    String,
+    /// Anything (tools and tests).
+    Any,
+}
 
 /// Parses and checks one expression, or says what is wrong with it and where.
-pub fn program(source: &str) -> Result<Arc<Program>, String> {
-    if let Some(hit) = MEMO.lock().unwrap_or_else(|e| e.into_inner()).get(source) {
+pub fn program(source: &str, yields: Yields) -> Result<Arc<Program>, String> {
+    let key = (yields, source.to_string());
+    if let Some(hit) = MEMO.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return hit.clone();
     }
-    let compiled = syntax::compile(source).map(|expr| Arc::new(Program { expr }));
+    let compiled = syntax::compile(source, yields).map(|expr| Arc::new(Program { expr }));
     let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
     if memo.len() >= MEMO_LIMIT {
         memo.clear();
     }
-    memo.insert(source.to_string(), compiled.clone());
+    memo.insert(key, compiled.clone());
     compiled
 }
 
@@ -90,11 +103,12 @@ pub fn compile(check: &CelCheck, description: &str, at: &str) -> Result<CelRule,
         at: format!("{at}.cel.{field}"),
         reason,
     };
-    let compiled = program(&check.expression).map_err(|e| invalid("expression", e))?;
+    let compiled =
+        program(&check.expression, Yields::Bool).map_err(|e| invalid("expression", e))?;
     let message_program = check
         .message_expression
         .as_deref()
-        .map(|m| program(m).map_err(|e| invalid("messageExpression", e)))
+        .map(|m| program(m, Yields::String).map_err(|e| invalid("messageExpression", e)))
         .transpose()?;
     Ok(CelRule {
         expression: check.expression.clone(),
@@ -150,14 +164,13 @@ impl CelRule {
 /// Runs a program with the activation's variables and the libraries, under
 /// the cost budget.
 fn run(program: &Program, activation: &Activation) -> Result<Value, String> {
-    let mut cx = library::ROOT.new_inner_scope();
-    activation.bind(&mut cx);
+    let cx = activation.context();
     budget::with_budget(COST_LIMIT, || cx.resolve(&program.expr)).map_err(|e| library::describe(&e))
 }
 
 /// Evaluates a standalone expression over an activation (tests and tools).
 pub fn evaluate_source(source: &str, activation: &Activation) -> Result<Value, String> {
-    let p = program(source)?;
+    let p = program(source, Yields::Any)?;
     run(&p, activation)
 }
 

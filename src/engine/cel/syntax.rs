@@ -12,7 +12,7 @@ use cel::{
     parser::Parser,
 };
 
-use super::{budget, library};
+use super::{Yields, budget, library, types};
 
 /// The most nested macros (`all`, `exists`, `map`, `filter`, ...).
 pub const MAX_MACRO_NESTING: usize = 8;
@@ -62,7 +62,7 @@ const UNSEEN_FIELDS: [(&str, &str); 3] = [
 ];
 
 /// Parses `source` and checks it; the error says what is wrong and where.
-pub fn compile(source: &str) -> Result<IdedExpr, String> {
+pub fn compile(source: &str, yields: Yields) -> Result<IdedExpr, String> {
     if source.trim().is_empty() {
         return Err("the expression is empty".into());
     }
@@ -101,6 +101,7 @@ pub fn compile(source: &str) -> Result<IdedExpr, String> {
     if let Some(first) = check.problems.into_iter().next() {
         return Err(first.1);
     }
+    types::check(source, &expr, yields)?;
     budget::meter(&mut expr);
     Ok(expr)
 }
@@ -350,7 +351,7 @@ impl Checker<'_> {
 }
 
 /// The byte offset of the first whole-word `word` outside string literals.
-fn find_word(source: &str, word: &str) -> Option<usize> {
+pub(super) fn find_word(source: &str, word: &str) -> Option<usize> {
     if word.is_empty() {
         return None;
     }

@@ -8,6 +8,11 @@ fn activation() -> Activation {
     Activation::new("Deployment", &source, "shop", &Labels::new()).unwrap()
 }
 
+/// A rule's expression, compiled.
+fn program(source: &str) -> Result<Arc<Program>, String> {
+    super::program(source, Yields::Bool)
+}
+
 fn eval(source: &str) -> Result<Value, String> {
     evaluate_source(source, &activation())
 }
@@ -129,6 +134,9 @@ fn huge_and_hostile_expressions_give_errors_not_crashes() {
     assert!(wide.len() > 10_000);
     assert!(truth(&wide));
     assert!(program("").unwrap_err().contains("empty"));
+    // A message expression that gives no string is refused when compiled,
+    // as the API server refuses it when the policy is created.
+    assert!(super::program("1", Yields::String).is_err());
     assert!(program("Message{a: 1}").is_err());
 }
 
@@ -154,7 +162,6 @@ fn message_expressions_fall_back_as_the_api_server_does() {
     assert_eq!(out("'  per ' + object.metadata.name + ' '"), "per web");
     for fallback in [
         "object.spec.paused ? 'a' : 'b'",
-        "1",
         "'  '",
         "'two\\nlines'",
         "'x'.substring(0, 9)",
@@ -162,4 +169,77 @@ fn message_expressions_fall_back_as_the_api_server_does() {
         assert_eq!(out(fallback), "the static message", "{fallback}");
     }
     assert!(rule("'x'").always_false);
+}
+
+#[test]
+fn type_errors_are_found_once_from_the_schemas() {
+    let e = program("object.spec.replicas + 'x' == '3x'").unwrap_err();
+    assert!(
+        e.starts_with("line 1, column 13: no matching overload for '+' applied to (int, string)"),
+        "{e}"
+    );
+    let e = program("object.metadata.name == 'a' &&\n  'replicas: ' + 1 == 'x'").unwrap_err();
+    assert!(
+        e.contains("line 2, column") && e.contains("(string, int)"),
+        "{e}"
+    );
+    let e = program("variables.containers.image == 'nginx'").unwrap_err();
+    assert!(
+        e.contains("is a list") && e.contains(".all(x, x.image"),
+        "{e}"
+    );
+    let e = program("object.metadata.name").unwrap_err();
+    assert!(e.contains("gives a string, not a bool"), "{e}");
+    let e = program("variables.containers.all(c, c.name + 1 > 0)").unwrap_err();
+    assert!(e.contains("(string, int)"), "{e}");
+    let e = program("object.spec.replicas.startsWith('1')").unwrap_err();
+    assert!(e.contains("has no function `startsWith`"), "{e}");
+    let e = program("object.spec.paused && 1").unwrap_err();
+    assert!(e.contains("'&&' needs bools"), "{e}");
+    let e = program("size(object.spec.replicas) > 0").unwrap_err();
+    assert!(e.contains("'size'"), "{e}");
+    let e = program("variables.kind.exists(k, k == 'Pod')").unwrap_err();
+    assert!(e.contains("cannot range over"), "{e}");
+    let e = program("object.metadata.name[0] == 'w'").unwrap_err();
+    assert!(e.contains("'[]'"), "{e}");
+    let e =
+        program("variables.containers.all(c, c.ports.all(p, p.containerPort < 'x'))").unwrap_err();
+    assert!(e.contains("'<' applied to (int, string)"), "{e}");
+    let e = super::program("object.spec.replicas", Yields::String).unwrap_err();
+    assert!(
+        e.contains("gives a int, not a string") || e.contains("not a string"),
+        "{e}"
+    );
+}
+
+#[test]
+fn what_the_schemas_do_not_make_certain_passes() {
+    for ok in [
+        "object.spec.replicas > 1.5",
+        "object.spec.replicas == null || object.spec.replicas >= 1",
+        "object.metadata.labels['app'] == 'web'",
+        "variables.podMetadata.labels.app == 'web'",
+        "variables.containers.all(c, c.image.startsWith('r'))",
+        "variables.containers.all(c, !has(c.resources.limits.memory) || quantity(c.resources.limits.memory).isLessThan(quantity('4Gi')))",
+        "has(object.spec.replicas) && object.spec.replicas > 0",
+        "object.spec.?replicas.orValue(1) > 0",
+        "variables.containers.map(c, c.name).exists(n, n == 'app')",
+        "variables.podSpec.containers.all(c, !has(c.ports) || c.ports.all(p, p.containerPort > 1024))",
+        "int(object.spec.replicas) + 1 > 0",
+        "[1, 2].map(x, x * 2).sum() == 6",
+        "{'a': 1}.all(k, k == 'a')",
+        "object.metadata.creationTimestamp == null || true",
+        "variables.containers.all(c, c.name + '-x' != '')",
+        "object.spec.template.spec.containers[0].name.size() > 0",
+        "'%s'.format([object.spec.replicas]) != ''",
+        "variables.containerRoles.exists(r, r == 'sidecar') ? true : false",
+        "object.spec.strategy.type in ['RollingUpdate', 'Recreate']",
+        "'app' in object.metadata.labels",
+        "namespaceObject.metadata.labels.exists(k, k.startsWith('team'))",
+        "object.spec.template.spec.containers.exists_one(c, c.name == 'app')",
+    ] {
+        if let Err(e) = program(ok) {
+            panic!("{ok}: {e}");
+        }
+    }
 }
