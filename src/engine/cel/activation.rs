@@ -20,7 +20,9 @@ use crate::engine::{
 
 /// The object of a workload as a CEL rule sees it, as compact JSON:
 /// without `status`, `metadata.managedFields`, `metadata.resourceVersion`
-/// and the `kubectl apply` copy of the object, which no rule may read.
+/// and the text of the `kubectl apply` copy of the object, which no rule
+/// may read (its key stays, with an empty value, so that a rule over the
+/// annotations' keys sees what the API server sees).
 /// `None` when the object does not serialise (never for the typed kinds).
 pub fn source_of<K: Serialize>(object: &K) -> Option<Arc<str>> {
     let mut json = serde_json::to_value(object).ok()?;
@@ -29,11 +31,10 @@ pub fn source_of<K: Serialize>(object: &K) -> Option<Arc<str>> {
         if let Some(Json::Object(meta)) = o.get_mut("metadata") {
             meta.remove("managedFields");
             meta.remove("resourceVersion");
-            if let Some(Json::Object(a)) = meta.get_mut("annotations") {
-                a.remove(LAST_APPLIED);
-                if a.is_empty() {
-                    meta.remove("annotations");
-                }
+            if let Some(Json::Object(a)) = meta.get_mut("annotations")
+                && let Some(copy) = a.get_mut(LAST_APPLIED)
+            {
+                *copy = Json::String(String::new());
             }
         }
     }

@@ -100,6 +100,7 @@ pub fn opt_select(operand: &Value, field: &Value) -> Result<Value, ExecutionErro
 pub fn meter(e: &mut IdedExpr) {
     match &mut e.expr {
         Expr::Comprehension(c) => {
+            super::macros::rewrite(c);
             let range = std::mem::take(&mut c.iter_range);
             c.iter_range = IdedExpr {
                 id: range.id,

@@ -8,6 +8,7 @@
 mod activation;
 mod budget;
 mod library;
+mod macros;
 mod syntax;
 mod types;
 

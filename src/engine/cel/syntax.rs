@@ -13,6 +13,7 @@ use cel::{
 };
 
 use super::{Yields, budget, library, types};
+use crate::engine::workload::LAST_APPLIED;
 
 /// The most nested macros (`all`, `exists`, `map`, `filter`, ...).
 pub const MAX_MACRO_NESTING: usize = 8;
@@ -124,10 +125,7 @@ impl Checker<'_> {
     /// string literals, as "line L, column C" (1-based).
     fn position(&self, word: &str) -> (usize, String) {
         let offset = find_word(self.source, word).unwrap_or(0);
-        let before = &self.source[..offset];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-        (offset, format!("line {line}, column {column}"))
+        (offset, line_column(self.source, offset))
     }
 
     fn problem(&mut self, word: &str, what: String) {
@@ -148,6 +146,12 @@ impl Checker<'_> {
         let d = depth + 1;
         match &e.expr {
             Expr::Ident(name) => self.ident(name),
+            Expr::Literal(LiteralValue::String(s)) if &**s == LAST_APPLIED => self.problem(
+                "",
+                format!(
+                    "the annotation `{LAST_APPLIED}` cannot be read: plumbline does not keep the kubectl copy of each object; judge the object's own fields"
+                ),
+            ),
             Expr::Literal(_) => {}
             Expr::Select(s) => self.select(s, d, macros),
             Expr::Call(c) => self.call(c, d, macros),
@@ -350,6 +354,14 @@ impl Checker<'_> {
     }
 }
 
+/// "line L, column C" (1-based, in characters) of a byte offset.
+pub(super) fn line_column(source: &str, offset: usize) -> String {
+    let before = source.get(..offset).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    format!("line {line}, column {column}")
+}
+
 /// The byte offset of the first whole-word `word` outside string literals.
 pub(super) fn find_word(source: &str, word: &str) -> Option<usize> {
     if word.is_empty() {
@@ -376,7 +388,18 @@ pub(super) fn find_word(source: &str, word: &str) -> Option<usize> {
             i += 1;
             continue;
         }
-        if source[i..].starts_with(word) {
+        // A comment runs to the end of the line: its words are not the
+        // expression's, and its apostrophes open no string.
+        if bytes[i..].starts_with(b"//") {
+            i = bytes[i..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(bytes.len(), |n| i + n);
+            continue;
+        }
+        // Bytes, not characters: a non-ASCII character is never the start of
+        // a word and slicing the text inside one would panic.
+        if bytes[i..].starts_with(word.as_bytes()) {
             let before = i.checked_sub(1).map(|j| bytes[j]);
             let after = bytes.get(i + word.len()).copied();
             let word_char =

@@ -243,3 +243,126 @@ fn what_the_schemas_do_not_make_certain_passes() {
         }
     }
 }
+
+#[test]
+fn all_and_exists_keep_an_error_until_an_element_decides() {
+    // The first container has no securityContext: its predicate errors, and
+    // the second decides, as on the API server.
+    let two = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"shop"},"spec":{"containers":[{"name":"a","image":"a"},{"name":"b","image":"b","securityContext":{"privileged":true,"runAsNonRoot":true}}]}}"#;
+    let source = crate::engine::Source::Object(two.into());
+    let act = Activation::new("Pod", &source, "shop", &Labels::new()).unwrap();
+    let eval = |e: &str| evaluate_source(e, &act);
+    assert_eq!(
+        eval("variables.containers.exists(c, c.securityContext.runAsNonRoot)"),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        eval("variables.containers.all(c, c.securityContext.privileged != true)"),
+        Ok(Value::Bool(false))
+    );
+    // No element decides: the kept error is the result.
+    let e = eval("variables.containers.all(c, c.securityContext.privileged)").unwrap_err();
+    assert!(e.contains("no such key"), "{e}");
+    let e =
+        eval("variables.containers.exists(c, c.securityContext.privileged == false)").unwrap_err();
+    assert!(e.contains("no such key"), "{e}");
+    // Plain results are unchanged, and running out of budget is never absorbed.
+    assert_eq!(eval("[1, 2].all(x, x > 0)"), Ok(Value::Bool(true)));
+    assert_eq!(eval("[1, 2].exists(x, x > 1)"), Ok(Value::Bool(true)));
+    assert_eq!(eval("[].all(x, x > 1)"), Ok(Value::Bool(true)));
+    let e = eval("lists.range(3000).exists(i, lists.range(3000).all(j, j < 0) || i == 'x')")
+        .unwrap_err();
+    assert!(e.contains("cost budget"), "{e}");
+}
+
+#[test]
+fn strings_count_code_points_and_contains_is_for_strings() {
+    assert!(truth("size('héllo') == 5 && 'héllo'.size() == 5"));
+    assert!(truth("'héllo'.substring(0, size('héllo')) == 'héllo'"));
+    assert!(truth("size([1, 2]) == 2 && size({'a': 1}) == 1"));
+    assert!(truth("'abc'.contains('b')"));
+    let e = program("variables.containerRoles.contains('init')").unwrap_err();
+    assert!(e.contains("x in variables.containerRoles"), "{e}");
+    let e = program("object.metadata.labels.map(k, k).contains('x')").unwrap_err();
+    assert!(
+        e.contains("`object.metadata.labels.<macro>(...)` is a list"),
+        "{e}"
+    );
+    let e = eval("object.spec.?template.orValue([]).contains('x')").unwrap_err();
+    assert!(e.contains("no overload"), "{e}");
+}
+
+#[test]
+fn non_ascii_text_and_comments_do_not_break_positions() {
+    let e = program("// vérifie le conteneur's image\nvariables.containers.all(c, request.x)")
+        .unwrap_err();
+    assert!(e.contains("line 2") && e.contains("request"), "{e}");
+    let e = program("'é' == 'é' && objekt.x").unwrap_err();
+    assert!(e.contains("objekt"), "{e}");
+}
+
+#[test]
+fn unknown_fields_and_namespace_fields_the_engine_lacks_are_refused() {
+    let e = program("has(object.spec.template.spec.hostNetwrok)").unwrap_err();
+    assert!(
+        e.contains("undefined field `hostNetwrok`") && e.contains("column 31"),
+        "{e}"
+    );
+    let e = program("variables.containers.all(c, c.imagePulPolicy != 'Never')").unwrap_err();
+    assert!(e.contains("imagePulPolicy"), "{e}");
+    assert!(
+        program("object.metadata.labels.exists(k, k == 'x') || has(object.metadata.labels.team)")
+            .is_ok()
+    );
+    let e = program("namespaceObject.metadata.annotations['x'] == 'y'").unwrap_err();
+    assert!(e.contains("name and labels"), "{e}");
+    assert!(
+        program(
+            "namespaceObject.metadata.labels['team'] == 'a' && namespaceObject.metadata.name != ''"
+        )
+        .is_ok()
+    );
+    let e = program(
+        "object.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'] == ''",
+    )
+    .unwrap_err();
+    assert!(e.contains("kubectl copy"), "{e}");
+}
+
+#[test]
+fn the_kubectl_copy_keeps_its_key() {
+    let mut d: serde_json::Value = serde_json::from_str(DEPLOYMENT).unwrap();
+    d["metadata"]["annotations"] =
+        serde_json::json!({"kubectl.kubernetes.io/last-applied-configuration": "{\"big\": 1}"});
+    let json = source_of(&d).unwrap();
+    let act = Activation::new(
+        "Deployment",
+        &crate::engine::Source::Object(json),
+        "shop",
+        &Labels::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        evaluate_source(
+            "object.metadata.annotations.all(k, k.startsWith('team.example.com/'))",
+            &act
+        ),
+        Ok(Value::Bool(false))
+    );
+    assert_eq!(
+        evaluate_source("size(object.metadata.annotations) == 1", &act),
+        Ok(Value::Bool(true))
+    );
+}
+
+#[test]
+fn malformed_macros_are_errors() {
+    for bad in [
+        "[1].all(x)",
+        "[1].exists(x, y, z, w)",
+        "all(x, true)",
+        "[1].map(1, 1)",
+    ] {
+        assert!(program(bad).is_err(), "{bad}");
+    }
+}

@@ -37,6 +37,10 @@ enum Ty {
     Object(Vec<&'static Json>),
     /// plumbline's `variables`.
     Variables,
+    /// `namespaceObject`, and its `metadata`: the engine keeps a
+    /// namespace's name and labels, nothing else.
+    Namespace,
+    NamespaceMeta,
 }
 
 impl Ty {
@@ -52,7 +56,7 @@ impl Ty {
             Ty::Bytes => "bytes".into(),
             Ty::List(e) => format!("list({})", e.name()),
             Ty::Map(k, v) => format!("map({}, {})", k.name(), v.name()),
-            Ty::Object(_) | Ty::Variables => "object".into(),
+            Ty::Object(_) | Ty::Variables | Ty::Namespace | Ty::NamespaceMeta => "object".into(),
         }
     }
 
@@ -66,7 +70,15 @@ impl Ty {
 
     /// Whether fields can be selected from it (`x.f`, `has(x.f)`).
     fn selectable(&self) -> bool {
-        matches!(self, Ty::Dyn | Ty::Map(..) | Ty::Object(_) | Ty::Variables)
+        matches!(
+            self,
+            Ty::Dyn
+                | Ty::Map(..)
+                | Ty::Object(_)
+                | Ty::Variables
+                | Ty::Namespace
+                | Ty::NamespaceMeta
+        )
     }
 
     /// Whether the two are the same type, for operators that need one.
@@ -101,7 +113,6 @@ fn merge(a: Ty, b: Ty) -> Ty {
 struct Schemas {
     defs: JsonMap<String, Json>,
     object: Vec<Json>,
-    namespace: Json,
     pod_spec: Json,
     pod_meta: Json,
     containers: Vec<Json>,
@@ -112,9 +123,7 @@ static SCHEMAS: LazyLock<Schemas> = LazyLock::new(|| {
         api::{
             apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet},
             batch::v1::{CronJob, Job},
-            core::v1::{
-                Container, EphemeralContainer, Namespace, Pod, PodSpec, ReplicationController,
-            },
+            core::v1::{Container, EphemeralContainer, Pod, PodSpec, ReplicationController},
         },
         apimachinery::pkg::apis::meta::v1::ObjectMeta,
     };
@@ -129,7 +138,6 @@ static SCHEMAS: LazyLock<Schemas> = LazyLock::new(|| {
         g.subschema_for::<Job>().to_value(),
         g.subschema_for::<CronJob>().to_value(),
     ];
-    let namespace = g.subschema_for::<Namespace>().to_value();
     let pod_spec = g.subschema_for::<PodSpec>().to_value();
     let pod_meta = g.subschema_for::<ObjectMeta>().to_value();
     let containers = vec![
@@ -139,7 +147,6 @@ static SCHEMAS: LazyLock<Schemas> = LazyLock::new(|| {
     Schemas {
         defs: g.take_definitions(false),
         object,
-        namespace,
         pod_spec,
         pod_meta,
         containers,
@@ -193,13 +200,21 @@ fn classify_one(node: &'static Json) -> Ty {
     }
 }
 
-/// The type of field `f` of objects of these schemas (dyn when none has it).
-fn field(nodes: &[&'static Json], f: &str) -> Ty {
+/// The type of field `f` of objects of these schemas; `None` when none of
+/// them has it and none allows other fields.
+fn field(nodes: &[&'static Json], f: &str) -> Option<Ty> {
     let found: Vec<&'static Json> = nodes
         .iter()
         .filter_map(|n| resolve(n).get("properties").and_then(|p| p.get(f)))
         .collect();
-    classify(&found)
+    let open = nodes.iter().any(|n| {
+        let n = resolve(n);
+        n.get("properties").is_none() || n.get("additionalProperties").is_some()
+    });
+    if found.is_empty() && !open {
+        return None;
+    }
+    Some(classify(&found))
 }
 
 fn roots(nodes: &'static [Json]) -> Ty {
@@ -256,10 +271,8 @@ impl Typer<'_> {
                 None => None,
             }
             .unwrap_or(0);
-            let before = &self.source[..pos];
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-            self.problem = Some(format!("line {line}, column {column}: {what}"));
+            let at = super::syntax::line_column(self.source, pos);
+            self.problem = Some(format!("{at}: {what}"));
         }
     }
 
@@ -317,7 +330,7 @@ impl Typer<'_> {
         }
         match name {
             "object" => roots(&SCHEMAS.object),
-            "namespaceObject" => Ty::Object(vec![resolve(&SCHEMAS.namespace)]),
+            "namespaceObject" => Ty::Namespace,
             "variables" => Ty::Variables,
             _ => Ty::Dyn,
         }
@@ -340,7 +353,33 @@ impl Typer<'_> {
                 "kind" => Ty::String,
                 _ => Ty::Dyn,
             },
-            Ty::Object(nodes) => field(&nodes, f),
+            Ty::Namespace | Ty::NamespaceMeta => {
+                match (matches!(on, Ty::Namespace), f) {
+                    (true, "metadata") => return Ty::NamespaceMeta,
+                    (true, "apiVersion" | "kind") | (false, "name") => return Ty::String,
+                    (false, "labels") => {
+                        return Ty::Map(Box::new(Ty::String), Box::new(Ty::String));
+                    }
+                    _ => {}
+                }
+                let what = format!(
+                    "`{}.{f}` cannot be used: plumbline knows a namespace's name and labels (`namespaceObject.metadata.name`, `namespaceObject.metadata.labels`), as `plumbline audit` does from manifests",
+                    render(operand)
+                );
+                self.fail(at, what);
+                Ty::Dyn
+            }
+            Ty::Object(nodes) => match field(&nodes, f) {
+                Some(t) => t,
+                None => {
+                    let what = format!(
+                        "undefined field `{f}`: no workload kind's schema has it in `{}` (check its spelling)",
+                        render(operand)
+                    );
+                    self.fail(at, what);
+                    Ty::Dyn
+                }
+            },
             Ty::Map(_, v) => *v,
             Ty::Dyn => Ty::Dyn,
             other => {
@@ -446,7 +485,13 @@ impl Typer<'_> {
                 let within = arg(1);
                 if !matches!(
                     within,
-                    Ty::Dyn | Ty::List(_) | Ty::Map(..) | Ty::Object(_) | Ty::Variables
+                    Ty::Dyn
+                        | Ty::List(_)
+                        | Ty::Map(..)
+                        | Ty::Object(_)
+                        | Ty::Variables
+                        | Ty::Namespace
+                        | Ty::NamespaceMeta
                 ) {
                     self.no_overload(e, name, &[arg(0), within]);
                 }
@@ -463,13 +508,15 @@ impl Typer<'_> {
                         *elem
                     }
                     Ty::Map(_, v) => *v,
-                    Ty::Object(_) | Ty::Variables => match args.get(1).map(|(k, _)| &k.expr) {
-                        Some(Expr::Literal(LiteralValue::String(f))) => {
-                            let operand = args[0].0;
-                            self.field_of(e, operand, on, f)
+                    Ty::Object(_) | Ty::Variables | Ty::Namespace | Ty::NamespaceMeta => {
+                        match args.get(1).map(|(k, _)| &k.expr) {
+                            Some(Expr::Literal(LiteralValue::String(f))) => {
+                                let operand = args[0].0;
+                                self.field_of(e, operand, on, f)
+                            }
+                            _ => Ty::Dyn,
                         }
-                        _ => Ty::Dyn,
-                    },
+                    }
                     Ty::Dyn => Ty::Dyn,
                     other => {
                         self.no_overload(e, name, &[other, key]);
@@ -493,6 +540,18 @@ impl Typer<'_> {
                         "`{}` is a {}, which has no function `{name}`",
                         render(t),
                         on.name()
+                    );
+                    self.fail(t, what);
+                    return Ty::Dyn;
+                }
+                if let Some((t, on @ (Ty::List(_) | Ty::Map(..) | Ty::Object(_)))) = &target
+                    && name == "contains"
+                {
+                    let what = format!(
+                        "`contains` searches a string, and `{}` is a {}: test membership with `x in {}`",
+                        render(t),
+                        on.name(),
+                        render(t)
                     );
                     self.fail(t, what);
                     return Ty::Dyn;
@@ -542,7 +601,9 @@ impl Typer<'_> {
                 *elem,
             ),
             Ty::Map(k, v) => (*k, *v),
-            Ty::Object(_) | Ty::Variables => (Ty::String, Ty::Dyn),
+            Ty::Object(_) | Ty::Variables | Ty::Namespace | Ty::NamespaceMeta => {
+                (Ty::String, Ty::Dyn)
+            }
             Ty::Dyn => (Ty::Dyn, Ty::Dyn),
             other => {
                 let what = format!(
@@ -672,6 +733,7 @@ fn render(e: &IdedExpr) -> String {
                 None => format!("{}(...)", c.func_name),
             }
         }
+        Expr::Comprehension(c) => format!("{}.<macro>(...)", render(&c.iter_range)),
         Expr::List(_) => "[...]".into(),
         Expr::Map(_) => "{...}".into(),
         _ => "the expression".into(),

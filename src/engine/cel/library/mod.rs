@@ -15,7 +15,7 @@ use std::sync::{Arc, LazyLock};
 
 use cel::{Context, ExecutionError, FunctionContext, Value, extractors::Arguments};
 
-use super::budget;
+use super::{budget, macros};
 
 /// The result of a library function.
 pub type Result<T = Value> = std::result::Result<T, ExecutionError>;
@@ -158,6 +158,9 @@ pub static ROOT: LazyLock<Context<'static>> = LazyLock::new(|| {
             _ => Err(ExecutionError::NoSuchOverload),
         },
     );
+    cx.add_function(macros::AND, macros::and);
+    cx.add_function(macros::OR, macros::or);
+    cx.add_function(macros::SETTLE, macros::settle);
     // Names shared by several libraries (`indexOf` on strings and lists,
     // `compareTo` on quantities and versions) dispatch on their receiver.
     let mut names: Vec<&'static str> = added().iter().map(|(n, _)| *n).collect();
@@ -238,7 +241,9 @@ pub fn describe(e: &ExecutionError) -> String {
             "no matching overload (the values have other types than the expression expects)".into()
         }
         ExecutionError::UndeclaredReference(r) => format!("undeclared reference to `{r}`"),
-        ExecutionError::FunctionError { function, message } if function == "cost" => {
+        ExecutionError::FunctionError { function, message }
+            if function == "cost" || function == macros::KEPT_ERROR =>
+        {
             message.clone()
         }
         ExecutionError::FunctionError { function, message } => format!("{function}: {message}"),

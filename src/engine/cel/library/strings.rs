@@ -14,6 +14,8 @@ use crate::engine::cel::budget;
 
 /// The functions, by name.
 pub const FUNCTIONS: &[(&str, Function)] = &[
+    ("size", size),
+    ("contains", contains),
     ("charAt", char_at),
     ("indexOf", index_of),
     ("lastIndexOf", last_index_of),
@@ -34,6 +36,31 @@ fn this_str(this: Option<&Value>) -> Result<&str> {
     let s = this.map(str_arg).ok_or(ExecutionError::NoSuchOverload)??;
     budget::charge(1 + s.len() as u64 / 16)?;
     Ok(s)
+}
+
+/// `size`: a string's length in code points (the interpreter's own counts
+/// bytes), a list's or map's elements, a bytes value's bytes.
+fn size(this: Option<&Value>, args: &[Value]) -> Result {
+    let v = match (this, args) {
+        (Some(v), []) | (None, [v]) => v,
+        _ => return Err(ExecutionError::NoSuchOverload),
+    };
+    let n = match v {
+        Value::String(s) => s.chars().count(),
+        Value::Bytes(b) => b.len(),
+        Value::List(l) => l.len(),
+        Value::Map(m) => m.map.len(),
+        _ => return Err(ExecutionError::NoSuchOverload),
+    };
+    Ok(Value::Int(n as i64))
+}
+
+/// `s.contains(t)`: strings only, as on the API server (the interpreter's
+/// own also searches lists and maps, which the API server refuses).
+fn contains(this: Option<&Value>, args: &[Value]) -> Result {
+    let s = this_str(this)?;
+    let t = str_arg(one(args)?)?;
+    Ok(Value::Bool(s.contains(t)))
 }
 
 fn chars(s: &str) -> Vec<char> {
@@ -271,15 +298,36 @@ pub fn re2_pattern(pattern: &str) -> String {
                     out.push('\\');
                     break;
                 };
-                match (n, in_class) {
-                    ('d' | 'D' | 'w' | 'W' | 's' | 'S' | 'b' | 'B', false) => {
+                // RE2's classes, spelled out: Rust's `(?-u:\S)` would not
+                // compile in a Unicode pattern, and its `\s` also matches
+                // `\v`, which RE2's does not.
+                let class = match n {
+                    'd' | 'D' => Some("0-9"),
+                    'w' | 'W' => Some("0-9A-Za-z_"),
+                    's' | 'S' => Some("\\t\\n\\x0C\\r "),
+                    _ => None,
+                };
+                match (n, class, in_class) {
+                    ('d' | 'w' | 's', Some(c), true) => out.push_str(c),
+                    ('d' | 'w' | 's', Some(c), false) => {
+                        out.push('[');
+                        out.push_str(c);
+                        out.push(']');
+                    }
+                    // Negated: a nested class works both inside a class and out.
+                    (_, Some(c), _) => {
+                        out.push_str("[^");
+                        out.push_str(c);
+                        out.push(']');
+                    }
+                    ('b' | 'B', None, false) => {
                         out.push_str("(?-u:\\");
                         out.push(n);
                         out.push(')');
                     }
-                    ('d', true) => out.push_str("0-9"),
-                    ('w', true) => out.push_str("0-9A-Za-z_"),
-                    ('s', true) => out.push_str("\\t\\n\\x0C\\r "),
+                    // `\<` and `\>` are word boundaries in Rust, the
+                    // characters themselves in RE2.
+                    ('<' | '>', None, _) => out.push(n),
                     _ => {
                         out.push('\\');
                         out.push(n);
@@ -310,6 +358,12 @@ pub fn re2_pattern(pattern: &str) -> String {
             ']' if in_class => {
                 in_class = false;
                 out.push(']');
+            }
+            // Inside a class RE2 reads these as themselves; Rust reads `[`
+            // as a nested class and `&&`, `~~` as set operations.
+            '[' | '&' | '~' if in_class => {
+                out.push('\\');
+                out.push(c);
             }
             c => out.push(c),
         }
@@ -387,13 +441,43 @@ mod tests {
 
     #[test]
     fn perl_classes_keep_their_ascii_meaning() {
-        assert_eq!(re2_pattern(r"^\d+$"), r"^(?-u:\d)+$");
+        assert_eq!(re2_pattern(r"^\d+$"), r"^[0-9]+$");
         assert_eq!(re2_pattern(r"[\d.]"), r"[0-9.]");
-        assert_eq!(re2_pattern(r"[]a]\w"), r"[]a](?-u:\w)");
+        assert_eq!(re2_pattern(r"[]a]\w"), r"[]a][0-9A-Za-z_]");
         assert_eq!(re2_pattern(r"[[:alpha:]\s]"), r"[[:alpha:]\t\n\x0C\r ]");
         let re = Regex::new(&re2_pattern(r"^\d$")).unwrap();
         assert!(re.is_match("7"));
         assert!(!re.is_match("٣"), "Arabic-Indic digits are not \\d in RE2");
+        // What RE2 matches, each pattern with the string it must (and must
+        // not) match.
+        for (pattern, yes, no) in [
+            (r"^\S+$", "ab", "a b"),
+            (r"^\W$", "é", "a"),
+            (r"^\D$", "x", "5"),
+            (r"^[\W]$", "é", "_"),
+            (r"^[a\S]$", "é", " "),
+            (r"^\s$", " ", "\u{b}"),
+            (r"^\<a\>$", "<a>", "a"),
+            (r"^[[]$", "[", "a"),
+            (r"^[a&&b]$", "&", "c"),
+            (r"^a\bb?", "a", "ab"),
+        ] {
+            let re = Regex::new(&re2_pattern(pattern))
+                .unwrap_or_else(|e| panic!("{pattern} -> {}: {e}", re2_pattern(pattern)));
+            assert!(re.is_match(yes), "{pattern} must match {yes:?}");
+            assert!(!re.is_match(no), "{pattern} must not match {no:?}");
+        }
+    }
+
+    #[test]
+    fn size_counts_code_points() {
+        let n = |v: Value| match size(Some(&v), &[]) {
+            Ok(Value::Int(n)) => n,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(n(string("héllo")), 5);
+        assert_eq!(n(Value::Bytes(Arc::new("é".as_bytes().to_vec()))), 2);
+        assert_eq!(n(Value::List(Arc::new(vec![Value::Int(1)]))), 1);
     }
 
     #[test]
