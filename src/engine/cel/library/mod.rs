@@ -74,7 +74,7 @@ fn added() -> &'static [(&'static str, Function)] {
 }
 
 /// Functions the API server has that a rule cannot use, and why.
-const REFUSED: [(&str, &str); 13] = [
+const REFUSED: [(&str, &str); 12] = [
     (
         "reverse",
         "`string.reverse()` is missing from the API server's strings library, and plumbline cannot tell a string receiver from a list one before evaluation: reverse a list with `sort()` or avoid it",
@@ -90,10 +90,6 @@ const REFUSED: [(&str, &str); 13] = [
     (
         "base64.decode",
         "the API server has no base64 library for admission policies",
-    ),
-    (
-        "sign",
-        "`quantity.sign()` is missing from the API server this release pins",
     ),
     (
         "math.greatest",
