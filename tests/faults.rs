@@ -90,16 +90,12 @@ impl Scene {
         }
         let standard = format!("faults-{name}");
         let standards: Api<InfrastructureStandard> = Api::all(admin.clone());
-        // The operator tests' standard, for Deployments only, enforced as the
-        // case asks and with no review threshold.
-        let mut body = replicas_standard(&standard, &name);
-        body["spec"]["match"]["kinds"] = json!(["Deployment"]);
-        body["spec"]["enforcement"] = json!(enforcement);
-        body["spec"]
-            .as_object_mut()
-            .expect("a spec")
-            .remove("review");
-        apply(&standards, &standard, body).await;
+        apply(
+            &standards,
+            &standard,
+            scene_standard(&standard, &name, enforcement, None),
+        )
+        .await;
         // One request for them all: kubectl applies a list.
         let items: Vec<serde_json::Value> = (0..WORKLOADS)
             .map(|i| {
@@ -139,6 +135,17 @@ impl Scene {
             watch,
             writes_before: operator_writes(),
         }
+    }
+
+    /// Applies the scene's standard again with `rule` as its only rule.
+    async fn set_rule(&self, enforcement: &str, rule: serde_json::Value) {
+        let standards: Api<InfrastructureStandard> = Api::all(self.admin.clone());
+        apply(
+            &standards,
+            &self.standard,
+            scene_standard(&self.standard, &self.name, enforcement, Some(rule)),
+        )
+        .await;
     }
 
     fn deployments(&self, i: usize) -> Api<Deployment> {
@@ -374,6 +381,27 @@ impl Scene {
         }
         let _ = self.name;
     }
+}
+
+/// The operator tests' standard, for Deployments only, enforced as the case
+/// asks and with no review threshold; `rule` replaces its rule.
+fn scene_standard(
+    standard: &str,
+    name: &str,
+    enforcement: &str,
+    rule: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let mut body = replicas_standard(standard, name);
+    body["spec"]["match"]["kinds"] = json!(["Deployment"]);
+    body["spec"]["enforcement"] = json!(enforcement);
+    body["spec"]
+        .as_object_mut()
+        .expect("a spec")
+        .remove("review");
+    if let Some(rule) = rule {
+        body["spec"]["rules"] = json!([rule]);
+    }
+    body
 }
 
 /// A status as compared: what a condition's transition time or a message's
@@ -935,6 +963,42 @@ async fn watches_expired_by_compaction_relist_and_lose_nothing() {
         operator.log.display()
     );
     drop(server);
+    drop(operator);
+    scene.delete().await;
+}
+
+#[tokio::test]
+async fn a_cel_rule_arriving_with_the_api_server_restarting_during_the_relist_it_needs() {
+    let _alone = one_at_a_time().await;
+    let scene = Scene::new("faults-cel", "Audit").await;
+    let operator = Operator::start("faults-cel", &[]);
+    first_report(&scene, &operator).await;
+    // The built-in rule becomes a CEL rule with the same verdict and another
+    // message: every report changes. The operator kept no objects until now,
+    // so the workload watches list again to load them, and the API server
+    // goes away in the middle of it.
+    scene
+        .set_rule(
+            "Audit",
+            json!({"id": "two-replicas", "severity": "High", "description": "Two replicas.",
+                   "cel": {"expression": "object.spec.?replicas.orValue(1) >= 2",
+                           "messageExpression": "object.metadata.name + ' runs ' + string(object.spec.?replicas.orValue(1)) + ' replica(s)'"}}),
+        )
+        .await;
+    restart_apiserver(Duration::from_secs(3), &[]);
+    scene.check(&operator, Duration::from_secs(90)).await;
+    // Every report carries the CEL rule's message: the objects were loaded.
+    let reports: Api<ComplianceReport> = Api::namespaced(scene.admin.clone(), &scene.namespaces[2]);
+    let r = reports
+        .get("deployment-w-2")
+        .await
+        .expect("the report of w-2");
+    let text = serde_json::to_string(&r.status).expect("JSON");
+    assert!(text.contains("w-2 runs 1 replica(s)"), "{text}");
+    // An edit burst on the CEL rule, and the API server gone in its middle.
+    scene.flip(0..WORKLOADS / 2, 1);
+    restart_apiserver(Duration::from_secs(3), &[]);
+    scene.check(&operator, Duration::from_secs(90)).await;
     drop(operator);
     scene.delete().await;
 }

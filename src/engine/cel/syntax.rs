@@ -245,6 +245,20 @@ impl Checker<'_> {
     }
 
     fn call(&mut self, c: &CallExpr, d: usize, macros: usize) {
+        if c.func_name == "format"
+            && let Some(t) = &c.target
+            && let Expr::Literal(LiteralValue::String(template)) = &t.expr
+            && let [arg] = c.args.as_slice()
+        {
+            self.literal_format(template, arg);
+            // The arguments of `format` may mix types (`['a', 1]`).
+            if let Expr::List(l) = &arg.expr {
+                for x in &l.elements {
+                    self.walk(x, d, macros);
+                }
+                return;
+            }
+        }
         // `_?._` is an optional field selection: its second argument is a
         // field name, not a variable.
         if c.func_name == "_?._" {
@@ -295,6 +309,33 @@ impl Checker<'_> {
         }
         for a in &c.args {
             self.walk(a, d, macros);
+        }
+    }
+
+    /// A literal format string, checked as the API server checks it when
+    /// the policy is stored: its clauses against a literal argument list.
+    fn literal_format(&mut self, template: &str, arg: &IdedExpr) {
+        let verbs = format_verbs(template);
+        if verbs.contains(&'e') {
+            self.problem("format", library::SCIENTIFIC.to_string());
+        }
+        let Expr::List(l) = &arg.expr else {
+            return;
+        };
+        let (want, got) = (verbs.len(), l.elements.len());
+        if got != want {
+            self.problem(
+                "format",
+                format!("the format has {want} clause(s) and {got} argument(s): give one argument per clause"),
+            );
+        }
+        for (verb, e) in verbs.iter().zip(&l.elements) {
+            if *verb == 's' && matches!(e.expr, Expr::List(_) | Expr::Map(_)) {
+                self.problem(
+                    "format",
+                    "`%s` of a list or map is written by the API server in a form plumbline does not reproduce: join the list first (`l.join(', ')`)".into(),
+                );
+            }
         }
     }
 
@@ -352,6 +393,31 @@ impl Checker<'_> {
             ));
         }
     }
+}
+
+/// The verbs of a format string's clauses, in order (`%%` is none).
+fn format_verbs(template: &str) -> Vec<char> {
+    let mut verbs = Vec::new();
+    let mut it = template.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '%' {
+            continue;
+        }
+        if it.peek() == Some(&'%') {
+            it.next();
+            continue;
+        }
+        if it.peek() == Some(&'.') {
+            it.next();
+            while it.peek().is_some_and(char::is_ascii_digit) {
+                it.next();
+            }
+        }
+        if let Some(v) = it.next() {
+            verbs.push(v);
+        }
+    }
+    verbs
 }
 
 /// "line L, column C" (1-based, in characters) of a byte offset.

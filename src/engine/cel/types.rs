@@ -480,7 +480,17 @@ impl Typer<'_> {
                 }
                 Ty::Bool
             }
-            operators::EQUALS | operators::NOT_EQUALS | operators::NOT_STRICTLY_FALSE => Ty::Bool,
+            // The checker wants both sides of the same type (`1 == 1.0` and
+            // `1 == 'a'` are refused), null aside.
+            operators::EQUALS | operators::NOT_EQUALS => {
+                let (a, b) = (arg(0), arg(1));
+                let certain = |t: &Ty| !matches!(t, Ty::Dyn | Ty::Null);
+                if certain(&a) && certain(&b) && !a.same(&b) {
+                    self.no_overload(e, name, &[a, b]);
+                }
+                Ty::Bool
+            }
+            operators::NOT_STRICTLY_FALSE => Ty::Bool,
             operators::IN => {
                 let within = arg(1);
                 if !matches!(
@@ -668,6 +678,8 @@ fn op_symbol(op: &str) -> &str {
         operators::NEGATE => "-",
         operators::INDEX => "[]",
         operators::IN => "in",
+        operators::EQUALS => "==",
+        operators::NOT_EQUALS => "!=",
         other => other,
     }
 }

@@ -76,10 +76,19 @@ fn verb_of(verb: char, precision: Option<usize>, v: &Value) -> std::result::Resu
         ('s', Value::UInt(u)) => u.to_string(),
         ('s', Value::Bool(b)) => b.to_string(),
         ('s', Value::Null) => "null".into(),
+        ('s', Value::Float(f)) => super::convert::go_float(*f),
+        ('s', Value::Duration(d)) => {
+            super::convert::go_duration(d.num_nanoseconds().ok_or_else(unsupported)?)
+        }
+        ('s', Value::Timestamp(t)) => {
+            super::convert::go_timestamp(t.timestamp(), t.timestamp_subsec_nanos())
+                .ok_or_else(unsupported)?
+        }
+        ('s', Value::Bytes(b)) => String::from_utf8(b.to_vec()).map_err(|_| unsupported())?,
+        ('b', Value::Bool(b)) => u8::from(*b).to_string(),
         ('d', Value::Int(i)) => i.to_string(),
         ('d', Value::UInt(u)) => u.to_string(),
         ('f', Value::Float(f)) => fixed(*f, precision.unwrap_or(6)),
-        ('e', Value::Float(f)) => scientific(*f, precision.unwrap_or(6)),
         ('b', Value::Int(i)) => signed(*i, |u| format!("{u:b}")),
         ('b', Value::UInt(u)) => format!("{u:b}"),
         ('o', Value::Int(i)) => signed(*i, |u| format!("{u:o}")),
@@ -92,7 +101,8 @@ fn verb_of(verb: char, precision: Option<usize>, v: &Value) -> std::result::Resu
         ('X', Value::String(s)) => hex(s.as_bytes(), true),
         ('x', Value::Bytes(b)) => hex(b, false),
         ('X', Value::Bytes(b)) => hex(b, true),
-        ('s' | 'd' | 'f' | 'e' | 'b' | 'o' | 'x' | 'X', _) => return Err(unsupported()),
+        ('e', _) => return Err(SCIENTIFIC.into()),
+        ('s' | 'd' | 'f' | 'b' | 'o' | 'x' | 'X', _) => return Err(unsupported()),
         _ => {
             return Err(format!(
                 "unrecognized formatting clause %{verb}: use one of %s %d %f %e %b %o %x %X"
@@ -122,47 +132,53 @@ fn hex(b: &[u8], upper: bool) -> String {
         .collect()
 }
 
-fn special(f: f64) -> Option<String> {
-    if f.is_nan() {
-        Some("NaN".into())
-    } else if f.is_infinite() {
-        Some(if f > 0.0 { "+Inf" } else { "-Inf" }.into())
-    } else {
-        None
-    }
-}
+/// Why `%e` is refused.
+pub const SCIENTIFIC: &str = "%e is written by the API server in its locale's scientific notation (2.718280×10⁰⁰), which plumbline does not reproduce: use %f or %s";
 
+/// `%f` as the API server's formatter writes it: through an English
+/// locale printer, so with thousands separators, and `∞` for infinities.
 fn fixed(f: f64, precision: usize) -> String {
-    special(f).unwrap_or_else(|| format!("{f:.precision$}"))
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "∞" } else { "-∞" }.into();
+    }
+    let plain = format!("{:.precision$}", f.abs());
+    let (int, frac) = plain.split_once('.').unwrap_or((&plain, ""));
+    let mut grouped = String::with_capacity(int.len() + int.len() / 3);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if f.is_sign_negative() { "-" } else { "" };
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{frac}")
+    }
 }
 
 /// Go's `%e`: `1.234560e+03`, the exponent with a sign and two digits or more.
-fn scientific(f: f64, precision: usize) -> String {
-    if let Some(s) = special(f) {
-        return s;
-    }
-    let s = format!("{f:.precision$e}");
-    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let (sign, digits) = match exp.strip_prefix('-') {
-        Some(d) => ('-', d),
-        None => ('+', exp),
-    };
-    format!("{mantissa}e{sign}{digits:0>2}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn writes_as_go_does() {
-        assert_eq!(scientific(1234.56, 6), "1.234560e+03");
-        assert_eq!(scientific(0.000123, 2), "1.23e-04");
         assert_eq!(fixed(1.005, 1), "1.0");
+        assert_eq!(fixed(1234.5, 2), "1,234.50");
+        assert_eq!(fixed(-1234567.891, 2), "-1,234,567.89");
+        assert_eq!(fixed(999.5, 0), "1,000");
+        assert_eq!(fixed(f64::NEG_INFINITY, 1), "-∞");
         assert_eq!(fixed(12.345, 2), "12.35");
         assert_eq!(signed(-255, |u| format!("{u:x}")), "-ff");
         assert_eq!(hex(b"hi", false), "6869");
-        assert!(verb_of('s', None, &Value::Float(1.5)).is_err());
+        assert_eq!(verb_of('s', None, &Value::Float(1e6)).unwrap(), "1e+06");
+        assert_eq!(verb_of('b', None, &Value::Bool(true)).unwrap(), "1");
+        assert!(verb_of('e', None, &Value::Float(1.5)).is_err());
         assert!(verb_of('q', None, &Value::Int(1)).is_err());
     }
 }

@@ -4,7 +4,9 @@
 //! has and plumbline cannot match exactly are refused by name, with the
 //! reason (`refused`), never evaluated differently. Pure.
 
+mod convert;
 mod format;
+pub use format::SCIENTIFIC;
 mod lists;
 mod net;
 mod quantity;
@@ -62,6 +64,7 @@ const BUILT_IN: [&str; 29] = [
 fn added() -> &'static [(&'static str, Function)] {
     static ADDED: LazyLock<Vec<(&'static str, Function)>> = LazyLock::new(|| {
         let mut v: Vec<(&'static str, Function)> = Vec::new();
+        v.extend_from_slice(convert::FUNCTIONS);
         v.extend_from_slice(strings::FUNCTIONS);
         v.extend_from_slice(lists::FUNCTIONS);
         v.extend_from_slice(quantity::FUNCTIONS);

@@ -304,8 +304,57 @@ fn prefix_length(this: Option<&Value>, args: &[Value]) -> Result {
     Ok(Value::Int(i64::from(this_cidr(this)?.1)))
 }
 
-/// Reads a URL as Go's `url.ParseRequestURI` does.
+/// `string()` of an IP address or a CIDR, as netip writes them.
+pub fn display(v: &Value) -> Option<String> {
+    let Value::Opaque(o) = v else {
+        return None;
+    };
+    if let Some(ip) = o.downcast_ref::<Ip>() {
+        return Some(ip.0.to_string());
+    }
+    o.downcast_ref::<Cidr>().map(|c| format!("{}/{}", c.0, c.1))
+}
+
+/// Reads a URL as the API server does: valid when Go's
+/// `url.ParseRequestURI` accepts it whole (a fragment is path or query
+/// there), then its parts as `url.Parse` gives them, the fragment cut off.
 pub fn parse_url(s: &str) -> std::result::Result<Url, String> {
+    if s == "*" {
+        return Ok(Url {
+            scheme: String::new(),
+            host: String::new(),
+            path: "*".into(),
+            query: String::new(),
+        });
+    }
+    let whole = parse_request_uri(s)?;
+    match s.split_once('#') {
+        Some((before, _)) => parse_request_uri(before).or(Ok(whole)),
+        None => Ok(whole),
+    }
+}
+
+/// Whether every `%` starts an escape of two hex digits, as Go's
+/// `unescape` wants of a path.
+fn escapes_valid(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+            {
+                return false;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+fn parse_request_uri(s: &str) -> std::result::Result<Url, String> {
     let bad = |why: &str| format!("URL {s:?} is not valid: {why}");
     if s.bytes().any(|b| b < 0x20 || b == 0x7f) {
         return Err(bad("it contains a control character"));
@@ -324,6 +373,9 @@ pub fn parse_url(s: &str) -> std::result::Result<Url, String> {
         query,
     };
     if rest.starts_with('/') {
+        if !escapes_valid(rest) {
+            return Err(bad("invalid URL escape in its path"));
+        }
         url.path = rest.to_string();
         return Ok(url);
     }
@@ -357,6 +409,9 @@ pub fn parse_url(s: &str) -> std::result::Result<Url, String> {
     };
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     validate_host(host).map_err(|w| bad(&w))?;
+    if !escapes_valid(path) || !escapes_valid(host) {
+        return Err(bad("invalid URL escape"));
+    }
     url.host = host.to_string();
     url.path = path.to_string();
     Ok(url)
@@ -442,7 +497,46 @@ fn get_port(this: Option<&Value>, args: &[Value]) -> Result {
 }
 
 fn get_escaped_path(this: Option<&Value>, args: &[Value]) -> Result {
-    url_method(this, args, |u| string(u.path.clone()))
+    url_method(this, args, |u| string(escaped_path(&u.path)))
+}
+
+/// Go's `URL.EscapedPath`: the path as written when it is validly encoded,
+/// else the decoded path encoded again (a space becomes `%20`).
+fn escaped_path(raw: &str) -> String {
+    // What Go's escaping leaves as it is in a path (shouldEscape), and what
+    // it accepts as already encoded (validEncoded) besides.
+    let keeps = |c: u8| c.is_ascii_alphanumeric() || b"-_.~$&+,/:;=@".contains(&c);
+    if raw == "*" || raw.bytes().all(|c| keeps(c) || b"%!'()*[]".contains(&c)) {
+        return raw.to_string();
+    }
+    let b = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match (
+            b[i],
+            raw.get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok()),
+        ) {
+            (b'%', Some(byte)) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            (c, _) => {
+                decoded.push(c);
+                i += 1;
+            }
+        }
+    }
+    let mut out = String::with_capacity(decoded.len() * 3);
+    for c in decoded {
+        if keeps(c) {
+            out.push(c as char);
+        } else {
+            out.push_str(&format!("%{c:02X}"));
+        }
+    }
+    out
 }
 
 /// Go's `url.ParseQuery`, dropping pairs it cannot decode.

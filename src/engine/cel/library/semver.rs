@@ -52,32 +52,38 @@ pub const FUNCTIONS: &[(&str, Function)] = &[
     ("isGreaterThan", is_greater_than),
 ];
 
-/// `v1.02` → `1.2.0`: the API server's normalisation.
-fn normalise(s: &str) -> String {
+/// `v1.02` → `1.2.0`: the API server's normalisation (its
+/// `normalizeAndParse`): drop one leading `v`, split into at most three
+/// parts at dots, strip each part's leading zeros, and pad a short version
+/// with zeros, which may then carry no pre-release or build.
+fn normalise(s: &str) -> std::result::Result<String, String> {
     let s = s.strip_prefix('v').unwrap_or(s);
-    let (core, suffix) = match s.find(['-', '+']) {
-        Some(i) => s.split_at(i),
-        None => (s, ""),
-    };
-    let mut parts: Vec<String> = core.split('.').map(str::to_string).collect();
-    while parts.len() < 3 {
-        parts.push("0".into());
-    }
+    let mut parts: Vec<String> = s.splitn(3, '.').map(str::to_string).collect();
     for p in &mut parts {
-        let trimmed = p.trim_start_matches('0');
-        *p = if trimmed.is_empty() && !p.is_empty() {
-            "0".into()
-        } else {
-            trimmed.to_string()
-        };
+        if p.len() > 1 {
+            let trimmed = p.trim_start_matches('0');
+            *p = if trimmed.starts_with(|c: char| c.is_ascii_digit()) {
+                trimmed.to_string()
+            } else {
+                format!("0{trimmed}")
+            };
+        }
     }
-    format!("{}{suffix}", parts.join("."))
+    if parts.len() < 3 {
+        if parts.last().is_some_and(|p| p.contains(['+', '-'])) {
+            return Err("short version cannot contain PreRelease/Build meta data".into());
+        }
+        while parts.len() < 3 {
+            parts.push("0".into());
+        }
+    }
+    Ok(parts.join("."))
 }
 
 /// Parses a version; `normalise` as `semver(s, true)`.
 pub fn parse(s: &str, normalize: bool) -> std::result::Result<Version, String> {
     let text = if normalize {
-        normalise(s)
+        normalise(s).map_err(|e| format!("{s:?} is not a semantic version: {e}"))?
     } else {
         s.to_string()
     };
@@ -168,10 +174,13 @@ mod tests {
 
     #[test]
     fn normalises_as_the_api_server_does() {
-        assert_eq!(normalise("v1.0"), "1.0.0");
-        assert_eq!(normalise("v1.0-beta"), "1.0.0-beta");
-        assert_eq!(normalise("01.002.0003+b"), "1.2.3+b");
-        assert!(parse("v1.0-beta", true).is_ok());
+        assert_eq!(normalise("v1.0").unwrap(), "1.0.0");
+        assert_eq!(normalise("01.002.0003+b").unwrap(), "1.2.3+b");
+        assert!(
+            parse("v1.0-beta", true).is_err(),
+            "a short version has no pre-release"
+        );
+        assert!(parse("1.2-3.4", true).is_err());
         assert!(parse("v1.0.0", false).is_err());
         assert!(parse("1.0", false).is_err());
         assert_eq!(parse("1.0.0+a", false), parse("1.0.0+b", false));

@@ -100,11 +100,16 @@ fn index_of(this: Option<&Value>, args: &[Value]) -> Result {
         [n, o] => (str_arg(n)?, int_arg(o)?),
         _ => return Err(ExecutionError::NoSuchOverload),
     };
-    if from < 0 || from as usize > hay.len() {
+    // As cel-go: a negative offset is an error; the empty string is found
+    // at the offset (at most the end); past the end nothing is found.
+    if from < 0 {
         return Err(index_error("indexOf", from));
     }
     let needle = chars(needle);
-    if hay.len() < needle.len() {
+    if needle.is_empty() {
+        return Ok(Value::Int(from.min(hay.len() as i64)));
+    }
+    if from as usize >= hay.len() || hay.len() < needle.len() {
         return Ok(Value::Int(-1));
     }
     Ok(Value::Int(
@@ -117,24 +122,47 @@ fn last_index_of(this: Option<&Value>, args: &[Value]) -> Result {
         return Err(ExecutionError::NoSuchOverload);
     };
     let hay = chars(this_str(this)?);
-    let (needle, from) = match args {
-        [n] => (str_arg(n)?, hay.len() as i64),
-        [n, o] => (str_arg(n)?, int_arg(o)?),
+    let needle_text;
+    let from = match args {
+        [n] => {
+            needle_text = str_arg(n)?;
+            None
+        }
+        [n, o] => {
+            needle_text = str_arg(n)?;
+            Some(int_arg(o)?)
+        }
         _ => return Err(ExecutionError::NoSuchOverload),
     };
-    if from < 0 || from as usize > hay.len() {
-        return Err(index_error("lastIndexOf", from));
-    }
-    let needle = chars(needle);
-    if needle.is_empty() {
-        return Ok(Value::Int(from));
-    }
-    if hay.len() < needle.len() {
-        return Ok(Value::Int(-1));
-    }
-    let last = (from as usize).min(hay.len() - needle.len());
+    let needle = chars(needle_text);
+    let start = match from {
+        None => {
+            if needle.is_empty() {
+                return Ok(Value::Int(hay.len() as i64));
+            }
+            if hay.len() < needle.len() {
+                return Ok(Value::Int(-1));
+            }
+            hay.len() - needle.len()
+        }
+        // As cel-go: a negative offset is an error; the empty string is
+        // found at the offset (at most the end); an offset at or past the
+        // end finds nothing.
+        Some(from) => {
+            if from < 0 {
+                return Err(index_error("lastIndexOf", from));
+            }
+            if needle.is_empty() {
+                return Ok(Value::Int(from.min(hay.len() as i64)));
+            }
+            if from as usize >= hay.len() || hay.len() < needle.len() {
+                return Ok(Value::Int(-1));
+            }
+            (from as usize).min(hay.len() - needle.len())
+        }
+    };
     Ok(Value::Int(
-        (0..=last)
+        (0..=start)
             .rev()
             .find(|&i| hay[i..].starts_with(&needle))
             .map_or(-1, |i| i as i64),
