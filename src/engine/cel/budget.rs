@@ -96,20 +96,25 @@ pub fn opt_select(operand: &Value, field: &Value) -> Result<Value, ExecutionErro
     })))
 }
 
+/// Puts `e` inside a call of the internal function `func`: `func(e)`.
+pub fn wrap(e: &mut IdedExpr, func: &str) {
+    let inner = std::mem::take(e);
+    *e = IdedExpr {
+        id: inner.id,
+        expr: Expr::Call(CallExpr {
+            func_name: func.into(),
+            target: None,
+            args: vec![inner],
+        }),
+    };
+}
+
 /// Rewrites every comprehension's range to go through `METER`.
 pub fn meter(e: &mut IdedExpr) {
     match &mut e.expr {
         Expr::Comprehension(c) => {
             super::macros::rewrite(c);
-            let range = std::mem::take(&mut c.iter_range);
-            c.iter_range = IdedExpr {
-                id: range.id,
-                expr: Expr::Call(CallExpr {
-                    func_name: METER.into(),
-                    target: None,
-                    args: vec![range],
-                }),
-            };
+            wrap(&mut c.iter_range, METER);
             for x in [
                 &mut c.iter_range,
                 &mut c.accu_init,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use cel::{
     ExecutionError, FunctionContext, Value,
-    common::ast::{CallExpr, ComprehensionExpr, Expr, IdedExpr, operators},
+    common::ast::{CallExpr, ComprehensionExpr, Expr, operators},
     objects::{Key, Map},
 };
 
@@ -50,15 +50,7 @@ pub fn rewrite(c: &mut ComprehensionExpr) {
         target: None,
         args: step.args,
     });
-    let result = std::mem::take(&mut c.result);
-    c.result = IdedExpr {
-        id: result.id,
-        expr: Expr::Call(CallExpr {
-            func_name: SETTLE.into(),
-            target: None,
-            args: vec![result],
-        }),
-    };
+    super::budget::wrap(&mut c.result, SETTLE);
 }
 
 fn kept(message: String) -> Value {
