@@ -30,7 +30,9 @@ pub const VARIABLES: [&str; 5] = [
 ];
 
 /// Namespaces of qualified functions (`lists.range`, `optional.of`).
-const QUALIFIERS: [&str; 6] = ["lists", "optional", "strings", "math", "base64", "ip"];
+const QUALIFIERS: [&str; 7] = [
+    "lists", "optional", "strings", "math", "base64", "ip", "sets",
+];
 
 /// Variables of a ValidatingAdmissionPolicy that a standard's rule cannot
 /// use, and why.
@@ -146,12 +148,6 @@ impl Checker<'_> {
         let d = depth + 1;
         match &e.expr {
             Expr::Ident(name) => self.ident(name),
-            Expr::Literal(LiteralValue::String(s)) if &**s == LAST_APPLIED => self.problem(
-                "",
-                format!(
-                    "the annotation `{LAST_APPLIED}` cannot be read: plumbline does not keep the kubectl copy of each object; judge the object's own fields"
-                ),
-            ),
             Expr::Literal(_) => {}
             Expr::Select(s) => self.select(s, d, macros),
             Expr::Call(c) => self.call(c, d, macros),
@@ -297,6 +293,19 @@ impl Checker<'_> {
             return;
         }
         let name = c.func_name.as_str();
+        // The kubectl copy's key is kept, its value is not: reading it is
+        // refused, naming or testing the key is not.
+        if matches!(name, "_[_]" | "_[?_]")
+            && let Some(key) = c.args.get(1)
+            && matches!(&key.expr, Expr::Literal(LiteralValue::String(k)) if &**k == LAST_APPLIED)
+        {
+            self.problem(
+                "",
+                format!(
+                    "the annotation `{LAST_APPLIED}` cannot be read: plumbline does not keep the kubectl copy of each object; judge the object's own fields"
+                ),
+            );
+        }
         if !library::known(name) {
             let what = match library::refused(name) {
                 Some(why) => format!("`{name}` cannot be used: {why}"),

@@ -303,11 +303,13 @@ fn non_ascii_text_and_comments_do_not_break_positions() {
 
 #[test]
 fn unknown_fields_and_namespace_fields_the_engine_lacks_are_refused() {
-    let e = program("has(object.spec.template.spec.hostNetwrok)").unwrap_err();
+    let e = program("object.spec.template.spec.hostNetwrok == true").unwrap_err();
     assert!(
-        e.contains("undefined field `hostNetwrok`") && e.contains("column 31"),
+        e.contains("undefined field `hostNetwrok`") && e.contains("column 27"),
         "{e}"
     );
+    // has() of a field no kind has is false on the API server, not an error.
+    assert!(program("!has(object.spec.template.spec.hostNetwrok)").is_ok());
     let e = program("variables.containers.all(c, c.imagePulPolicy != 'Never')").unwrap_err();
     assert!(e.contains("imagePulPolicy"), "{e}");
     assert!(
@@ -327,6 +329,27 @@ fn unknown_fields_and_namespace_fields_the_engine_lacks_are_refused() {
     )
     .unwrap_err();
     assert!(e.contains("kubectl copy"), "{e}");
+}
+
+#[test]
+fn mixed_equality_on_workload_fields_is_dynamic_as_on_the_api_server() {
+    for ok in [
+        "object.spec.replicas == 1.0",
+        "object.spec.replicas != 3u",
+        "variables.podSpec.terminationGracePeriodSeconds == 30.0",
+        "variables.containers.all(c, c.?ports.orValue([]).all(p, p.containerPort != 22.0))",
+        "variables.containers.all(c, !has(c.ports) || c.ports.all(p, p.containerPort != '22'))",
+        "object.metadata.annotations.all(k, k == 'kubectl.kubernetes.io/last-applied-configuration' || k.startsWith('team.example.com/'))",
+        "!('kubectl.kubernetes.io/last-applied-configuration' in object.metadata.annotations)",
+    ] {
+        if let Err(e) = program(ok) {
+            panic!("{ok}: {e}");
+        }
+    }
+    // Literals and results of functions are typed on the API server too.
+    for refused in ["1 == 1.0", "size(object.metadata.name) == 1.0", "'a' == 1"] {
+        assert!(program(refused).is_err(), "{refused}");
+    }
 }
 
 #[test]

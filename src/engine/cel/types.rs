@@ -4,7 +4,9 @@
 //! schemas (k8s-openapi's). An operator, index, field selection or range
 //! applied to a type it has no overload for errors on every workload it is
 //! evaluated on (the API server's checker refuses the literal cases when the
-//! policy is created, and fails the rest at run time): refused here, with
+//! policy is created, and fails the rest at run time; `==` and `&&` on
+//! values read from the workload are dynamic there and never fail, so they
+//! are refused only between literals and function results): refused here, with
 //! the position, so that the standard says so once instead of a finding on
 //! every workload. Whatever is not certain (most functions, quantities,
 //! IntOrString, formatted strings, numbers that may be ints, fields one kind
@@ -88,6 +90,17 @@ impl Ty {
             (Ty::Map(..) | Ty::Object(_) | Ty::Variables, Ty::Map(..) | Ty::Object(_)) => true,
             _ => std::mem::discriminant(self) == std::mem::discriminant(other),
         }
+    }
+}
+
+/// Whether `==` has an overload for the two types: the same type, element
+/// types and all; dyn and null match anything.
+fn comparable(a: &Ty, b: &Ty) -> bool {
+    match (a, b) {
+        (Ty::Dyn | Ty::Null, _) | (_, Ty::Dyn | Ty::Null) => true,
+        (Ty::List(x), Ty::List(y)) => comparable(x, y),
+        (Ty::Map(k1, v1), Ty::Map(k2, v2)) => comparable(k1, k2) && comparable(v1, v2),
+        _ => a.same(b),
     }
 }
 
@@ -254,8 +267,9 @@ pub fn check(source: &str, expr: &IdedExpr, yields: Yields) -> Result<(), String
 
 struct Typer<'a> {
     source: &'a str,
-    /// Names bound by enclosing comprehensions, with their types.
-    scope: Vec<(String, Ty)>,
+    /// Names bound by enclosing comprehensions, with their types and
+    /// whether they range over the workload (dynamic on the API server).
+    scope: Vec<(String, Ty, bool)>,
     /// The first problem found.
     problem: Option<String>,
 }
@@ -324,8 +338,28 @@ impl Typer<'_> {
         }
     }
 
+    /// Whether the value is read from the workload (a path from `object`,
+    /// `namespaceObject` or `variables`, or a macro variable ranging over
+    /// one): dynamic on the API server, which types `object` as dyn.
+    fn from_workload(&self, e: &IdedExpr) -> bool {
+        match &e.expr {
+            Expr::Ident(n) => match self.scope.iter().rev().find(|(m, _, _)| m == n) {
+                Some((_, _, w)) => *w,
+                None => matches!(n.as_str(), "object" | "namespaceObject" | "variables"),
+            },
+            Expr::Select(s) => self.from_workload(&s.operand),
+            Expr::Call(c) => match (&c.target, c.args.first()) {
+                (Some(t), _) => self.from_workload(t),
+                (None, Some(a)) if c.func_name.starts_with('_') => self.from_workload(a),
+                _ => false,
+            },
+            Expr::Comprehension(c) => self.from_workload(&c.iter_range),
+            _ => false,
+        }
+    }
+
     fn ident(&self, name: &str) -> Ty {
-        if let Some((_, t)) = self.scope.iter().rev().find(|(n, _)| n == name) {
+        if let Some((_, t, _)) = self.scope.iter().rev().find(|(n, _, _)| n == name) {
             return t.clone();
         }
         match name {
@@ -338,8 +372,15 @@ impl Typer<'_> {
 
     fn select(&mut self, e: &IdedExpr, s: &SelectExpr) -> Ty {
         let on = self.ty(&s.operand);
-        let t = self.field_of(e, &s.operand, on, &s.field);
-        if s.test { Ty::Bool } else { t }
+        if s.test {
+            // `has()` of a field no kind has is false, not an error: only
+            // a selection from a list or scalar is certain to fail.
+            if !on.selectable() {
+                self.field_of(e, &s.operand, on, &s.field);
+            }
+            return Ty::Bool;
+        }
+        self.field_of(e, &s.operand, on, &s.field)
     }
 
     /// The type of `operand.f`, or a problem when `operand` has no fields.
@@ -427,7 +468,7 @@ impl Typer<'_> {
             operators::OPT_INDEX => Ty::Dyn,
             operators::LOGICAL_AND | operators::LOGICAL_OR | operators::LOGICAL_NOT => {
                 for (a, t) in &args {
-                    if !matches!(t, Ty::Bool | Ty::Dyn) {
+                    if !matches!(t, Ty::Bool | Ty::Dyn) && !self.from_workload(a) {
                         let op = op_symbol(name);
                         self.fail(
                             a,
@@ -481,11 +522,14 @@ impl Typer<'_> {
                 Ty::Bool
             }
             // The checker wants both sides of the same type (`1 == 1.0` and
-            // `1 == 'a'` are refused), null aside.
+            // `1 == 'a'` are refused when the policy is stored), null aside;
+            // a side read from the workload is dynamic on the API server,
+            // where mixed equality is false (or numeric), never an error.
             operators::EQUALS | operators::NOT_EQUALS => {
                 let (a, b) = (arg(0), arg(1));
                 let certain = |t: &Ty| !matches!(t, Ty::Dyn | Ty::Null);
-                if certain(&a) && certain(&b) && !a.same(&b) {
+                let dynamic = c.args.iter().any(|x| self.from_workload(x));
+                if certain(&a) && certain(&b) && !comparable(&a, &b) && !dynamic {
                     self.no_overload(e, name, &[a, b]);
                 }
                 Ty::Bool
@@ -553,6 +597,15 @@ impl Typer<'_> {
                     );
                     self.fail(t, what);
                     return Ty::Dyn;
+                }
+                // The sets library wants lists of one element type.
+                if let (Some((t, _)), [(_, Ty::List(x)), (_, Ty::List(y))]) =
+                    (&target, args.as_slice())
+                    && matches!(&t.expr, Expr::Ident(n) if n == "sets")
+                    && !comparable(x, y)
+                {
+                    self.no_overload(e, &format!("sets.{name}"), &[arg(0), arg(1)]);
+                    return Ty::Bool;
                 }
                 if let Some((t, on @ (Ty::List(_) | Ty::Map(..) | Ty::Object(_)))) = &target
                     && name == "contains"
@@ -627,10 +680,11 @@ impl Typer<'_> {
         };
         let accu = self.ty(&c.accu_init);
         let bound = 2 + usize::from(c.iter_var2.is_some());
-        self.scope.push((c.accu_var.clone(), accu));
-        self.scope.push((c.iter_var.clone(), first));
+        let workload = self.from_workload(&c.iter_range);
+        self.scope.push((c.accu_var.clone(), accu, false));
+        self.scope.push((c.iter_var.clone(), first, workload));
         if let Some(v) = &c.iter_var2 {
-            self.scope.push((v.clone(), second));
+            self.scope.push((v.clone(), second, workload));
         }
         self.ty(&c.loop_cond);
         self.ty(&c.loop_step);
@@ -658,7 +712,7 @@ fn result_of(name: &str, member: bool) -> Ty {
 
 /// `lists.range(3)`: the receiver is a namespace, not a value.
 fn is_qualifier(t: &IdedExpr) -> bool {
-    matches!(&t.expr, Expr::Ident(n) if matches!(n.as_str(), "lists" | "optional" | "strings" | "math" | "base64" | "ip"))
+    matches!(&t.expr, Expr::Ident(n) if matches!(n.as_str(), "lists" | "optional" | "strings" | "math" | "base64" | "ip" | "sets"))
 }
 
 fn op_symbol(op: &str) -> &str {

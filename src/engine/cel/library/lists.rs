@@ -1,6 +1,7 @@
 //! The Kubernetes lists library (`isSorted`, `sum`, `min`, `max`,
 //! `indexOf`, `lastIndexOf`) and CEL's extended lists (`slice`, `flatten`,
-//! `distinct`, `sort`, `lists.range`), as the API server has them. Pure.
+//! `distinct`, `sort`, `lists.range`) and the sets library (`sets.contains`,
+//! `sets.intersects`, `sets.equivalent`), as the API server has them. Pure.
 
 use std::{cmp::Ordering, sync::Arc};
 
@@ -22,6 +23,9 @@ pub const FUNCTIONS: &[(&str, Function)] = &[
     ("distinct", distinct),
     ("sort", sort),
     ("lists.range", range),
+    ("sets.contains", sets_contains),
+    ("sets.intersects", sets_intersects),
+    ("sets.equivalent", sets_equivalent),
 ];
 
 /// The receiver as a list, charged for its length.
@@ -261,4 +265,35 @@ pub fn range(this: Option<&Value>, args: &[Value]) -> Result {
     let n = int_arg(one(args)?)?.max(0);
     budget::charge(1 + n as u64)?;
     Ok(Value::List(Arc::new((0..n).map(Value::Int).collect())))
+}
+
+/// The two lists of a `sets.` function, charged for comparing them.
+fn two_lists(this: Option<&Value>, args: &[Value]) -> Result<(Arc<Vec<Value>>, Arc<Vec<Value>>)> {
+    match (this, args) {
+        (None, [Value::List(a), Value::List(b)]) => {
+            budget::charge(1 + (a.len() as u64).saturating_mul(b.len() as u64))?;
+            Ok((a.clone(), b.clone()))
+        }
+        _ => Err(ExecutionError::NoSuchOverload),
+    }
+}
+
+/// `sets.contains(a, b)`: every element of `b` is in `a`.
+fn sets_contains(this: Option<&Value>, args: &[Value]) -> Result {
+    let (a, b) = two_lists(this, args)?;
+    Ok(Value::Bool(b.iter().all(|x| a.contains(x))))
+}
+
+/// `sets.intersects(a, b)`: some element is in both.
+fn sets_intersects(this: Option<&Value>, args: &[Value]) -> Result {
+    let (a, b) = two_lists(this, args)?;
+    Ok(Value::Bool(b.iter().any(|x| a.contains(x))))
+}
+
+/// `sets.equivalent(a, b)`: the same elements, duplicates aside.
+fn sets_equivalent(this: Option<&Value>, args: &[Value]) -> Result {
+    let (a, b) = two_lists(this, args)?;
+    Ok(Value::Bool(
+        b.iter().all(|x| a.contains(x)) && a.iter().all(|x| b.contains(x)),
+    ))
 }
