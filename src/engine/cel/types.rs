@@ -341,19 +341,19 @@ impl Typer<'_> {
     /// Whether the value is read from the workload (a path from `object`,
     /// `namespaceObject` or `variables`, or a macro variable ranging over
     /// one): dynamic on the API server, which types `object` as dyn.
-    fn from_workload(&self, e: &IdedExpr) -> bool {
+    fn read_from_workload(&self, e: &IdedExpr) -> bool {
         match &e.expr {
             Expr::Ident(n) => match self.scope.iter().rev().find(|(m, _, _)| m == n) {
                 Some((_, _, w)) => *w,
                 None => matches!(n.as_str(), "object" | "namespaceObject" | "variables"),
             },
-            Expr::Select(s) => self.from_workload(&s.operand),
+            Expr::Select(s) => self.read_from_workload(&s.operand),
             Expr::Call(c) => match (&c.target, c.args.first()) {
-                (Some(t), _) => self.from_workload(t),
-                (None, Some(a)) if c.func_name.starts_with('_') => self.from_workload(a),
+                (Some(t), _) => self.read_from_workload(t),
+                (None, Some(a)) if c.func_name.starts_with('_') => self.read_from_workload(a),
                 _ => false,
             },
-            Expr::Comprehension(c) => self.from_workload(&c.iter_range),
+            Expr::Comprehension(c) => self.read_from_workload(&c.iter_range),
             _ => false,
         }
     }
@@ -468,7 +468,7 @@ impl Typer<'_> {
             operators::OPT_INDEX => Ty::Dyn,
             operators::LOGICAL_AND | operators::LOGICAL_OR | operators::LOGICAL_NOT => {
                 for (a, t) in &args {
-                    if !matches!(t, Ty::Bool | Ty::Dyn) && !self.from_workload(a) {
+                    if !matches!(t, Ty::Bool | Ty::Dyn) && !self.read_from_workload(a) {
                         let op = op_symbol(name);
                         self.fail(
                             a,
@@ -528,7 +528,7 @@ impl Typer<'_> {
             operators::EQUALS | operators::NOT_EQUALS => {
                 let (a, b) = (arg(0), arg(1));
                 let certain = |t: &Ty| !matches!(t, Ty::Dyn | Ty::Null);
-                let dynamic = c.args.iter().any(|x| self.from_workload(x));
+                let dynamic = c.args.iter().any(|x| self.read_from_workload(x));
                 if certain(&a) && certain(&b) && !comparable(&a, &b) && !dynamic {
                     self.no_overload(e, name, &[a, b]);
                 }
@@ -680,7 +680,7 @@ impl Typer<'_> {
         };
         let accu = self.ty(&c.accu_init);
         let bound = 2 + usize::from(c.iter_var2.is_some());
-        let workload = self.from_workload(&c.iter_range);
+        let workload = self.read_from_workload(&c.iter_range);
         self.scope.push((c.accu_var.clone(), accu, false));
         self.scope.push((c.iter_var.clone(), first, workload));
         if let Some(v) = &c.iter_var2 {

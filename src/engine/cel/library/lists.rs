@@ -267,8 +267,11 @@ pub fn range(this: Option<&Value>, args: &[Value]) -> Result {
     Ok(Value::List(Arc::new((0..n).map(Value::Int).collect())))
 }
 
+/// A list value's elements.
+type Elements = Arc<Vec<Value>>;
+
 /// The two lists of a `sets.` function, charged for comparing them.
-fn two_lists(this: Option<&Value>, args: &[Value]) -> Result<(Arc<Vec<Value>>, Arc<Vec<Value>>)> {
+fn two_lists(this: Option<&Value>, args: &[Value]) -> Result<(Elements, Elements)> {
     match (this, args) {
         (None, [Value::List(a), Value::List(b)]) => {
             budget::charge(1 + (a.len() as u64).saturating_mul(b.len() as u64))?;
