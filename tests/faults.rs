@@ -577,7 +577,7 @@ fn start_apiserver(argv: &[String]) {
         .spawn()
         .expect("kube-apiserver starts again");
     std::fs::write(dir.join("kube-apiserver.pid"), child.id().to_string()).expect("record the pid");
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let ready = common::kubectl()
             .args(["get", "--raw", "/readyz"])
@@ -586,11 +586,27 @@ fn start_apiserver(argv: &[String]) {
         if ready.status.success() && String::from_utf8_lossy(&ready.stdout).trim() == "ok" {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "kube-apiserver not ready again within 60 s: see {}",
-            dir.join("logs/kube-apiserver.log").display()
-        );
+        if Instant::now() >= deadline {
+            // What the server said last, and what it waits for, in the
+            // failure itself: up.sh truncates the log when the next test
+            // binary starts a control plane again.
+            let log =
+                std::fs::read_to_string(dir.join("logs/kube-apiserver.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            let verbose = common::kubectl()
+                .args(["get", "--raw", "/readyz?verbose"])
+                .output()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout).to_string()
+                        + &String::from_utf8_lossy(&o.stderr)
+                })
+                .unwrap_or_default();
+            panic!(
+                "kube-apiserver not ready again within 90 s\n/readyz?verbose:\n{verbose}\nlast lines of {}:\n{}",
+                dir.join("logs/kube-apiserver.log").display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
