@@ -30,7 +30,7 @@ pub const VARIABLES: [&str; 5] = [
 ];
 
 /// Namespaces of qualified functions (`lists.range`, `optional.of`).
-const QUALIFIERS: [&str; 7] = [
+pub(super) const QUALIFIERS: [&str; 7] = [
     "lists", "optional", "strings", "math", "base64", "ip", "sets",
 ];
 

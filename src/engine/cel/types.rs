@@ -712,7 +712,7 @@ fn result_of(name: &str, member: bool) -> Ty {
 
 /// `lists.range(3)`: the receiver is a namespace, not a value.
 fn is_qualifier(t: &IdedExpr) -> bool {
-    matches!(&t.expr, Expr::Ident(n) if matches!(n.as_str(), "lists" | "optional" | "strings" | "math" | "base64" | "ip" | "sets"))
+    matches!(&t.expr, Expr::Ident(n) if super::syntax::QUALIFIERS.contains(&n.as_str()))
 }
 
 fn op_symbol(op: &str) -> &str {

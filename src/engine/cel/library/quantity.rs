@@ -267,6 +267,12 @@ fn to_nano(digits: &[u8], shift: i64, e2: u32) -> i128 {
     }
 }
 
+/// `v × 10^by` in an int64, as apimachinery's `positiveScaleInt64`: none on
+/// overflow.
+fn times_ten_to(v: i64, by: i32) -> Option<i64> {
+    (0..by).try_fold(v, |v, _| v.checked_mul(10))
+}
+
 /// Go's `math.Pow10` for the exponents quantities have.
 fn go_pow10(n: i32) -> f64 {
     let p: f64 = format!("1e{}", n.unsigned_abs())
@@ -281,13 +287,7 @@ impl Quantity {
     fn as_int64(&self) -> Option<i64> {
         match self.form {
             Form::Int { value, exponent: 0 } => Some(value),
-            Form::Int { value, exponent } if exponent > 0 => {
-                let mut v = value;
-                for _ in 0..exponent {
-                    v = v.checked_mul(10)?;
-                }
-                Some(v)
-            }
+            Form::Int { value, exponent } if exponent > 0 => times_ten_to(value, exponent),
             _ => None,
         }
     }
@@ -336,17 +336,14 @@ impl Quantity {
                     exponent: y,
                 },
             ) => {
-                let lower = |v: i64, by: i32| -> Option<i64> {
-                    let mut v = v;
-                    for _ in 0..by {
-                        v = v.checked_mul(10)?;
-                    }
-                    Some(v)
-                };
                 let sum = match x.cmp(&y) {
                     std::cmp::Ordering::Equal => a.checked_add(b),
-                    std::cmp::Ordering::Greater => lower(a, x - y).and_then(|a| a.checked_add(b)),
-                    std::cmp::Ordering::Less => lower(b, y - x).and_then(|b| a.checked_add(b)),
+                    std::cmp::Ordering::Greater => {
+                        times_ten_to(a, x - y).and_then(|a| a.checked_add(b))
+                    }
+                    std::cmp::Ordering::Less => {
+                        times_ten_to(b, y - x).and_then(|b| a.checked_add(b))
+                    }
                 };
                 match sum {
                     Some(value) => Form::Int {
