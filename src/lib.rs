@@ -9,4 +9,5 @@ pub mod cli;
 pub mod controller;
 pub mod crdgen;
 pub mod engine;
+pub mod explain;
 pub mod names;

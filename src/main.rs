@@ -105,6 +105,12 @@ enum Command {
         /// Colour the text output: auto (on a terminal, unless NO_COLOR is set), always, never.
         #[arg(long, value_enum, default_value = "auto")]
         color: Color,
+        /// Treat every document that is not a Kubernetes object (no
+        /// apiVersion and kind) as an error. Without it, a directory walk
+        /// skips and counts them (CI pipelines, Helm values and docs live
+        /// beside manifests); a file named explicitly is an error either way.
+        #[arg(long)]
+        strict: bool,
     },
     /// Exception requests: list them with what they cover now.
     Exceptions {
@@ -177,6 +183,36 @@ enum Command {
         #[arg(long, value_name = "UID")]
         uid: Option<String>,
     },
+    /// Explain a workload's verdict: every deviation with its fix, what
+    /// admission would refuse or warn about, the exceptions that cover it
+    /// (and would, once approved), its patch state and its owner.
+    ///
+    /// Reads the workload and what judges it from the cluster with your
+    /// kubeconfig: `plumbline explain -n shop deployment/web`, or a manifest
+    /// before it is applied: `plumbline explain -f web.yaml`. Exit codes: 0
+    /// explained (whatever the verdict); 2 an unknown kind, a missing
+    /// workload, no rights, an unreachable cluster or an unreadable manifest.
+    Explain {
+        /// The workload, as KIND/NAME (deployment/web, sts/db, pod/debug, ...).
+        #[arg(value_name = "KIND/NAME", required_unless_present = "file", conflicts_with = "file", value_parser = plumbline::cli::explain::parse_target)]
+        workload: Option<(plumbline::api::WorkloadKind, String)>,
+        /// Explain the workloads of this manifest (`-` for standard input)
+        /// against the cluster's standards, before applying it.
+        #[arg(short = 'f', long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// The namespace (default: the context's); for -f, of the workloads
+        /// that name none.
+        #[arg(short, long, value_name = "NS")]
+        namespace: Option<String>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: plumbline::cli::explain::Output,
+        /// Explain as of this time (RFC 3339) instead of now.
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<jiff::Timestamp>,
+    },
     /// Print the CustomResourceDefinitions of every plumbline kind as YAML.
     Crd {
         /// Write one file per kind into this directory instead of printing.
@@ -231,6 +267,32 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd { out_dir } => crd(out_dir),
+        Command::Explain {
+            workload,
+            file,
+            cluster,
+            namespace,
+            output,
+            at,
+        } => {
+            let target = match (workload, file) {
+                (_, Some(path)) => plumbline::cli::explain::Target::Manifest(path),
+                (Some((kind, name)), None) => plumbline::cli::explain::Target::Live { kind, name },
+                (None, None) => unreachable!("clap requires a workload or -f"),
+            };
+            let failed = people(&cluster, "explain", |client| async move {
+                let ns = namespace.unwrap_or_else(|| client.default_namespace().to_string());
+                let at = at.unwrap_or_else(jiff::Timestamp::now);
+                plumbline::cli::explain::run(&client, &ns, &target, output, at).await
+            });
+            // Explaining is reading: whatever went wrong is the caller's to
+            // fix, like an audit's unreadable input (exit 2).
+            if failed == ExitCode::SUCCESS {
+                failed
+            } else {
+                ExitCode::from(2)
+            }
+        }
         Command::Exceptions {
             command:
                 ExceptionsCommand::List {
@@ -335,6 +397,7 @@ fn main() -> ExitCode {
             at,
             fail_on,
             color,
+            strict,
         } => {
             use std::io::IsTerminal;
             let color = match color {
@@ -351,6 +414,7 @@ fn main() -> ExitCode {
                 at: at.unwrap_or_else(jiff::Timestamp::now),
                 fail_on,
                 color,
+                strict,
             };
             ExitCode::from(plumbline::audit::run(&options) as u8)
         }
@@ -499,9 +563,15 @@ where
             None => kube::Config::from_kubeconfig(&options).await,
         }
         .map_err(|e| plumbline::cli::CliError::Connect(e.to_string()))?;
+        let url = config.cluster_url.to_string();
         let client = kube::Client::try_from(config)
             .map_err(|e| plumbline::cli::CliError::Connect(e.to_string()))?;
-        command(client).await
+        command(client).await.map_err(|e| match e {
+            plumbline::cli::CliError::Connect(why) => {
+                plumbline::cli::CliError::Connect(format!("{url}: {why}"))
+            }
+            other => other,
+        })
     });
     match result {
         Ok(text) => {

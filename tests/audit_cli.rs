@@ -440,3 +440,220 @@ fn reviews_and_lifecycles_are_evaluated_at_the_audit_time() {
     ]));
     assert!(junit.contains("name=\"review and lifecycle\""), "{junit}");
 }
+
+/// The shell commands of the README's "Auditing manifests" block, as written.
+fn readme_audit_commands() -> Vec<String> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("## Auditing manifests")
+        .nth(1)
+        .expect("the README has an \"Auditing manifests\" section");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a sh block in it");
+    block
+        .lines()
+        .filter(|l| l.contains("plumbline audit"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A new user's first commands: each README audit command, run as written
+/// (in a copy of the checkout's layout, so its output files land there),
+/// says what its comment says: no duplicate notes, no errors, the exit code
+/// its flags promise.
+#[test]
+fn the_readmes_audit_commands_do_what_they_say() {
+    let commands = readme_audit_commands();
+    assert_eq!(commands.len(), 4, "{commands:#?}");
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"),
+        dir.path().join("examples"),
+    )
+    .unwrap();
+    let kubectl = format!("{:?}", common::kubectl().get_program());
+    // The README's binary is the release build; the test runs this build.
+    let binary = env!("CARGO_BIN_EXE_plumbline");
+    let expected_exit = [0, 1, 0, 0];
+    for (command, expected) in commands.iter().zip(expected_exit) {
+        let script = command
+            .replace("target/release/plumbline", binary)
+            .replace("kustomize build", &format!("{kubectl} kustomize"));
+        let out = Command::new("bash")
+            .args(["-o", "pipefail", "-c", &script])
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("bash runs");
+        let text = stdout(&out);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(expected),
+            "{command}\n{text}\n{stderr}"
+        );
+        assert!(
+            !text.contains("note:") && !text.contains("error:"),
+            "{command}\n{text}"
+        );
+    }
+    // The flat examples are the golden file's nine workloads; the team's
+    // folder its one; the whole repository counts its two CI files.
+    let flat = plumbline(&["audit", "examples", "--at", AT]);
+    assert!(stdout(&flat).contains("9 workloads:"), "{}", stdout(&flat));
+    let sarif: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("plumbline.sarif")).expect("the SARIF file"),
+    )
+    .expect("SARIF is JSON");
+    assert_eq!(sarif["version"], "2.1.0");
+    let whole = plumbline(&["audit", "examples/gitops", "--format", "json"]);
+    let whole: serde_json::Value = serde_json::from_slice(&whole.stdout).unwrap();
+    assert_eq!(whole["summary"]["notKubernetes"], 2, "{}", whole["summary"]);
+    assert_eq!(whole["summary"]["errors"], 0);
+}
+
+/// What lives beside manifests in a repository (CI pipelines, Helm values,
+/// a list of things) is skipped and counted in a directory walk, an error in
+/// a file named explicitly, and an error everywhere with --strict; a
+/// document with only one of apiVersion and kind is a broken manifest
+/// either way.
+#[test]
+fn documents_that_are_not_kubernetes_objects_are_skipped_in_a_walk() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(repo.join("ci")).unwrap();
+    std::fs::write(
+        repo.join("app.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app, namespace: shop}\nspec:\n  template: {spec: {containers: [{name: c, image: 'a:1'}]}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("ci/pipeline.yml"),
+        "on: [push]\njobs:\n  audit: {runs-on: ubuntu-latest}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("values.yaml"),
+        "- one\n- two\n---\njust a string\n",
+    )
+    .unwrap();
+    let json = |args: &[&str]| {
+        let out = plumbline(args);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+        (out.status.code(), v)
+    };
+    let walk = repo.to_str().unwrap();
+    let (code, v) = json(&["audit", walk, "--format", "json"]);
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["summary"]["workloads"], 1);
+    assert_eq!(v["summary"]["notKubernetes"], 3, "{}", v["summary"]);
+    assert_eq!(v["summary"]["errors"], 0);
+    let text = stdout(&plumbline(&["audit", walk]));
+    assert!(
+        text.contains("3 skipped (not Kubernetes objects); 0 errors"),
+        "{text}"
+    );
+
+    let named = repo.join("ci/pipeline.yml");
+    let (code, v) = json(&["audit", named.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, Some(2));
+    let message = v["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("not a Kubernetes object") && message.contains("named explicitly"),
+        "{message}"
+    );
+    assert_eq!(v["errors"][0]["source"]["line"], 1);
+
+    let (code, v) = json(&["audit", walk, "--strict", "--format", "json"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(v["summary"]["errors"], 3, "{v:#}");
+    assert_eq!(v["summary"]["notKubernetes"], 0);
+    assert_eq!(v["summary"]["workloads"], 1, "the rest is still evaluated");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--strict")
+    );
+
+    // Half a header is a broken manifest, not something else's file.
+    std::fs::write(
+        repo.join("broken.yaml"),
+        "kind: Deployment\nmetadata: {name: x}\n",
+    )
+    .unwrap();
+    let (code, v) = json(&["audit", walk, "--format", "json"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        v["errors"][0]["message"], "apiVersion and kind are required",
+        "{v:#}"
+    );
+}
+
+/// An object defined twice (the same kind, namespace and name in two
+/// files) is judged once, by its later definition, and the audit says so.
+#[test]
+fn an_object_defined_twice_is_judged_once_by_its_last_definition() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = |image: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: app, namespace: shop}}\nspec:\n  template: {{spec: {{containers: [{{name: c, image: '{image}'}}]}}}}\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        deployment("reg.example/app:latest"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.yaml"),
+        deployment("reg.example/app:1.2.3"),
+    )
+    .unwrap();
+    let standard = "apiVersion: plumbline.dev/v1alpha1\nkind: InfrastructureStandard\nmetadata: {name: tags}\nspec:\n  rules:\n  - {id: no-latest, severity: High, description: pinned tags, images: {forbidLatestTag: true}}\n";
+    std::fs::write(dir.path().join("s1.yaml"), standard).unwrap();
+    std::fs::write(
+        dir.path().join("s2.yaml"),
+        standard.replace("severity: High", "severity: Low"),
+    )
+    .unwrap();
+    let out = plumbline(&[
+        "audit",
+        dir.path().join("b.yaml").to_str().unwrap(),
+        dir.path().join("a.yaml").to_str().unwrap(),
+        dir.path().join("s1.yaml").to_str().unwrap(),
+        dir.path().join("s2.yaml").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{v:#}");
+    assert_eq!(v["summary"]["workloads"], 1, "{}", v["summary"]);
+    assert_eq!(v["summary"]["duplicates"], 2);
+    assert_eq!(v["standards"].as_array().unwrap().len(), 1);
+    let duplicates = v["duplicates"].as_array().unwrap();
+    assert_eq!(duplicates[0]["object"], "Deployment/shop/app");
+    assert!(
+        duplicates[0]["judged"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("a.yaml")
+    );
+    // a.yaml came last: its `latest` tag is judged, at s2's severity.
+    let deviations = v["workloads"][0]["deviations"].as_array().unwrap();
+    assert_eq!(deviations.len(), 1, "{deviations:#?}");
+    assert_eq!(deviations[0]["severity"], "Low");
+    let text = stdout(&plumbline(&[
+        "audit",
+        dir.path().join("b.yaml").to_str().unwrap(),
+        dir.path().join("a.yaml").to_str().unwrap(),
+    ]));
+    assert!(
+        text.contains("note: Deployment/shop/app is defined twice:"),
+        "{text}"
+    );
+}

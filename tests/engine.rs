@@ -38,6 +38,7 @@ fn check_file(path: &std::path::Path) -> Vec<String> {
             name: path.display().to_string(),
             text,
             json: false,
+            walked: false,
         },
         Take::All,
     );

@@ -247,6 +247,7 @@ impl Scene {
                 name: "the cluster".into(),
                 text,
                 json: false,
+                walked: false,
             },
             Take::All,
         );

@@ -25,6 +25,7 @@ fn examples() -> Inputs {
                 name: path.display().to_string(),
                 text: std::fs::read_to_string(&path).unwrap(),
                 json: false,
+                walked: false,
             },
             Take::All,
         );

@@ -24,6 +24,7 @@ fn generated_policies_of_the_examples_match_their_golden_files() {
                 name: path.display().to_string(),
                 text: std::fs::read_to_string(&path).expect("readable example"),
                 json: false,
+                walked: false,
             },
             Take::All,
         );

@@ -40,6 +40,28 @@ pub struct Loaded {
     pub ignored: usize,
     /// Files read.
     pub files: usize,
+    /// Documents of a directory walk that are not Kubernetes objects (CI
+    /// pipelines, Helm values, docs), skipped.
+    pub foreign: usize,
+    /// Objects defined more than once; the last definition is the one judged,
+    /// as with `kubectl apply` of the files in order.
+    pub duplicates: Vec<Duplicate>,
+    /// `--strict`: a document that is not a Kubernetes object is an error
+    /// wherever it is, not only in a file named explicitly.
+    pub strict: bool,
+    /// Where each workload is in `inputs.workloads`, by `Kind/namespace/name`.
+    workload_index: std::collections::HashMap<String, usize>,
+}
+
+/// An object defined twice in the inputs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Duplicate {
+    /// `Kind/namespace/name` (`Kind/name` when cluster-scoped).
+    pub key: String,
+    /// The definition set aside.
+    pub earlier: Location,
+    /// The definition judged.
+    pub later: Location,
 }
 
 /// One input source: a file or standard input.
@@ -50,6 +72,8 @@ pub struct Source {
     pub text: String,
     /// Whether it is JSON.
     pub json: bool,
+    /// Whether it was found by walking a directory (not named explicitly).
+    pub walked: bool,
 }
 
 /// Reads paths (files, directories recursively, `-` for standard input).
@@ -69,6 +93,7 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>, LoadError> {
                 name: "-".into(),
                 text,
                 json,
+                walked: false,
             });
             continue;
         }
@@ -76,7 +101,8 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>, LoadError> {
             path: path.display().to_string(),
             source,
         })?;
-        let files = if meta.is_dir() {
+        let walked = meta.is_dir();
+        let files = if walked {
             walk(path)?
         } else {
             vec![path.clone()]
@@ -91,6 +117,7 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>, LoadError> {
                 name: file.display().to_string(),
                 text,
                 json,
+                walked,
             });
         }
     }
@@ -147,17 +174,44 @@ impl Loaded {
             &source.text,
             source.json,
             &mut |location, object| {
-                self.add_object(location, object, take);
+                self.add_object(location, object, take, source.walked);
             },
         );
     }
 
-    fn add_object(&mut self, location: Location, object: Result<Object, String>, take: Take) {
+    fn add_object(
+        &mut self,
+        location: Location,
+        object: Result<Object, String>,
+        take: Take,
+        walked: bool,
+    ) {
         match object {
             Err(message) => self.malformed.push(Malformed { location, message }),
+            Ok(Object::Foreign) if walked && !self.strict => self.foreign += 1,
+            Ok(Object::Foreign) => self.malformed.push(Malformed {
+                location,
+                message: if walked { FOREIGN_STRICT } else { FOREIGN }.into(),
+            }),
             Ok(Object::Workload(w)) if take == Take::All => {
-                self.inputs.workloads.push(std::sync::Arc::new(*w));
-                self.workload_locations.push(location);
+                let key = object_key(w.kind.as_str(), Some(&w.namespace), &w.name);
+                let w = std::sync::Arc::new(*w);
+                match self.workload_index.get(&key) {
+                    Some(&i) => {
+                        let earlier = std::mem::replace(&mut self.workload_locations[i], location);
+                        self.duplicates.push(Duplicate {
+                            key,
+                            earlier,
+                            later: self.workload_locations[i].clone(),
+                        });
+                        self.inputs.workloads[i] = w;
+                    }
+                    None => {
+                        self.workload_index.insert(key, self.inputs.workloads.len());
+                        self.inputs.workloads.push(w);
+                        self.workload_locations.push(location);
+                    }
+                }
             }
             Ok(Object::Workload(_)) | Ok(Object::Budget(_)) if take == Take::PlumblineOnly => {
                 self.ignored += 1
@@ -170,62 +224,91 @@ impl Loaded {
             }
             Ok(Object::Budget(b)) => self.inputs.budgets.push(b),
             Ok(Object::Standard(s)) => {
-                self.remember(
-                    "InfrastructureStandard",
-                    None,
-                    s.metadata.name.as_deref(),
-                    location,
-                );
-                self.inputs.standards.push(*s);
+                let name = s.metadata.name.clone();
+                let again =
+                    self.remember("InfrastructureStandard", None, name.as_deref(), location);
+                keep_last(&mut self.inputs.standards, *s, again, |x| {
+                    x.metadata.name == name
+                });
             }
             Ok(Object::Exception(e)) => {
                 let ns = crate::engine::namespace_or_default(e.metadata.namespace.as_deref());
-                self.remember(
-                    "StandardException",
-                    Some(&ns),
-                    e.metadata.name.as_deref(),
-                    location,
-                );
+                let name = e.metadata.name.clone();
+                let again =
+                    self.remember("StandardException", Some(&ns), name.as_deref(), location);
                 let mut e = *e;
                 e.metadata.namespace = Some(ns);
-                self.inputs.exceptions.push(e);
+                let ns = e.metadata.namespace.clone();
+                keep_last(&mut self.inputs.exceptions, e, again, |x| {
+                    x.metadata.name == name && x.metadata.namespace == ns
+                });
             }
             Ok(Object::Baseline(b)) => {
-                self.remember("PatchBaseline", None, b.metadata.name.as_deref(), location);
-                self.inputs.baselines.push(*b);
+                let name = b.metadata.name.clone();
+                let again = self.remember("PatchBaseline", None, name.as_deref(), location);
+                keep_last(&mut self.inputs.baselines, *b, again, |x| {
+                    x.metadata.name == name
+                });
             }
             Ok(Object::Ownership(o)) => {
                 let ns = crate::engine::namespace_or_default(o.metadata.namespace.as_deref());
-                self.remember(
-                    "ServiceOwnership",
-                    Some(&ns),
-                    o.metadata.name.as_deref(),
-                    location,
-                );
+                let name = o.metadata.name.clone();
+                let again = self.remember("ServiceOwnership", Some(&ns), name.as_deref(), location);
                 let mut o = *o;
                 o.metadata.namespace = Some(ns);
-                self.inputs.ownerships.push(o);
+                let ns = o.metadata.namespace.clone();
+                keep_last(&mut self.inputs.ownerships, o, again, |x| {
+                    x.metadata.name == name && x.metadata.namespace == ns
+                });
             }
             Ok(Object::Review(r)) => {
-                self.remember("StandardReview", None, r.metadata.name.as_deref(), location);
-                self.inputs.reviews.push(std::sync::Arc::new(
-                    crate::engine::review::Review::from_object(*r),
-                ));
+                let name = r.metadata.name.clone().unwrap_or_default();
+                let again = self.remember("StandardReview", None, Some(&name), location);
+                let review = std::sync::Arc::new(crate::engine::review::Review::from_object(*r));
+                keep_last(&mut self.inputs.reviews, review, again, |x| x.name == name);
             }
             Ok(Object::Ignored) => self.ignored += 1,
             Ok(Object::Unknown(kind)) => *self.unknown_kinds.entry(kind).or_default() += 1,
         }
     }
 
+    /// Records where a plumbline object was read; true when it was read
+    /// before (the duplicate is recorded).
     fn remember(
         &mut self,
         kind: &str,
         namespace: Option<&str>,
         name: Option<&str>,
         location: Location,
-    ) {
+    ) -> bool {
         let key = object_key(kind, namespace, name.unwrap_or_default());
-        self.object_locations.insert(key, location);
+        match self.object_locations.insert(key.clone(), location.clone()) {
+            Some(earlier) => {
+                self.duplicates.push(Duplicate {
+                    key,
+                    earlier,
+                    later: location,
+                });
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// What a document that is not a Kubernetes object gets in a file named
+/// explicitly: naming a file says it holds manifests.
+const FOREIGN: &str = "not a Kubernetes object: no apiVersion and kind (a directory walk skips documents like this; this file was named explicitly)";
+/// The same under `--strict`, where a walk refuses them too.
+const FOREIGN_STRICT: &str =
+    "not a Kubernetes object: no apiVersion and kind (--strict refuses documents like this)";
+
+/// Adds `item`, or replaces the earlier definition of the same object when
+/// `again` says there is one: the last definition wins.
+fn keep_last<T>(items: &mut Vec<T>, item: T, again: bool, same: impl Fn(&T) -> bool) {
+    match items.iter().position(same).filter(|_| again) {
+        Some(i) => items[i] = item,
+        None => items.push(item),
     }
 }
 

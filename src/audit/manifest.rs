@@ -157,6 +157,10 @@ pub fn read(
         }
         match parse_chunk(chunk, json, &location) {
             Ok(Value::Null) => {}
+            // A sequence or a scalar (a CI file's list, a values file's
+            // string) is no Kubernetes object; the caller decides whether
+            // that is an error.
+            Ok(value) if !value.is_object() => sink(location, Ok(Object::Foreign)),
             Ok(value) => {
                 let mut docs = Vec::new();
                 let mut bad = Vec::new();
@@ -328,6 +332,9 @@ pub enum Object {
     Ignored,
     /// A kind plumbline does not evaluate (`apiVersion/kind`).
     Unknown(String),
+    /// Not a Kubernetes object at all: a mapping with neither `apiVersion`
+    /// nor `kind`, or no mapping (a CI pipeline, Helm values, a docs file).
+    Foreign,
 }
 
 /// Deserialises a document, naming the field at fault.
@@ -414,6 +421,9 @@ pub fn classify(value: Value) -> Result<Object, String> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
+    if api_version.is_empty() && kind.is_empty() {
+        return Ok(Object::Foreign);
+    }
     if api_version.is_empty() || kind.is_empty() {
         return Err("apiVersion and kind are required".into());
     }

@@ -46,6 +46,9 @@ pub struct Options {
     pub fail_on: Option<Severity>,
     /// Colour the text output.
     pub color: bool,
+    /// Documents that are not Kubernetes objects are errors in a directory
+    /// walk too.
+    pub strict: bool,
 }
 
 /// How the audit ended, as the process exit code.
@@ -63,6 +66,7 @@ pub enum Outcome {
 /// Loads, evaluates and writes the report to `out`; returns the outcome.
 pub fn audit(options: &Options, out: &mut dyn Write) -> Result<Outcome, AuditError> {
     let mut loaded = load::Loaded::default();
+    loaded.strict = options.strict;
     for source in load::read_sources(&options.standards)? {
         loaded.add(&source, load::Take::PlumblineOnly);
     }

@@ -41,6 +41,20 @@ pub struct Report {
     pub ownerships: Vec<OwnershipEntry>,
     /// Documents that could not be read or are invalid.
     pub errors: Vec<ErrorEntry>,
+    /// Objects defined more than once: the last definition is the one judged.
+    pub duplicates: Vec<DuplicateEntry>,
+}
+
+/// An object defined twice.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DuplicateEntry {
+    /// `Kind/namespace/name`, or `Kind/name` when cluster-scoped.
+    pub object: String,
+    /// The definition judged (the later one).
+    pub judged: Source,
+    /// The definition set aside.
+    pub set_aside: Source,
 }
 
 /// Totals.
@@ -73,6 +87,11 @@ pub struct Summary {
     pub skipped_kinds: BTreeMap<String, usize>,
     /// Documents read but not evaluated (ComplianceReports, Pods of controllers, Jobs of CronJobs).
     pub ignored: usize,
+    /// Documents of a directory walk that are not Kubernetes objects (CI
+    /// pipelines, Helm values), skipped.
+    pub not_kubernetes: usize,
+    /// Objects defined more than once (the last definition is judged).
+    pub duplicates: usize,
     /// Malformed or invalid documents.
     pub errors: usize,
 }
@@ -415,6 +434,8 @@ impl Report {
             workloads: inputs.workloads.len(),
             skipped_kinds: loaded.unknown_kinds.clone(),
             ignored: loaded.ignored,
+            not_kubernetes: loaded.foreign,
+            duplicates: loaded.duplicates.len(),
             errors: loaded.malformed.len(),
             ..Default::default()
         };
@@ -623,6 +644,15 @@ impl Report {
                 message: m.message.clone(),
             })
             .collect();
+        let duplicates = loaded
+            .duplicates
+            .iter()
+            .map(|d| DuplicateEntry {
+                object: d.key.clone(),
+                judged: source(&d.later),
+                set_aside: source(&d.earlier),
+            })
+            .collect();
         Self {
             schema_version: SCHEMA_VERSION,
             evaluated_at: ts(eval.at),
@@ -633,6 +663,7 @@ impl Report {
             baselines,
             ownerships,
             errors,
+            duplicates,
         }
     }
 

@@ -278,6 +278,18 @@ pub fn render(report: &Report, color: bool) -> String {
             e.message
         );
     }
+    for d in &report.duplicates {
+        let _ = writeln!(
+            out,
+            "{} {} is defined twice: {}:{} is judged, {}:{} is set aside",
+            p.yellow("note:"),
+            d.object,
+            d.judged.file,
+            d.judged.line,
+            d.set_aside.file,
+            d.set_aside.line
+        );
+    }
     if !out.is_empty() {
         out.push('\n');
     }
@@ -301,8 +313,13 @@ pub fn summary_line(report: &Report) -> String {
         .map(|(state, n)| format!("{n} {state:?}"))
         .collect();
     let skipped: usize = s.skipped_kinds.values().sum();
+    let foreign = if s.not_kubernetes == 0 {
+        String::new()
+    } else {
+        format!(", {} skipped (not Kubernetes objects)", s.not_kubernetes)
+    };
     format!(
-        "{}: {} compliant ({} through exceptions), {} deviating; {} open deviations{}; patch: {}; {} orphaned; {} skipped (unknown kinds); {} errors",
+        "{}: {} compliant ({} through exceptions), {} deviating; {} open deviations{}; patch: {}; {} orphaned; {} skipped (unknown kinds){foreign}; {} errors",
         plural(s.workloads, "workload"),
         s.compliant,
         s.excepted,

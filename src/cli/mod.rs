@@ -1,9 +1,11 @@
 //! Commands people run against a cluster with their own kubeconfig (also as
-//! `kubectl plumbline …`): listing, requesting and approving exceptions.
+//! `kubectl plumbline …`): listing, requesting and approving exceptions,
+//! explaining a workload's verdict.
 //! I/O through the user's own identity only; what to send and what to show
 //! is built by pure functions beside it.
 
 pub mod exceptions;
+pub mod explain;
 
 /// Why a command failed: each says what to do.
 #[derive(Debug, thiserror::Error)]

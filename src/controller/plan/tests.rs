@@ -79,6 +79,7 @@ spec:
                 name: "t.yaml".into(),
                 text: YAML.into(),
                 json: false,
+                walked: false,
             },
             Take::All,
         );
