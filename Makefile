@@ -42,7 +42,7 @@ test: lint ## Lint, then every test: unit, CRD drift, integration tests on a loc
 	  PLUMBLINE_CONTROLPLANE_DIR=$(TEST_DIR) $(CONTROLPLANE)/down.sh; exit $$rc
 
 .PHONY: test-fast
-FAST_TESTS := --lib --test plan --test engine --test incremental --test properties --test crds --test explain
+FAST_TESTS := --lib --test plan --test engine --test incremental --test properties --test crds --test explain --test dashboard_pages
 test-fast: ## The tier without an API server or Go tooling: unit tests, the operator's passes in-process (tests/plan.rs), the engine, CRD drift. Under a minute once built.
 	$(CARGO) test --locked $(FAST_TESTS)
 

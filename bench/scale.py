@@ -248,14 +248,14 @@ if REVIEWS:
                 for i in range(REVIEWS)])
 
 
-def start_operator(name):
+def start_operator(name, extra=()):
     """Starts the release operator as the user `operator`; returns it and
     how long until /readyz answered 200 (`addr` is set for `metric`)."""
     global addr
     log = open(os.path.join(DIR, f"logs/{name}.log"), "w")
     op_env = dict(os.environ, KUBECONFIG=kubeconfig_as("operator"), PLUMBLINE_LOG="info")
     t0 = time.time()
-    op = subprocess.Popen([BINARY, "run", "--metrics-addr", "127.0.0.1:0", "--log-format", "json"],
+    op = subprocess.Popen([BINARY, "run", "--metrics-addr", "127.0.0.1:0", "--log-format", "json", *extra],
                           env=op_env, stdout=subprocess.DEVNULL, stderr=log)
     # However the run ends, the operator stops with it.
     atexit.register(lambda: op.poll() is None and op.kill())
@@ -345,6 +345,36 @@ restart_writes = sum(n for (verb, _), n in audit_requests(restarted_from).items(
 op.terminate()
 op.wait(timeout=30)
 
+# The dashboard: the same restart with --dashboard-addr, then each page
+# fetched 20 times (server-side render plus loopback HTTP, as a browser
+# behind kubectl port-forward would wait for it).
+step("the operator with the dashboard")
+op, dash_ready = start_operator("operator-bench-dashboard", ["--dashboard-addr", "127.0.0.1:0"])
+dash_addr = None
+for line in open(os.path.join(DIR, "logs/operator-bench-dashboard.log")):
+    if "serving the dashboard" in line:
+        dash_addr = json.loads(line)["fields"]["addr"]
+some = reports[len(reports) // 2]["spec"]["workload"]
+pages = {
+    "overview": "/",
+    "scorecards": "/namespaces",
+    "namespace": f"/namespaces/{reports[0]['metadata']['namespace']}",
+    "workload": f"/workloads/{reports[len(reports) // 2]['metadata']['namespace']}/{some['kind']}/{some['name']}",
+    "standard": "/standards/baseline-security",
+}
+page_times = {}
+for page, path in pages.items():
+    times = []
+    for _ in range(20):
+        t = time.time()
+        body = urllib.request.urlopen(f"http://{dash_addr}{path}", timeout=30).read()
+        times.append(time.time() - t)
+    times.sort()
+    page_times[page] = (times[len(times) // 2], times[-1], len(body))
+dash_peak, dash_settled = rss(op.pid)
+op.terminate()
+op.wait(timeout=30)
+
 events = sum(n for (verb, res), n in requests.items() if res == "events" and verb == "create")
 total = sum(requests.values())
 mib = 1024 * 1024
@@ -362,7 +392,11 @@ print(f"""
 | writes / evaluation passes in {QUIET} s quiet | {quiet_writes} / {quiet_passes:.0f} |
 | edit -> report write, p50 / p99 / max over {EDITS} (audit log, server clock) | {latencies[len(latencies) // 2]:.2f} s / {latencies[int(len(latencies) * 0.99) - 1]:.2f} s / {latencies[-1]:.2f} s |
 | restart -> ready, peak RSS at ready, writes | {restart:.1f} s, {restart_peak:.0f} MiB, {restart_writes} |
+| with --dashboard-addr: restart -> ready, peak RSS after its pages | {dash_ready:.1f} s, {dash_peak:.0f} MiB |
 """)
+print("| dashboard page (20 fetches after ready) | median | max | size |\n|---|---:|---:|---:|")
+for page, (median, worst, size) in page_times.items():
+    print(f"| {page} `{pages[page]}` | {median * 1000:.1f} ms | {worst * 1000:.1f} ms | {size / 1024:.0f} KiB |")
 print("| requests until ready: verb resource | count |\n|---|---:|")
 for (verb, res), n in sorted(requests.items(), key=lambda kv: -kv[1]):
     print(f"| {verb} {res} | {n} |")

@@ -45,13 +45,14 @@ token="$(awk -F, '$2 == "operator" {print $1}' "$dir/pki/tokens.csv")"
 sed "s/^\(\s*token: \).*/\1$token/" "$dir/kubeconfig" > "$dir/kubeconfig-operator"
 chmod 600 "$dir/kubeconfig-operator"
 port="${PLUMBLINE_DEMO_METRICS_PORT:-8080}"
+dashboard="${PLUMBLINE_DEMO_DASHBOARD_PORT:-8081}"
 if [ -s "$dir/operator.pid" ] && kill -0 "$(cat "$dir/operator.pid")" 2>/dev/null; then
   echo "already running (pid $(cat "$dir/operator.pid"))"
 else
   KUBECONFIG="$dir/kubeconfig-operator" nohup "$plumbline" run --leader-elect \
-    --metrics-addr "127.0.0.1:$port" >"$dir/logs/operator.log" 2>&1 &
+    --metrics-addr "127.0.0.1:$port" --dashboard-addr "127.0.0.1:$dashboard" >"$dir/logs/operator.log" 2>&1 &
   echo $! > "$dir/operator.pid"
-  echo "pid $(cat "$dir/operator.pid"), log $dir/logs/operator.log, metrics http://127.0.0.1:$port/metrics"
+  echo "pid $(cat "$dir/operator.pid"), log $dir/logs/operator.log, metrics http://127.0.0.1:$port/metrics, dashboard http://127.0.0.1:$dashboard/"
 fi
 
 step "Waiting until the first evaluation is written (/readyz)"
@@ -167,7 +168,9 @@ echo "$out"
 cat <<EOF_HELP
 
 The API server, the operator (pid $(cat "$dir/operator.pid")) and the examples keep running.
+Dashboard: http://127.0.0.1:${PLUMBLINE_DEMO_DASHBOARD_PORT:-8081}/   (overview, scorecards, every workload and standard)
 Explore:   export KUBECONFIG=$dir/kubeconfig; alias kubectl="$bin/kubectl"
+           target/debug/plumbline explain -n checkout deployment/cart  # every deviation, admission, exceptions, patch, owner
            kubectl describe compliancereport -n checkout deployment-cart
            kubectl describe infrastructurestandard production-readiness
            kubectl get standardreviews                                # who reviewed what, and which review counts

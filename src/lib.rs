@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cli;
 pub mod controller;
 pub mod crdgen;
+pub mod dashboard;
 pub mod engine;
 pub mod explain;
 pub mod names;

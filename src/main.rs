@@ -32,6 +32,12 @@ enum Command {
         /// Where to serve /metrics, /healthz and /readyz; port 0 picks a free one (logged).
         #[arg(long, env = "PLUMBLINE_METRICS_ADDR", default_value = "0.0.0.0:8080")]
         metrics_addr: std::net::SocketAddr,
+        /// Serve the read-only web dashboard here (off when unset; port 0
+        /// picks a free one, logged). It shows workload names, deviations
+        /// and owners to whoever can reach it: bind it to 127.0.0.1 and use
+        /// `kubectl port-forward` (docs/dashboard.md).
+        #[arg(long, env = "PLUMBLINE_DASHBOARD_ADDR", value_name = "ADDR")]
+        dashboard_addr: Option<std::net::SocketAddr>,
         /// Watch only these namespaces (comma-separated; all when unset).
         /// Standards, baselines and namespaces are cluster-scoped and always watched.
         #[arg(
@@ -360,6 +366,7 @@ fn main() -> ExitCode {
             log_format,
             log_level,
             metrics_addr,
+            dashboard_addr,
             namespaces,
             expiry_warning,
             leader_elect,
@@ -387,8 +394,9 @@ fn main() -> ExitCode {
                 api_qps: kube_api_qps,
                 api_burst: kube_api_burst,
                 max_concurrent_writes: usize::from(max_concurrent_writes),
+                dashboard: None,
             };
-            run(config, log_format, &log_level, metrics_addr)
+            run(config, log_format, &log_level, metrics_addr, dashboard_addr)
         }
         Command::Audit {
             paths,
@@ -465,6 +473,7 @@ fn run(
     log_format: LogFormat,
     log_level: &str,
     metrics_addr: std::net::SocketAddr,
+    dashboard_addr: Option<std::net::SocketAddr>,
 ) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::new(log_level);
     let logs = tracing_subscriber::fmt()
@@ -482,6 +491,7 @@ fn run(
             return ExitCode::FAILURE;
         }
     };
+    let mut config = config;
     runtime.block_on(async move {
         let client = match kube::Client::try_default().await {
             Ok(c) => c,
@@ -508,6 +518,26 @@ fn run(
                 tracing::error!(error = %err, "the metrics server stopped");
             }
         });
+        if let Some(addr) = dashboard_addr {
+            let listener = match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => l,
+                Err(err) => {
+                    tracing::error!(error = %err, %addr, "cannot serve the dashboard: choose another --dashboard-addr");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match listener.local_addr() {
+                Ok(addr) => tracing::info!(%addr, "serving the dashboard"),
+                Err(err) => tracing::warn!(error = %err, "serving the dashboard on an unknown address"),
+            }
+            let (publisher, app) = plumbline::dashboard::channel();
+            config.dashboard = Some(publisher);
+            tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, app).await {
+                    tracing::error!(error = %err, "the dashboard server stopped");
+                }
+            });
+        }
         tracing::info!(namespaces = ?config.namespaces, resync = ?config.resync, expiry_warning = %config.expiry_warning, leader_elect = config.leader.is_some(), "starting");
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

@@ -1,4 +1,4 @@
-# Sourced by tests/health/build.sh and tests/helm/build.sh: builds one test
+# Sourced by tests/health/build.sh, tests/helm/build.sh and tests/prometheus/build.sh: builds one test
 # tool from the Go module of the calling script's directory, pinned by its
 # go.mod, and caches it outside the clone so that later runs and other
 # clones reuse it. Prints the path of the binary on stdout.
@@ -21,7 +21,11 @@ go_tool() {
   if [ ! -x "$out/$name" ]; then
     mkdir -p "$out.tmp"
     echo "$name: building it from its Go module (first time only; a few minutes)" >&2
-    go build -trimpath -buildvcs=false -o "$out.tmp/$name" "$@" >&2
+    # Called inside $(...), where errexit does not reach: fail explicitly.
+    if ! go build -trimpath -buildvcs=false -o "$out.tmp/$name" "$@" >&2; then
+      echo "$name: go build failed (see above)" >&2
+      return 1
+    fi
     rm -rf "$out"
     mv "$out.tmp" "$out"
   fi

@@ -47,6 +47,8 @@ pub struct Config {
     pub api_burst: u32,
     /// How many report writes may be in flight at once.
     pub max_concurrent_writes: usize,
+    /// Where each pass's state goes for the dashboard, when it is served.
+    pub dashboard: Option<crate::dashboard::Publisher>,
 }
 
 /// Where and as whom to hold the leader Lease.
@@ -160,6 +162,9 @@ pub async fn run(
         let is_leader = *leading.borrow_and_update();
         metrics.set_leader(is_leader);
         if !is_leader {
+            if let Some(d) = &config.dashboard {
+                d.send_replace(crate::dashboard::Shown::Standby);
+            }
             // Verdicts kept while standing by could be stale by the time
             // this instance leads: start again from a full evaluation.
             cache.clear();
@@ -196,7 +201,7 @@ pub async fn run(
         let started = std::time::Instant::now();
         let now = clock.now();
         let (inputs, evaluation, pass) = cache.evaluate(stores.inputs(), now);
-        let failures = write_pass(
+        let (failures, coverage) = write_pass(
             &writer,
             &stores,
             &config,
@@ -206,6 +211,17 @@ pub async fn run(
             now,
         )
         .await;
+        if let Some(d) = &config.dashboard {
+            // A copy of this pass's state: the dashboard renders from it
+            // while the next pass runs (docs/dashboard.md has its cost).
+            let snapshot = crate::dashboard::Snapshot::new(
+                inputs.clone(),
+                evaluation.clone(),
+                coverage,
+                config.expiry_warning,
+            );
+            d.send_replace(crate::dashboard::Shown::Ready(Arc::new(snapshot)));
+        }
         // The next pass must read what this one wrote, or it would write it
         // (and raise its Events) again; watches lag writes by milliseconds.
         let unseen = stores.catch_up(writer.take_written(), CATCH_UP).await;
@@ -276,7 +292,7 @@ async fn write_pass(
     (inputs, eval, kept): (&Inputs, &Evaluation, &[bool]),
     cel_refused: &mut CelRefused,
     now: jiff::Timestamp,
-) -> usize {
+) -> (usize, Vec<crate::admission::Coverage>) {
     let mut options = config.admission.clone();
     options.cel_refused = cel_refused.current(inputs);
     let mut generated = crate::admission::generate_all(inputs, eval, &options, now);
@@ -301,10 +317,11 @@ async fn write_pass(
         now,
         expiry_warning: config.expiry_warning,
     };
-    failed
+    let failed = failed
         + writer
             .apply(Plan::new(cx, built, &generated, &refused))
-            .await
+            .await;
+    (failed, generated.into_iter().map(|g| g.coverage).collect())
 }
 
 /// CEL rules the API server refused, by standard and rule, with the

@@ -505,7 +505,10 @@ fn exceptions(inputs: &Inputs, eval: &Evaluation, w: &engine::Workload) -> Vec<E
         .collect()
 }
 
-fn would_cover(
+/// The pending exceptions that would cover an open deviation (or excuse an
+/// image) of a workload: its verdict `now`, and `approved` with every
+/// pending exception approved (see `approving_pending`).
+pub fn would_cover(
     inputs: &Inputs,
     namespace: &str,
     now: &WorkloadVerdict,
