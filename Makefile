@@ -32,11 +32,12 @@ lint: ## cargo fmt --check and clippy with warnings as errors.
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 .PHONY: test
-test: lint ## Lint, then every test: unit, CRD drift, integration tests on a local API server, GitOps health (kstatus, Argo CD), the chart (helm) and kustomizations, CEL parity with the API server's own CEL environment.
+test: lint ## Lint, then every test: unit, CRD drift, integration tests on a local API server, GitOps health (kstatus, Argo CD), the chart (helm) and kustomizations, CEL parity with the API server's own CEL environment, the alerts (promtool) and the dashboard (headless Chromium).
 	$(CONTROLPLANE)/build.sh >/dev/null
 	tests/health/build.sh >/dev/null
 	tests/helm/build.sh >/dev/null
 	tests/cel-oracle/build.sh >/dev/null
+	tests/prometheus/build.sh >/dev/null
 	PLUMBLINE_CONTROLPLANE_DIR=$(TEST_DIR) $(CONTROLPLANE)/up.sh
 	rc=0; PLUMBLINE_CONTROLPLANE_DIR=$(TEST_DIR) $(CARGO) test --locked --all-targets --no-fail-fast || rc=$$?; \
 	  PLUMBLINE_CONTROLPLANE_DIR=$(TEST_DIR) $(CONTROLPLANE)/down.sh; exit $$rc

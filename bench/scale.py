@@ -265,7 +265,7 @@ def start_operator(name, extra=()):
             raise SystemExit(f"the operator stopped; see {log.name}")
         if addr is None:
             for line in open(log.name):
-                if '"addr"' in line:
+                if "serving /metrics" in line:
                     addr = json.loads(line)["fields"]["addr"]
         else:
             try:

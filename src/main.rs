@@ -218,6 +218,14 @@ enum Command {
         /// Explain as of this time (RFC 3339) instead of now.
         #[arg(long, value_name = "RFC3339")]
         at: Option<jiff::Timestamp>,
+        /// The operator's namespace, which admission never judges.
+        #[arg(
+            long,
+            env = "PLUMBLINE_OPERATOR_NAMESPACE",
+            default_value = "plumbline-system",
+            value_name = "NS"
+        )]
+        operator_namespace: String,
     },
     /// Print the CustomResourceDefinitions of every plumbline kind as YAML.
     Crd {
@@ -280,6 +288,7 @@ fn main() -> ExitCode {
             namespace,
             output,
             at,
+            operator_namespace,
         } => {
             let target = match (workload, file) {
                 (_, Some(path)) => plumbline::cli::explain::Target::Manifest(path),
@@ -287,9 +296,14 @@ fn main() -> ExitCode {
                 (None, None) => unreachable!("clap requires a workload or -f"),
             };
             let failed = people(&cluster, "explain", |client| async move {
-                let ns = namespace.unwrap_or_else(|| client.default_namespace().to_string());
-                let at = at.unwrap_or_else(jiff::Timestamp::now);
-                plumbline::cli::explain::run(&client, &ns, &target, output, at).await
+                let request = plumbline::cli::explain::Request {
+                    namespace: namespace.unwrap_or_else(|| client.default_namespace().to_string()),
+                    target,
+                    output,
+                    at: at.unwrap_or_else(jiff::Timestamp::now),
+                    operator_namespace,
+                };
+                plumbline::cli::explain::run(&client, &request).await
             });
             // Explaining is reading: whatever went wrong is the caller's to
             // fix, like an audit's unreadable input (exit 2).
@@ -530,7 +544,8 @@ fn run(
                 Ok(addr) => tracing::info!(%addr, "serving the dashboard"),
                 Err(err) => tracing::warn!(error = %err, "serving the dashboard on an unknown address"),
             }
-            let (publisher, app) = plumbline::dashboard::channel();
+            // On loopback, only requests for a loopback name are answered.
+            let (publisher, app) = plumbline::dashboard::channel(addr.ip().is_loopback());
             config.dashboard = Some(publisher);
             tokio::spawn(async move {
                 if let Err(err) = axum::serve(listener, app).await {

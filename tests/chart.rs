@@ -4,68 +4,10 @@
 
 mod common;
 
-use std::{
-    path::PathBuf,
-    process::{Command, Output},
-};
+use std::process::Command;
 
+use common::helm::{documents, helm, template, template_with, text};
 use serde_json::Value;
-
-fn helm_program() -> PathBuf {
-    common::go_tool("helm")
-}
-
-/// Runs helm with its state in target/ (not the user's home).
-fn helm(args: &[&str]) -> Output {
-    let home = common::repo_root().join("target/helm-home");
-    Command::new(helm_program())
-        .args(args)
-        .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_DATA_HOME", home.join("data"))
-        .current_dir(common::repo_root())
-        .output()
-        .expect("helm runs")
-}
-
-/// `helm template` of the chart into plumbline-system with these `--set`s.
-fn template(sets: &[&str]) -> Output {
-    template_with(sets, &[])
-}
-
-/// `template`, with more flags for helm.
-fn template_with(sets: &[&str], flags: &[&str]) -> Output {
-    let mut args = vec![
-        "template",
-        "plumbline",
-        "charts/plumbline",
-        "--namespace",
-        "plumbline-system",
-    ];
-    for set in sets {
-        args.extend(["--set", set]);
-    }
-    args.extend(flags);
-    helm(&args)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// The documents of a YAML stream, as JSON values (empty ones left out).
-fn documents(yaml: &str) -> Vec<Value> {
-    yaml.split("\n---")
-        .filter_map(|doc| {
-            let value: Value = serde_saphyr::from_str(doc).ok()?;
-            value.is_object().then_some(value)
-        })
-        .collect()
-}
 
 fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
     docs.iter()
@@ -91,6 +33,12 @@ fn helm_lint_passes_with_the_defaults_and_every_option() {
         "operator.replicas=1",
         "--set",
         "operator.leaderElect=false",
+        "--set",
+        "dashboard.enabled=true",
+        "--set",
+        "alerts.enabled=true",
+        "--set",
+        "grafanaDashboard.enabled=true",
     ]);
     assert!(out.status.success(), "{}", text(&out));
 }
@@ -138,6 +86,7 @@ fn values_reach_the_operator() {
         "metrics.port=9090",
         "metrics.serviceMonitor.enabled=true",
         "metrics.serviceMonitor.labels.release=prometheus",
+        "dashboard.enabled=true",
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let docs = documents(&String::from_utf8_lossy(&out.stdout));
@@ -154,6 +103,8 @@ fn values_reach_the_operator() {
         "--kube-api-qps=20",
         "--log-format=text",
         "--metrics-addr=0.0.0.0:9090",
+        // The dashboard on the Pod's loopback only, and no Service for it.
+        "--dashboard-addr=127.0.0.1:8081",
     ] {
         assert!(args.contains(&want), "{want} not in {args:?}");
     }
@@ -190,6 +141,8 @@ fn wrong_values_are_refused_with_what_to_fix() {
         ("operator.image.pullPolicy=Sometimes", vec!["pullPolicy"]),
         ("operator.namespaces={Team_A}", vec!["namespaces"]),
         ("metrics.serviceMonitor.enable=true", vec!["enable"]),
+        ("dashboard.listen=10.0.0.1", vec!["listen"]),
+        ("dashboard.port=0", vec!["port"]),
     ] {
         let out = template(&[set]);
         let message = text(&out);

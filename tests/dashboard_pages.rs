@@ -48,12 +48,13 @@ fn snapshot(inputs: engine::Inputs) -> Snapshot {
         eval,
         coverage,
         jiff::SignedDuration::from_hours(24 * 90),
+        vec!["plumbline-system".into()],
     )
 }
 
 /// Serves the dashboard over `shown` on a free local port.
 async fn serve(shown: Shown) -> String {
-    let (publisher, router) = dashboard::channel();
+    let (publisher, router) = dashboard::channel(true);
     publisher.send_replace(shown);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -66,14 +67,20 @@ async fn serve(shown: Shown) -> String {
 }
 
 async fn get(addr: &str, path: &str) -> (u16, String) {
+    get_as(addr, path, addr).await
+}
+
+/// A GET with this Host header.
+async fn get_as(addr: &str, path: &str, host: &str) -> (u16, String) {
     let addr = addr.to_string();
     let path = path.to_string();
+    let host = host.to_string();
     tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         let mut out = String::new();
@@ -171,4 +178,31 @@ async fn before_the_first_pass_and_on_a_standby_it_says_why_it_shows_nothing() {
     let (code, body) = get(&addr, "/workloads/a/Deployment/b").await;
     assert_eq!(code, 503);
     assert!(body.contains("standby"), "{body}");
+}
+
+/// A page elsewhere that points its own name at 127.0.0.1 (DNS rebinding)
+/// gets nothing while someone has a port-forward open: only loopback names
+/// are answered.
+#[tokio::test]
+async fn only_requests_for_a_loopback_name_are_answered() {
+    let loaded = examples(true);
+    let addr = serve(Shown::Ready(Arc::new(snapshot(loaded.inputs)))).await;
+    let port = addr.rsplit(':').next().unwrap();
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        "localhost".to_string(),
+    ] {
+        assert_eq!(get_as(&addr, "/", &host).await.0, 200, "{host}");
+    }
+    for host in [
+        format!("attacker.example:{port}"),
+        "127.0.0.1.attacker.example".to_string(),
+        "".to_string(),
+    ] {
+        let (code, body) = get_as(&addr, "/", &host).await;
+        assert_eq!(code, 421, "{host}");
+        assert!(body.contains("kubectl port-forward"), "{body}");
+    }
 }

@@ -43,7 +43,7 @@ fn explain(name: &str) -> explain::Explanation {
         .iter()
         .position(|w| w.name == name)
         .unwrap_or_else(|| panic!("no workload {name} in examples/"));
-    explain::explain(&loaded.inputs, AT.parse().unwrap(), i)
+    explain::explain(&loaded.inputs, AT.parse().unwrap(), i, Default::default())
 }
 
 #[test]
@@ -52,7 +52,7 @@ fn every_deviation_the_engine_finds_is_explained_with_its_fix_and_rule() {
     let at = AT.parse().unwrap();
     let eval = plumbline::engine::evaluate(&loaded.inputs, at);
     for (i, v) in eval.workloads.iter().enumerate() {
-        let e = explain::explain(&loaded.inputs, at, i);
+        let e = explain::explain(&loaded.inputs, at, i, Default::default());
         assert_eq!(e.deviations.len(), v.deviations.len(), "{}", e.name);
         assert_eq!(e.compliant, v.open_deviations().next().is_none());
         for d in &e.deviations {

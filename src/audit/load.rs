@@ -7,7 +7,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::manifest::{self, Location, Malformed, Object};
+use super::manifest::{self, Foreign, Location, Malformed, Object};
 use crate::engine::Inputs;
 
 /// Why the audit could not read something.
@@ -124,7 +124,8 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<Source>, LoadError> {
     Ok(sources)
 }
 
-/// The manifest files below a directory, sorted; hidden directories are skipped.
+/// The manifest files below a directory, sorted; hidden directories and
+/// files are skipped.
 fn walk(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -139,11 +140,14 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
                 source,
             })?;
             let path = entry.path();
+            // Hidden directories and files (.git, .github, .gitlab-ci.yml) are
+            // tooling, not manifests.
             let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if hidden {
+                continue;
+            }
             if path.is_dir() {
-                if !hidden {
-                    stack.push(path);
-                }
+                stack.push(path);
             } else if path
                 .extension()
                 .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
@@ -186,13 +190,31 @@ impl Loaded {
         take: Take,
         walked: bool,
     ) {
+        if let Ok(o) = &object
+            && nameless(o)
+        {
+            self.malformed.push(Malformed {
+                location,
+                message:
+                    "metadata.name: Required value (kubectl apply refuses an object without a name)"
+                        .into(),
+            });
+            return;
+        }
         match object {
             Err(message) => self.malformed.push(Malformed { location, message }),
-            Ok(Object::Foreign) if walked && !self.strict => self.foreign += 1,
-            Ok(Object::Foreign) => self.malformed.push(Malformed {
-                location,
-                message: if walked { FOREIGN_STRICT } else { FOREIGN }.into(),
-            }),
+            Ok(Object::Foreign(_)) if walked && !self.strict => self.foreign += 1,
+            Ok(Object::Foreign(why)) => {
+                let what = match why {
+                    Foreign::Neither => "not a Kubernetes object: no apiVersion and kind",
+                    Foreign::Half => "apiVersion and kind are required",
+                };
+                let rule = if walked { FOREIGN_STRICT } else { FOREIGN };
+                self.malformed.push(Malformed {
+                    location,
+                    message: format!("{what} ({rule})"),
+                })
+            }
             Ok(Object::Workload(w)) if take == Take::All => {
                 let key = object_key(w.kind.as_str(), Some(&w.namespace), &w.name);
                 let w = std::sync::Arc::new(*w);
@@ -219,10 +241,17 @@ impl Loaded {
             Ok(Object::Workload(_)) => unreachable!("handled above"),
             Ok(Object::Namespace(n)) => {
                 // The last definition of a namespace wins, as with kubectl apply.
-                self.inputs.namespaces.retain(|x| x.name != n.name);
-                self.inputs.namespaces.push(n);
+                let name = n.name.clone();
+                let again = self.remember("Namespace", None, Some(&name), location);
+                keep_last(&mut self.inputs.namespaces, n, again, |x| x.name == name);
             }
-            Ok(Object::Budget(b)) => self.inputs.budgets.push(b),
+            Ok(Object::Budget(b)) => {
+                let (ns, name) = (b.namespace.clone(), b.name.clone());
+                let again = self.remember("PodDisruptionBudget", Some(&ns), Some(&name), location);
+                keep_last(&mut self.inputs.budgets, b, again, |x| {
+                    x.namespace == ns && x.name == name
+                });
+            }
             Ok(Object::Standard(s)) => {
                 let name = s.metadata.name.clone();
                 let again =
@@ -296,12 +325,28 @@ impl Loaded {
     }
 }
 
-/// What a document that is not a Kubernetes object gets in a file named
-/// explicitly: naming a file says it holds manifests.
-const FOREIGN: &str = "not a Kubernetes object: no apiVersion and kind (a directory walk skips documents like this; this file was named explicitly)";
+/// Why a document that is not a Kubernetes object is an error in a file
+/// named explicitly: naming a file says it holds manifests.
+const FOREIGN: &str = "a directory walk skips documents like this; this file was named explicitly";
 /// The same under `--strict`, where a walk refuses them too.
-const FOREIGN_STRICT: &str =
-    "not a Kubernetes object: no apiVersion and kind (--strict refuses documents like this)";
+const FOREIGN_STRICT: &str = "--strict refuses documents like this";
+
+/// Whether an object has no name (kubectl apply refuses it; two of them
+/// would look like one object defined twice).
+fn nameless(o: &Object) -> bool {
+    let name = match o {
+        Object::Workload(w) => Some(w.name.as_str()),
+        Object::Namespace(n) => Some(n.name.as_str()),
+        Object::Budget(b) => Some(b.name.as_str()),
+        Object::Standard(x) => Some(x.metadata.name.as_deref().unwrap_or_default()),
+        Object::Exception(x) => Some(x.metadata.name.as_deref().unwrap_or_default()),
+        Object::Baseline(x) => Some(x.metadata.name.as_deref().unwrap_or_default()),
+        Object::Ownership(x) => Some(x.metadata.name.as_deref().unwrap_or_default()),
+        Object::Review(x) => Some(x.metadata.name.as_deref().unwrap_or_default()),
+        Object::Ignored | Object::Unknown(_) | Object::Foreign(_) => None,
+    };
+    name.is_some_and(str::is_empty)
+}
 
 /// Adds `item`, or replaces the earlier definition of the same object when
 /// `again` says there is one: the last definition wins.

@@ -160,7 +160,9 @@ pub fn read(
             // A sequence or a scalar (a CI file's list, a values file's
             // string) is no Kubernetes object; the caller decides whether
             // that is an error.
-            Ok(value) if !value.is_object() => sink(location, Ok(Object::Foreign)),
+            Ok(value) if !value.is_object() => {
+                sink(location, Ok(Object::Foreign(Foreign::Neither)))
+            }
             Ok(value) => {
                 let mut docs = Vec::new();
                 let mut bad = Vec::new();
@@ -332,9 +334,19 @@ pub enum Object {
     Ignored,
     /// A kind plumbline does not evaluate (`apiVersion/kind`).
     Unknown(String),
-    /// Not a Kubernetes object at all: a mapping with neither `apiVersion`
-    /// nor `kind`, or no mapping (a CI pipeline, Helm values, a docs file).
-    Foreign,
+    /// Not a Kubernetes object: a mapping with neither `apiVersion` nor
+    /// `kind`, or no mapping (a CI pipeline, Helm values, a docs file), or
+    /// with only one of them (a Helm `Chart.yaml`, a `.drone.yml`).
+    Foreign(Foreign),
+}
+
+/// Why a document is not a Kubernetes object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Foreign {
+    /// Neither `apiVersion` nor `kind`, or not a mapping.
+    Neither,
+    /// Only one of them.
+    Half,
 }
 
 /// Deserialises a document, naming the field at fault.
@@ -422,10 +434,10 @@ pub fn classify(value: Value) -> Result<Object, String> {
         .unwrap_or_default()
         .to_string();
     if api_version.is_empty() && kind.is_empty() {
-        return Ok(Object::Foreign);
+        return Ok(Object::Foreign(Foreign::Neither));
     }
     if api_version.is_empty() || kind.is_empty() {
-        return Err("apiVersion and kind are required".into());
+        return Ok(Object::Foreign(Foreign::Half));
     }
     let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
     let cel = |e: kube::core::cel::ValidationErrors| e.to_string();
@@ -577,6 +589,15 @@ mod tests {
             "spec": {"containers": []}}))
         .unwrap();
         assert!(matches!(pod, Object::Ignored));
-        assert!(classify(serde_json::json!({"kind": "Pod"})).is_err());
+        // Half a header: not a Kubernetes object (the loader decides
+        // whether that is an error: where named, or with --strict).
+        assert!(matches!(
+            classify(serde_json::json!({"kind": "Pod"})),
+            Ok(Object::Foreign(Foreign::Half))
+        ));
+        assert!(matches!(
+            classify(serde_json::json!({"on": ["push"]})),
+            Ok(Object::Foreign(Foreign::Neither))
+        ));
     }
 }

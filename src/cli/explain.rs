@@ -60,34 +60,42 @@ pub struct Explained {
     /// What the user may not read, so the verdict leaves it out.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_read: Vec<String>,
+    /// What else to know (a manifest's objects that are not applied).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// `KIND/NAME` as kubectl spells it: `deployment/web`, `deploy/web`,
-/// `sts/db`, `Pod/debug`, … (kinds plumbline judges only).
+/// `sts/db`, `Pod/debug`, `deployments.apps/web` (kinds plumbline judges
+/// only, in their own API group).
 pub fn parse_target(text: &str) -> Result<(WorkloadKind, String), String> {
-    let (kind, name) = text
+    let (kind_text, name) = text
         .split_once('/')
         .ok_or_else(|| format!("`{text}`: name the workload as KIND/NAME, e.g. deployment/web"))?;
-    let k = kind.to_ascii_lowercase();
-    let k = k.split('.').next().unwrap_or_default();
-    let kind = match k {
-        "deployment" | "deployments" | "deploy" => WorkloadKind::Deployment,
-        "statefulset" | "statefulsets" | "sts" => WorkloadKind::StatefulSet,
-        "daemonset" | "daemonsets" | "ds" => WorkloadKind::DaemonSet,
-        "replicaset" | "replicasets" | "rs" => WorkloadKind::ReplicaSet,
+    let lower = kind_text.to_ascii_lowercase();
+    // `deployments.apps`, `deployments.v1.apps`.
+    let (k, group) = lower.split_once('.').unwrap_or((&lower, ""));
+    let found = match k {
+        "deployment" | "deployments" | "deploy" => Some((WorkloadKind::Deployment, "apps")),
+        "statefulset" | "statefulsets" | "sts" => Some((WorkloadKind::StatefulSet, "apps")),
+        "daemonset" | "daemonsets" | "ds" => Some((WorkloadKind::DaemonSet, "apps")),
+        "replicaset" | "replicasets" | "rs" => Some((WorkloadKind::ReplicaSet, "apps")),
         "replicationcontroller" | "replicationcontrollers" | "rc" => {
-            WorkloadKind::ReplicationController
+            Some((WorkloadKind::ReplicationController, ""))
         }
-        "cronjob" | "cronjobs" | "cj" => WorkloadKind::CronJob,
-        "job" | "jobs" => WorkloadKind::Job,
-        "pod" | "pods" | "po" => WorkloadKind::Pod,
-        _ => {
-            let kinds: Vec<&str> = WorkloadKind::ALL.iter().map(|k| k.as_str()).collect();
-            return Err(format!(
-                "`{kind}` is not a kind plumbline judges: explain one of {}",
-                kinds.join(", ")
-            ));
-        }
+        "cronjob" | "cronjobs" | "cj" => Some((WorkloadKind::CronJob, "batch")),
+        "job" | "jobs" => Some((WorkloadKind::Job, "batch")),
+        "pod" | "pods" | "po" => Some((WorkloadKind::Pod, "")),
+        _ => None,
+    };
+    let in_group =
+        |own: &str| group.is_empty() || group == own || group.strip_prefix("v1.") == Some(own);
+    let Some((kind, _)) = found.filter(|(_, own)| in_group(own)) else {
+        let kinds: Vec<&str> = WorkloadKind::ALL.iter().map(|k| k.as_str()).collect();
+        return Err(format!(
+            "`{kind_text}` is not a kind plumbline judges: explain one of {}",
+            kinds.join(", ")
+        ));
     };
     if name.is_empty() || name.contains('/') {
         return Err(format!("`{text}`: give one workload name after the kind"));
@@ -95,25 +103,35 @@ pub fn parse_target(text: &str) -> Result<(WorkloadKind, String), String> {
     Ok((kind, name.to_string()))
 }
 
-/// Explains `target` in `namespace` at `at`, printed as `output`.
-pub async fn run(
-    client: &Client,
-    namespace: &str,
-    target: &Target,
-    output: Output,
-    at: Timestamp,
-) -> Result<String, CliError> {
+/// What `plumbline explain` was asked.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The namespace (of the workload, or of a manifest's workloads that name none).
+    pub namespace: String,
+    /// What to explain.
+    pub target: Target,
+    /// How to print it.
+    pub output: Output,
+    /// The time to explain it at.
+    pub at: Timestamp,
+    /// The operator's namespace, which admission never judges.
+    pub operator_namespace: String,
+}
+
+/// Explains what `request` names, printed as it asks.
+pub async fn run(client: &Client, request: &Request) -> Result<String, CliError> {
+    let (target, output) = (&request.target, request.output);
     let explained = match target {
         Target::Live { kind, name } => {
-            let Some(workload) = read_workload(client, namespace, *kind, name).await? else {
-                return Ok(String::new());
-            };
-            vec![explain_one(client, workload, at).await?]
+            let workload = read_workload(client, &request.namespace, *kind, name).await?;
+            vec![explain_one(client, workload, None, request).await?]
         }
         Target::Manifest(path) => {
+            let mut manifest = read_manifest(path, &request.namespace)?;
+            let workloads = std::mem::take(&mut manifest.workloads);
             let mut out = Vec::new();
-            for w in manifest_workloads(path, namespace)? {
-                out.push(explain_one(client, w, at).await?);
+            for w in workloads {
+                out.push(explain_one(client, w, Some(&manifest), request).await?);
             }
             out
         }
@@ -129,6 +147,9 @@ pub async fn run(
                         for n in &e.not_read {
                             notes.push_str(&format!("  {n}\n"));
                         }
+                    }
+                    for n in &e.notes {
+                        notes.push_str(&format!("\nNote: {n}\n"));
                     }
                     // The notes go right under the verdict's first line,
                     // before anything they qualify.
@@ -149,6 +170,17 @@ pub async fn run(
             json.map_err(|e| CliError::Api(e.to_string()))? + "\n"
         }
     })
+}
+
+/// A message for a failed list that says what to do: a list of plumbline's
+/// kinds that is not found means its CRDs are missing.
+fn list_error(what: &str, err: kube::Error) -> CliError {
+    match err {
+        kube::Error::Api(s) if s.code == 404 => CliError::Usage(format!(
+            "cannot list {what}: plumbline's CRDs are not installed on this cluster (kubectl apply --server-side -f crds/, or install the chart)"
+        )),
+        other => read_error(what, other),
+    }
 }
 
 /// A message for a failed read that says what to do.
@@ -179,14 +211,14 @@ pub fn causes(err: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-/// Reads a workload; `None` (after telling why on standard error) when it
-/// is judged through its owner.
+/// Reads a workload; an error naming its judged owner when it is judged
+/// through that owner.
 async fn read_workload(
     client: &Client,
     ns: &str,
     kind: WorkloadKind,
     name: &str,
-) -> Result<Option<Workload>, CliError> {
+) -> Result<Workload, CliError> {
     async fn one<K>(
         client: &Client,
         ns: &str,
@@ -241,18 +273,62 @@ async fn read_workload(
         WorkloadKind::Job => one::<Job>(client, ns, name, Workload::from_job).await,
         WorkloadKind::Pod => one::<Pod>(client, ns, name, Workload::from_pod).await,
     }?;
-    match read {
-        Ok(w) => Ok(Some(w)),
-        Err(owner) => Err(CliError::Usage(format!(
-            "{kind} {ns}/{name} is not judged itself: its controller {owner} is (plumbline explain -n {ns} {})",
-            owner.to_ascii_lowercase()
-        ))),
+    let owner = match read {
+        Ok(w) => return Ok(w),
+        Err(owner) => owner,
+    };
+    // A Pod of a ReplicaSet of a Deployment (or of a Job of a CronJob) is
+    // judged two levels up: name the object that is.
+    let mut judged = owner.clone();
+    if let Some((owner_kind, owner_name)) = owner.split_once('/') {
+        let up = match owner_kind {
+            "ReplicaSet" => Api::<ReplicaSet>::namespaced(client.clone(), ns)
+                .get(owner_name)
+                .await
+                .ok()
+                .map(|o| o.metadata),
+            "Job" => Api::<Job>::namespaced(client.clone(), ns)
+                .get(owner_name)
+                .await
+                .ok()
+                .map(|o| o.metadata),
+            _ => None,
+        };
+        if let Some(c) = up
+            .and_then(|m| m.owner_references)
+            .into_iter()
+            .flatten()
+            .find(|o| {
+                o.controller == Some(true) && matches!(o.kind.as_str(), "Deployment" | "CronJob")
+            })
+        {
+            judged = format!("{}/{}", c.kind, c.name);
+        }
     }
+    Err(CliError::Usage(format!(
+        "{kind} {ns}/{name} is not judged itself: {judged} is (plumbline explain -n {ns} {})",
+        judged.to_ascii_lowercase()
+    )))
 }
 
-/// The workloads of a manifest; those that name no namespace are in `ns`,
-/// as `kubectl apply -n ns -f` would place them.
-fn manifest_workloads(path: &std::path::Path, ns: &str) -> Result<Vec<Workload>, CliError> {
+/// What a manifest adds to the cluster's objects when it is explained
+/// before it is applied: its own PodDisruptionBudgets, exceptions,
+/// ownerships and Namespaces take the place of the cluster's of the same
+/// name, as applying it would make them.
+#[derive(Default)]
+struct Manifest {
+    workloads: Vec<Workload>,
+    budgets: Vec<DisruptionBudget>,
+    exceptions: Vec<StandardException>,
+    ownerships: Vec<ServiceOwnership>,
+    namespaces: Vec<engine::Namespace>,
+    /// What it holds that explain does not apply (standards, baselines…).
+    notes: Vec<String>,
+}
+
+/// Reads a manifest; objects that name no namespace (or an empty one) are
+/// in `ns`, as `kubectl apply -n ns -f` would place them.
+fn read_manifest(path: &std::path::Path, ns: &str) -> Result<Manifest, CliError> {
     use crate::audit::manifest;
     let text = if path.as_os_str() == "-" {
         let mut text = String::new();
@@ -269,29 +345,47 @@ fn manifest_workloads(path: &std::path::Path, ns: &str) -> Result<Vec<Workload>,
     if let Some(b) = bad.first() {
         return Err(CliError::Usage(format!("{}: {}", b.location, b.message)));
     }
-    let mut out = Vec::new();
+    let mut m = Manifest::default();
     let mut judged_elsewhere = Vec::new();
     for mut doc in docs {
         let location = doc.location.clone();
+        let cluster_scoped = matches!(
+            doc.value.get("kind").and_then(|k| k.as_str()),
+            Some("Namespace" | "InfrastructureStandard" | "PatchBaseline" | "StandardReview")
+        );
         if let Some(meta) = doc
             .value
             .get_mut("metadata")
             .and_then(|m| m.as_object_mut())
-            && !meta.contains_key("namespace")
+            && !cluster_scoped
+            && meta
+                .get("namespace")
+                .and_then(|n| n.as_str())
+                .is_none_or(str::is_empty)
         {
             meta.insert("namespace".into(), ns.into());
         }
         let source = serde_json::to_string(&doc.value).ok();
-        match manifest::classify(doc.value) {
-            Ok(manifest::Object::Workload(w)) => {
-                out.push(w.with_source(source.map(|s| Source::Manifest(s.into()))))
-            }
-            Ok(manifest::Object::Ignored) => judged_elsewhere.push(location.to_string()),
-            Ok(_) => {}
-            Err(message) => return Err(CliError::Usage(format!("{location}: {message}"))),
+        let object = manifest::classify(doc.value)
+            .map_err(|message| CliError::Usage(format!("{location}: {message}")))?;
+        match object {
+            manifest::Object::Workload(w) => m
+                .workloads
+                .push(w.with_source(source.map(|s| Source::Manifest(s.into())))),
+            manifest::Object::Ignored => judged_elsewhere.push(location.to_string()),
+            manifest::Object::Budget(b) => m.budgets.push(b),
+            manifest::Object::Exception(e) => m.exceptions.push(*e),
+            manifest::Object::Ownership(o) => m.ownerships.push(*o),
+            manifest::Object::Namespace(n) => m.namespaces.push(n),
+            manifest::Object::Standard(_)
+            | manifest::Object::Baseline(_)
+            | manifest::Object::Review(_) => m.notes.push(format!(
+                "{location}: a standard, baseline or review in the manifest is not applied; the cluster's are"
+            )),
+            manifest::Object::Unknown(_) | manifest::Object::Foreign(_) => {}
         }
     }
-    if out.is_empty() {
+    if m.workloads.is_empty() {
         return Err(CliError::Usage(if judged_elsewhere.is_empty() {
             format!("{name} holds no workload plumbline judges")
         } else {
@@ -301,11 +395,41 @@ fn manifest_workloads(path: &std::path::Path, ns: &str) -> Result<Vec<Workload>,
             )
         }));
     }
-    Ok(out)
+    Ok(m)
 }
 
-/// Reads what judges `w` and explains it.
-async fn explain_one(client: &Client, w: Workload, at: Timestamp) -> Result<Explained, CliError> {
+/// `live` with `ours` in place of the objects of the same key.
+fn overlay<T>(
+    live: Vec<T>,
+    ours: impl IntoIterator<Item = T>,
+    key: impl Fn(&T) -> String,
+) -> Vec<T> {
+    let ours: Vec<T> = ours.into_iter().collect();
+    let mut out: Vec<T> = live
+        .into_iter()
+        .filter(|l| !ours.iter().any(|o| key(o) == key(l)))
+        .collect();
+    out.extend(ours);
+    out
+}
+
+fn meta_key(m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    format!(
+        "{}/{}",
+        m.namespace.as_deref().unwrap_or_default(),
+        m.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// Reads what judges `w` and explains it; `manifest` holds what the
+/// manifest it came from adds.
+async fn explain_one(
+    client: &Client,
+    w: Workload,
+    manifest: Option<&Manifest>,
+    request: &Request,
+) -> Result<Explained, CliError> {
+    let at = request.at;
     let ns = w.namespace.clone();
     let mut not_read = Vec::new();
     let lp = ListParams::default();
@@ -314,80 +438,109 @@ async fn explain_one(client: &Client, w: Workload, at: Timestamp) -> Result<Expl
     let standards = Api::<InfrastructureStandard>::all(client.clone())
         .list(&lp)
         .await
-        .map_err(|e| read_error("InfrastructureStandards", e))?
+        .map_err(|e| list_error("InfrastructureStandards", e))?
         .items;
     let baselines = Api::<PatchBaseline>::all(client.clone())
         .list(&lp)
         .await
-        .map_err(|e| read_error("PatchBaselines", e))?
+        .map_err(|e| list_error("PatchBaselines", e))?
         .items;
     let exceptions = optional(
         Api::<StandardException>::namespaced(client.clone(), &ns)
             .list(&lp)
             .await,
-        &format!("the StandardExceptions of {ns}, so no exception covers anything here"),
+        &format!("the StandardExceptions of {ns}"),
+        "so no exception covers anything here",
         &mut not_read,
     )?;
     let ownerships = optional(
         Api::<ServiceOwnership>::namespaced(client.clone(), &ns)
             .list(&lp)
             .await,
-        &format!("the ServiceOwnerships of {ns}, so the owner is unknown (shown as an orphan)"),
+        &format!("the ServiceOwnerships of {ns}"),
+        "so the owner is unknown (shown as an orphan)",
         &mut not_read,
     )?;
     let budgets = optional(
         Api::<PodDisruptionBudget>::namespaced(client.clone(), &ns)
             .list(&lp)
             .await,
-        &format!("the PodDisruptionBudgets of {ns}, so none is found to cover it"),
+        &format!("the PodDisruptionBudgets of {ns}"),
+        "so none is found to cover it",
         &mut not_read,
     )?;
     let namespace = match Api::<Namespace>::all(client.clone()).get(&ns).await {
-        Ok(n) => Some(n),
+        Ok(n) => engine::Namespace::from_object(n),
         Err(kube::Error::Api(s)) if s.code == 403 => {
             not_read.push(format!(
-                "namespace {ns}'s labels, so namespace selectors and rollout rings see none"
+                "namespace {ns}'s labels, so namespace selectors and rollout rings see only its name"
             ));
-            None
+            engine::Namespace::new(ns.clone(), Default::default())
         }
-        Err(kube::Error::Api(s)) if s.code == 404 => None,
+        // Not there (yet): a manifest may create it.
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            engine::Namespace::new(ns.clone(), Default::default())
+        }
         Err(e) => return Err(read_error(&format!("namespace {ns}"), e)),
     };
+    let budgets: Vec<DisruptionBudget> = budgets
+        .into_iter()
+        .map(DisruptionBudget::from_object)
+        .collect();
+    let empty = Manifest::default();
+    let m = manifest.unwrap_or(&empty);
     let inputs = Inputs {
         workloads: vec![std::sync::Arc::new(w)],
-        namespaces: namespace
-            .map(engine::Namespace::from_object)
-            .into_iter()
-            .collect(),
-        budgets: budgets
-            .into_iter()
-            .map(DisruptionBudget::from_object)
-            .collect(),
+        namespaces: overlay(vec![namespace], m.namespaces.iter().cloned(), |n| {
+            n.name.clone()
+        }),
+        budgets: overlay(budgets, m.budgets.iter().cloned(), |b| {
+            format!("{}/{}", b.namespace, b.name)
+        }),
         standards,
-        exceptions,
+        exceptions: overlay(exceptions, m.exceptions.iter().cloned(), |e| {
+            meta_key(&e.metadata)
+        }),
         baselines,
-        ownerships,
+        ownerships: overlay(ownerships, m.ownerships.iter().cloned(), |o| {
+            meta_key(&o.metadata)
+        }),
         reviews: Vec::new(),
     };
+    let also_exempt = [request.operator_namespace.clone()];
+    let setup = explain::Setup {
+        also_exempt: &also_exempt,
+    };
+    let mut explanation = explain::explain(&inputs, at, 0, setup);
+    // Judged with this one workload only: "stale" is true of it, not of the
+    // exception, which may still cover others.
+    for x in &mut explanation.exceptions {
+        if x.state == crate::api::ExceptionState::Stale {
+            x.message = "this workload complies without it (other workloads it selects may still need it: see its status)".into();
+        }
+    }
     Ok(Explained {
-        explanation: explain::explain(&inputs, at, 0),
+        explanation,
         not_read,
+        notes: m.notes.clone(),
     })
 }
 
 /// A namespaced list the user may be unable to read: forbidden is noted in
-/// `not_read` and read as empty; any other failure is an error.
+/// `not_read` (`what`, `so`: what that leaves out) and read as empty; any
+/// other failure is an error.
 fn optional<K: Clone>(
     listed: Result<kube::core::ObjectList<K>, kube::Error>,
     what: &str,
+    so: &str,
     not_read: &mut Vec<String>,
 ) -> Result<Vec<K>, CliError> {
     match listed {
         Ok(l) => Ok(l.items),
         Err(kube::Error::Api(s)) if s.code == 403 => {
-            not_read.push(what.to_string());
+            not_read.push(format!("{what}, {so}"));
             Ok(Vec::new())
         }
-        Err(e) => Err(read_error(what, e)),
+        Err(e) => Err(list_error(what, e)),
     }
 }

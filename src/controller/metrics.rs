@@ -57,6 +57,8 @@ pub struct Metrics {
     migration_remaining: Family<Labels, Gauge>,
     patch: Family<Labels, Gauge>,
     orphans: Gauge,
+    expiring: Gauge,
+    ready_gauge: Gauge,
     evaluations: Counter,
     write_errors: Counter,
     writes: Counter,
@@ -86,6 +88,8 @@ impl Default for Metrics {
             migration_remaining: Family::default(),
             patch: Family::default(),
             orphans: Gauge::default(),
+            expiring: Gauge::default(),
+            ready_gauge: Gauge::default(),
             evaluations: Counter::default(),
             write_errors: Counter::default(),
             writes: Counter::default(),
@@ -149,6 +153,16 @@ impl Default for Metrics {
             "Workloads no ServiceOwnership selects",
             m.orphans.clone(),
         );
+        registry.register(
+            "exceptions_expiring_soon",
+            "Exceptions in effect that expire within the expiry warning window (--expiry-warning)",
+            m.expiring.clone(),
+        );
+        registry.register(
+            "ready",
+            "1 once this instance is ready: the first evaluation written (a standby: caches filled), as /readyz answers",
+            m.ready_gauge.clone(),
+        );
         registry.register("evaluations", "Full evaluations run", m.evaluations.clone());
         registry.register(
             "write_errors",
@@ -210,8 +224,15 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Records one evaluation and its writes.
-    pub fn observe(&self, eval: &Evaluation, seconds: f64, total_writes: u64, failures: usize) {
+    /// Records one evaluation and its writes; `window` is the expiry warning.
+    pub fn observe(
+        &self,
+        eval: &Evaluation,
+        window: jiff::SignedDuration,
+        seconds: f64,
+        total_writes: u64,
+        failures: usize,
+    ) {
         self.evaluations.inc();
         self.duration.observe(seconds);
         let previous = self.written_writes.swap(total_writes, Ordering::Relaxed);
@@ -257,6 +278,12 @@ impl Metrics {
                 .set(n);
         }
         self.orphans.set(orphans);
+        self.expiring.set(
+            eval.exceptions
+                .iter()
+                .filter(|e| e.expiring_soon(eval.at, window))
+                .count() as i64,
+        );
 
         self.active_exceptions.clear();
         self.review_required.clear();
@@ -318,7 +345,7 @@ impl Metrics {
         }
         // Ready once the first full evaluation has been written; writes that
         // failed are retried and counted in write_errors, not held against readiness.
-        self.ready.store(true, Ordering::Relaxed);
+        self.set_ready();
     }
 
     /// Records one reconcile of an object of `kind`.
@@ -371,6 +398,7 @@ impl Metrics {
     /// Marks the instance ready (a standby is ready once its caches are filled).
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Relaxed);
+        self.ready_gauge.set(1);
     }
 
     /// Whether the first full evaluation has been written.

@@ -219,6 +219,7 @@ pub async fn run(
                 evaluation.clone(),
                 coverage,
                 config.expiry_warning,
+                config.admission.also_exempt.clone(),
             );
             d.send_replace(crate::dashboard::Shown::Ready(Arc::new(snapshot)));
         }
@@ -231,6 +232,7 @@ pub async fn run(
         metrics.pass(&pass);
         metrics.observe(
             evaluation,
+            config.expiry_warning,
             started.elapsed().as_secs_f64(),
             writer.writes(),
             failures,

@@ -20,6 +20,9 @@ use crate::{
 /// How many items a list on a page shows before saying how many more.
 pub const LIST_CAP: usize = 50;
 
+/// How many workloads a namespace's page lists (most open deviations first).
+pub const NAMESPACE_CAP: usize = 500;
+
 /// The operator's state after one pass, as the dashboard reads it.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -33,6 +36,8 @@ pub struct Snapshot {
     pub eval: Evaluation,
     /// What admission checks of each standard, in input order.
     pub coverage: Vec<Coverage>,
+    /// Namespaces admission never judges besides the system ones.
+    pub also_exempt: Vec<String>,
     index: OnceLock<HashMap<(String, WorkloadKind, String), usize>>,
     overview: OnceLock<Overview>,
     scorecard: OnceLock<Scorecard>,
@@ -45,6 +50,7 @@ impl Snapshot {
         eval: Evaluation,
         coverage: Vec<Coverage>,
         expiry_warning: SignedDuration,
+        also_exempt: Vec<String>,
     ) -> Self {
         Self {
             at: eval.at,
@@ -52,6 +58,7 @@ impl Snapshot {
             inputs,
             eval,
             coverage,
+            also_exempt,
             index: OnceLock::new(),
             overview: OnceLock::new(),
             scorecard: OnceLock::new(),
@@ -88,7 +95,10 @@ impl Snapshot {
     /// (evaluated for this workload alone, so that a page costs one
     /// workload's evaluation, not the cluster's).
     pub fn explain(&self, index: usize) -> explain::Explanation {
-        let mut e = explain::build(&self.inputs, &self.eval, &self.coverage, None, index);
+        let setup = explain::Setup {
+            also_exempt: &self.also_exempt,
+        };
+        let mut e = explain::build(&self.inputs, &self.eval, &self.coverage, None, index, setup);
         let w = &self.inputs.workloads[index];
         let alone = self.alone(index);
         let eval = engine::evaluate(&alone, self.at);
@@ -316,8 +326,11 @@ pub struct Overview {
     pub top_rules: Vec<RuleRow>,
     /// Standards needing review.
     pub reviews: Vec<ReviewRow>,
-    /// Exceptions within the warning window of their expiry, soonest first.
+    /// Exceptions within the warning window of their expiry, soonest first
+    /// (the first `LIST_CAP`).
     pub expiring: Vec<ExpiringRow>,
+    /// How many more expire within the window.
+    pub expiring_omitted: usize,
     /// Each baseline with its rings.
     pub baselines: Vec<BaselineRow>,
     /// How many workloads no ServiceOwnership selects.
@@ -326,8 +339,10 @@ pub struct Overview {
     pub orphan_sample: Vec<WorkloadLink>,
     /// How many workloads several ServiceOwnerships select.
     pub conflicts: usize,
-    /// Incomplete or invalid ServiceOwnerships.
+    /// Incomplete or invalid ServiceOwnerships (the first `LIST_CAP`).
     pub gaps: Vec<GapRow>,
+    /// How many more there are.
+    pub gaps_omitted: usize,
 }
 
 fn target(e: &crate::api::StandardException) -> String {
@@ -459,7 +474,12 @@ impl Overview {
         expiring.sort_by(|a, b| {
             (a.0, &a.1.namespace, &a.1.name).cmp(&(b.0, &b.1.namespace, &b.1.name))
         });
-        o.expiring = expiring.into_iter().map(|(_, r)| r).collect();
+        o.expiring_omitted = expiring.len().saturating_sub(LIST_CAP);
+        o.expiring = expiring
+            .into_iter()
+            .take(LIST_CAP)
+            .map(|(_, r)| r)
+            .collect();
 
         for (b, v) in inputs.baselines.iter().zip(&eval.baselines) {
             let rings = v
@@ -504,6 +524,8 @@ impl Overview {
         }
         o.gaps
             .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        o.gaps_omitted = o.gaps.len().saturating_sub(LIST_CAP);
+        o.gaps.truncate(LIST_CAP);
         o
     }
 }
@@ -642,8 +664,17 @@ pub struct WorkloadRow {
     pub owner: String,
 }
 
+/// A namespace's workloads on its page.
+#[derive(Clone, Debug, Default)]
+pub struct NamespaceRows {
+    /// The first `NAMESPACE_CAP`, most open deviations first.
+    pub workloads: Vec<WorkloadRow>,
+    /// How many more.
+    pub omitted: usize,
+}
+
 /// A namespace's workloads, most open deviations first.
-pub fn namespace(s: &Snapshot, ns: &str) -> Vec<WorkloadRow> {
+pub fn namespace(s: &Snapshot, ns: &str) -> NamespaceRows {
     let mut rows: Vec<WorkloadRow> = s
         .inputs
         .workloads
@@ -666,7 +697,12 @@ pub fn namespace(s: &Snapshot, ns: &str) -> Vec<WorkloadRow> {
         })
         .collect();
     rows.sort_by(|a, b| b.open.cmp(&a.open).then_with(|| a.link.cmp(&b.link)));
-    rows
+    let omitted = rows.len().saturating_sub(NAMESPACE_CAP);
+    rows.truncate(NAMESPACE_CAP);
+    NamespaceRows {
+        workloads: rows,
+        omitted,
+    }
 }
 
 /// A rule on a standard's page.
@@ -714,8 +750,10 @@ pub struct StandardPage {
     pub stage: String,
     /// Its rules with counts.
     pub rules: Vec<StandardRule>,
-    /// The exceptions that target it.
+    /// The exceptions that target it (the first `LIST_CAP`).
     pub exceptions: Vec<StandardExceptionRow>,
+    /// How many more target it.
+    pub exceptions_omitted: usize,
     /// Whether it needs review, and why.
     pub review_required: bool,
     /// The review state in words.
@@ -797,6 +835,8 @@ pub fn standard(s: &Snapshot, name: &str) -> Option<StandardPage> {
         })
         .collect();
     exceptions.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    let exceptions_omitted = exceptions.len().saturating_sub(LIST_CAP);
+    exceptions.truncate(LIST_CAP);
     let deviating = v
         .deviations
         .items
@@ -812,6 +852,7 @@ pub fn standard(s: &Snapshot, name: &str) -> Option<StandardPage> {
         stage: format!("{:?}", v.stage),
         rules,
         exceptions,
+        exceptions_omitted,
         review_required: v.review.required,
         review_message: v.review.message.clone(),
         migration: v.migration.as_ref().map(|m| {

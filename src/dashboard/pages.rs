@@ -4,7 +4,7 @@
 
 use askama::Template;
 
-use super::model::{self, Overview, Scorecard, Snapshot, StandardPage, WorkloadRow};
+use super::model::{self, NamespaceRows, Overview, Scorecard, Snapshot, StandardPage};
 use crate::explain::{AdmissionAction, Explanation};
 
 /// What every page's frame shows.
@@ -105,12 +105,12 @@ pub fn scorecard(s: &Snapshot) -> Result<String, askama::Error> {
 #[template(path = "dashboard/namespace.html")]
 struct NamespacePage<'a> {
     frame: Frame,
-    rows: &'a [WorkloadRow],
+    rows: &'a NamespaceRows,
     row: Option<&'a model::ScoreRow>,
 }
 
 /// A namespace's workloads.
-pub fn namespace(s: &Snapshot, ns: &str, rows: &[WorkloadRow]) -> Result<String, askama::Error> {
+pub fn namespace(s: &Snapshot, ns: &str, rows: &NamespaceRows) -> Result<String, askama::Error> {
     NamespacePage {
         frame: Frame::new(format!("Namespace {ns}"), Some(s), "scorecard"),
         rows,

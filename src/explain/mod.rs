@@ -267,7 +267,8 @@ pub struct DeprecatedLine {
 }
 
 /// What admission checks of each standard, in input order (see
-/// `admission::generate_all`).
+/// `admission::generate_all`), with CEL rules the API server accepts (the
+/// operator knows which it refused; a reader of the cluster does not).
 pub fn coverage(inputs: &Inputs, eval: &Evaluation) -> Vec<admission::Coverage> {
     admission::generate_all(inputs, eval, &admission::Options::default(), eval.at)
         .into_iter()
@@ -296,6 +297,14 @@ pub fn approving_pending(inputs: &Inputs, eval: &Evaluation) -> Option<Inputs> {
     Some(approved)
 }
 
+/// What admission is set up with, as far as an explanation needs it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Setup<'a> {
+    /// Namespaces no generated policy matches besides the system ones (the
+    /// operator's own: `admission::Options::also_exempt`).
+    pub also_exempt: &'a [String],
+}
+
 /// Explains workload `index` of `inputs`, from their evaluation `eval`, the
 /// admission coverage of every standard (`coverage`), and the evaluation of
 /// `approving_pending` of them, if any.
@@ -305,11 +314,13 @@ pub fn build(
     coverage: &[admission::Coverage],
     if_approved: Option<&Evaluation>,
     index: usize,
+    setup: Setup<'_>,
 ) -> Explanation {
     let w = &inputs.workloads[index];
     let v = &eval.workloads[index];
     let at = eval.at;
-    let exempt = exempt_namespace(&w.namespace);
+    let exempt = admission::policy::SYSTEM_NAMESPACES.contains(&w.namespace.as_str())
+        || setup.also_exempt.contains(&w.namespace);
     let mut deviations: Vec<DeviationLine> = v
         .deviations
         .iter()
@@ -373,7 +384,7 @@ pub fn build(
             .collect(),
         exempt: exempt.then(|| {
             format!(
-                "namespace {} is never judged at admission (a system namespace)",
+                "namespace {} is never judged at admission (a system namespace, or the operator's own)",
                 w.namespace
             )
         }),
@@ -406,10 +417,6 @@ pub fn build(
         deviations,
         admission,
     }
-}
-
-fn exempt_namespace(namespace: &str) -> bool {
-    admission::policy::SYSTEM_NAMESPACES.contains(&namespace)
 }
 
 fn admission_action(
@@ -645,9 +652,9 @@ fn owner(inputs: &Inputs, eval: &Evaluation, owner: &Owner) -> OwnerLine {
 /// Evaluates `inputs` at `at` and explains workload `index`, with what
 /// approving the pending exceptions would change: the whole pipeline of
 /// `plumbline explain`, pure.
-pub fn explain(inputs: &Inputs, at: Timestamp, index: usize) -> Explanation {
+pub fn explain(inputs: &Inputs, at: Timestamp, index: usize, setup: Setup<'_>) -> Explanation {
     let eval = engine::evaluate(inputs, at);
     let coverage = coverage(inputs, &eval);
     let approved = approving_pending(inputs, &eval).map(|i| engine::evaluate(&i, at));
-    build(inputs, &eval, &coverage, approved.as_ref(), index)
+    build(inputs, &eval, &coverage, approved.as_ref(), index, setup)
 }

@@ -241,7 +241,24 @@ pub fn render(e: &Explanation) -> String {
                 .unwrap_or_default()
         );
     }
-    out
+    printable(out)
+}
+
+/// Control characters (a terminal's escape sequences) from the objects'
+/// strings are shown as `\u{1b}`, never sent to the terminal.
+fn printable(text: String) -> String {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return text;
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn plural(n: usize) -> &'static str {

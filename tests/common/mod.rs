@@ -207,6 +207,7 @@ pub fn documents(path: &Path) -> Vec<serde_json::Value> {
         .filter(|doc| !doc.is_null())
         .collect()
 }
+pub mod helm;
 pub mod operator;
 pub mod verdicts;
 

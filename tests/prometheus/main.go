@@ -32,6 +32,7 @@ type dashboard struct {
 	Templating struct {
 		List []struct {
 			Name  string          `json:"name"`
+			Type  string          `json:"type"`
 			Query json.RawMessage `json:"query"`
 		} `json:"list"`
 	} `json:"templating"`
@@ -87,6 +88,11 @@ func main() {
 		}
 		check(d.Panels)
 		for _, v := range d.Templating.List {
+			// Only query variables hold PromQL (a datasource variable's
+			// query is the datasource's type).
+			if v.Type != "query" {
+				continue
+			}
 			var q string
 			if json.Unmarshal(v.Query, &q) != nil {
 				var obj struct {
