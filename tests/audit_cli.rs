@@ -666,3 +666,32 @@ fn an_object_defined_twice_is_judged_once_by_its_last_definition() {
         "{text}"
     );
 }
+
+/// A nameless object is refused (kubectl apply would), and two
+/// PodDisruptionBudgets of one name are one, the later.
+#[test]
+fn nameless_objects_are_refused_and_budgets_defined_twice_are_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {generateName: app-, namespace: shop}\nspec:\n  template: {spec: {containers: [{name: c, image: 'a:1'}]}}\n---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: pdb, namespace: shop}\nspec: {maxUnavailable: 0, selector: {matchLabels: {app: a}}}\n---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: pdb, namespace: shop}\nspec: {maxUnavailable: 1, selector: {matchLabels: {app: a}}}\n",
+    )
+    .unwrap();
+    let out = plumbline(&[
+        "audit",
+        dir.path().join("a.yaml").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(v["summary"]["workloads"], 0);
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("metadata.name: Required value"),
+        "{v:#}"
+    );
+    assert_eq!(v["duplicates"][0]["object"], "PodDisruptionBudget/shop/pdb");
+}

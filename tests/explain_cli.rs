@@ -42,7 +42,28 @@ fn json(run: &Run) -> serde_json::Value {
 async fn setup() -> std::path::PathBuf {
     let admin = common::client().await;
     common::install_crds(&admin).await;
-    common::kubectl_apply(&["deploy/user-roles.yaml", FIXTURE]);
+    // Enforcing standards other tests left (and their generated policies)
+    // would refuse the fixture's Deployment; no operator runs here to make
+    // new ones. The API server's policy informer may take a moment.
+    common::operator::remove_other_enforcement(&admin, "explain-test").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut apply = common::kubectl();
+        apply.args(["apply", "--server-side", "--field-manager", common::MANAGER]);
+        for f in ["deploy/user-roles.yaml", FIXTURE] {
+            apply.arg("-f").arg(common::repo_root().join(f));
+        }
+        let out = apply.output().expect("kubectl runs");
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "applying {FIXTURE}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     // carol: the standards reader's ClusterRole, and get on this one
     // Deployment's kind in this namespace; nothing else.
     let rbac = format!(
@@ -284,4 +305,115 @@ async fn bad_requests_get_a_clear_message_and_exit_2() {
         none.contains("holds no workload plumbline judges"),
         "{none}"
     );
+}
+
+#[tokio::test]
+async fn a_manifests_own_objects_count_and_names_land_where_kubectl_puts_them() {
+    let admin = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("web.yaml");
+    // The same web, with the PodDisruptionBudget the standard asks for, an
+    // empty namespace (placed by -n, as kubectl does) and a standard that
+    // explain does not apply.
+    std::fs::write(
+        &manifest,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: '', labels: {app: web}}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: web, image: 'registry.example.com/storefront/web:latest'}]\n---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web}\nspec: {maxUnavailable: 1, selector: {matchLabels: {app: web}}}\n---\napiVersion: plumbline.dev/v1alpha1\nkind: InfrastructureStandard\nmetadata: {name: not-applied}\nspec:\n  rules: [{id: r, severity: Low, description: d, probes: {liveness: true}}]\n",
+    )
+    .unwrap();
+    let e = json(&explain_with(
+        &admin,
+        &["-n", NS, "-f", manifest.to_str().unwrap(), "-o", "json"],
+    ));
+    let e = &e[0];
+    assert_eq!(e["namespace"], NS);
+    let rules: Vec<&str> = ours(e)
+        .iter()
+        .map(|d| d["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        ["run-as-non-root", "pinned-tags"],
+        "the manifest's budget covers it: {e:#}"
+    );
+    let notes = e["notes"].as_array().expect("a note on the standard");
+    assert!(
+        notes[0].as_str().unwrap().contains("not applied"),
+        "{notes:?}"
+    );
+    // kubectl's spellings with their group; a wrong group is no such kind.
+    let run = explain_with(&admin, &["-n", NS, "deployments.apps/web", "-o", "json"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let run = explain_with(&admin, &["-n", NS, "deployments.batch/web"]);
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr.contains("is not a kind plumbline judges"),
+        "{}",
+        run.stderr
+    );
+    // The operator's own namespace is never judged at admission.
+    let e = json(&explain_with(
+        &admin,
+        &[
+            "-n",
+            NS,
+            "deployment/web",
+            "-o",
+            "json",
+            "--operator-namespace",
+            NS,
+        ],
+    ));
+    assert_eq!(e["admission"]["refused"], false);
+    assert!(
+        e["admission"]["exempt"].as_str().unwrap().contains(NS),
+        "{e:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_pod_of_a_replicaset_of_a_deployment_points_at_the_deployment() {
+    let kubeconfig = setup().await;
+    let client = common::client().await;
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(client.clone(), NS);
+    let web = deployments.get("web").await.unwrap();
+    let _ = common::kubectl()
+        .args(["-n", NS, "create", "serviceaccount", "default"])
+        .output();
+    let owned = |kind: &str, name: &str, uid: &str| serde_json::json!([{"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": uid, "controller": true}]);
+    let rs = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "web-5d8f", "namespace": NS, "labels": {"app": "web"},
+            "ownerReferences": owned("Deployment", "web", web.metadata.uid.as_deref().unwrap())},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "registry.example.com/storefront/web:latest"}]}}}
+    });
+    let sets: kube::Api<k8s_openapi::api::apps::v1::ReplicaSet> =
+        kube::Api::namespaced(client.clone(), NS);
+    let pp = kube::api::PatchParams::apply(common::MANAGER).force();
+    let rs = sets
+        .patch("web-5d8f", &pp, &kube::api::Patch::Apply(&rs))
+        .await
+        .unwrap();
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web-5d8f-x1", "namespace": NS, "labels": {"app": "web"},
+            "ownerReferences": owned("ReplicaSet", "web-5d8f", rs.metadata.uid.as_deref().unwrap())},
+        "spec": {"containers": [{"name": "web", "image": "registry.example.com/storefront/web:latest"}]}
+    });
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client.clone(), NS);
+    pods.patch("web-5d8f-x1", &pp, &kube::api::Patch::Apply(&pod))
+        .await
+        .unwrap();
+    for target in ["pod/web-5d8f-x1", "rs/web-5d8f"] {
+        let run = explain_with(&kubeconfig, &["-n", NS, target]);
+        assert_eq!(run.code, Some(2), "{target}: {}", run.stdout);
+        assert!(
+            run.stderr.contains("is not judged itself: Deployment/web is (plumbline explain -n explain-shop deployment/web)"),
+            "{target}: {}",
+            run.stderr
+        );
+    }
 }
