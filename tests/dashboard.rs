@@ -133,22 +133,8 @@ async fn until<T, F: std::future::Future<Output = Option<T>>>(
 
 /// One HTTP request: the status code and the headers, lower-cased.
 fn request(addr: &str, method: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the dashboard");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let code = response
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let head = response.split("\r\n\r\n").next().unwrap_or_default();
-    (code, head.to_lowercase())
+    let (code, head, _) = operator::http_request(addr, method, path);
+    (code, head)
 }
 
 /// Where the operator serves the dashboard, from its JSON log.

@@ -5,8 +5,10 @@
 
 use std::sync::Arc;
 
+mod common;
+
 use plumbline::{
-    audit::load::{Loaded, Source, Take},
+    audit::load::{Loaded, Take},
     dashboard::{self, Shown, Snapshot},
     engine,
 };
@@ -14,30 +16,12 @@ use plumbline::{
 const AT: &str = "2026-11-24T12:00:00Z";
 
 fn examples(workloads: bool) -> Loaded {
-    let mut loaded = Loaded::default();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut files: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    for path in files {
-        loaded.add(
-            &Source {
-                name: path.display().to_string(),
-                text: std::fs::read_to_string(&path).unwrap(),
-                json: false,
-                walked: false,
-            },
-            if workloads {
-                Take::All
-            } else {
-                Take::PlumblineOnly
-            },
-        );
-    }
-    loaded
+    let take = if workloads {
+        Take::All
+    } else {
+        Take::PlumblineOnly
+    };
+    common::load(&common::example_files(), take)
 }
 
 fn snapshot(inputs: engine::Inputs) -> Snapshot {

@@ -3,36 +3,18 @@
 //! the engine, the audit and the generated admission policies say, and what
 //! approving a pending exception would change.
 
+mod common;
+
 use plumbline::{
     admission,
-    audit::load::{Loaded, Source, Take},
+    audit::load::{Loaded, Take},
     explain::{self, AdmissionAction},
 };
 
 const AT: &str = "2026-11-24T12:00:00Z";
 
 fn examples() -> Loaded {
-    let mut loaded = Loaded::default();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut files: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    for path in files {
-        loaded.add(
-            &Source {
-                name: path.display().to_string(),
-                text: std::fs::read_to_string(&path).unwrap(),
-                json: false,
-                walked: false,
-            },
-            Take::All,
-        );
-    }
-    assert!(loaded.malformed.is_empty(), "{:?}", loaded.malformed);
-    loaded
+    common::load(&common::example_files(), Take::All)
 }
 
 fn explain(name: &str) -> explain::Explanation {

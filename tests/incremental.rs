@@ -3,34 +3,18 @@
 //! change can affect. The inputs are the shipped examples; each step edits
 //! them the way a user or the clock would.
 
+mod common;
+
 use std::sync::Arc;
 
 use jiff::{Timestamp, ToSpan};
 use plumbline::{
-    audit::load::{Loaded, Source, Take},
+    audit::load::Take,
     engine::{self, Incremental, Inputs},
 };
 
 fn examples() -> Inputs {
-    let mut loaded = Loaded::default();
-    let mut files: Vec<_> = std::fs::read_dir("examples")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    for path in files {
-        loaded.add(
-            &Source {
-                name: path.display().to_string(),
-                text: std::fs::read_to_string(&path).unwrap(),
-                json: false,
-                walked: false,
-            },
-            Take::All,
-        );
-    }
-    assert!(loaded.malformed.is_empty(), "{:?}", loaded.malformed);
+    let loaded = common::load(&common::example_files(), Take::All);
     loaded.inputs
 }
 

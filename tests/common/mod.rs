@@ -174,6 +174,29 @@ pub fn example_files() -> Vec<PathBuf> {
     files
 }
 
+/// These files read as `plumbline audit` reads them, taking `take` of
+/// each; a malformed document fails the test.
+pub fn load(
+    files: &[PathBuf],
+    take: plumbline::audit::load::Take,
+) -> plumbline::audit::load::Loaded {
+    let mut loaded = plumbline::audit::load::Loaded::default();
+    for path in files {
+        loaded.add(
+            &plumbline::audit::load::Source {
+                name: path.display().to_string(),
+                text: std::fs::read_to_string(path)
+                    .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display())),
+                json: false,
+                walked: false,
+            },
+            take,
+        );
+    }
+    assert!(loaded.malformed.is_empty(), "{:?}", loaded.malformed);
+    loaded
+}
+
 /// Every `.yaml` file below `dir`, sorted by path.
 pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();

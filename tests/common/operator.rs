@@ -281,11 +281,18 @@ pub async fn apply<
 
 /// A plain HTTP GET: the status code and the body.
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let (code, _, body) = http_request(addr, "GET", path);
+    (code, body)
+}
+
+/// One HTTP request with no body: the status code, the headers (lower-cased)
+/// and the body.
+pub fn http_request(addr: &str, method: &str, path: &str) -> (u16, String, String) {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the metrics server");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the server");
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
@@ -295,11 +302,8 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (code, head.to_lowercase(), body.to_string())
 }
 
 /// Deletes every enforcing (Enforce or Warn) InfrastructureStandard whose
