@@ -19,7 +19,11 @@ fn prometheus_tool(name: &str) -> PathBuf {
 
 /// The PrometheusRule and the dashboard ConfigMap the chart renders.
 fn rendered(sets: &[&str]) -> Vec<Value> {
-    let mut all = vec!["alerts.enabled=true", "grafanaDashboard.enabled=true"];
+    let mut all = vec![
+        "alerts.enabled=true",
+        "grafanaDashboard.enabled=true",
+        "metrics.serviceMonitor.enabled=true",
+    ];
     all.extend(sets);
     let out = template(&all);
     assert!(out.status.success(), "{}", text(&out));
@@ -97,13 +101,20 @@ fn values_reach_the_alerts_and_wrong_ones_are_refused() {
     let rule = rule(&rendered(&[
         "alerts.job=platform/plumbline",
         "alerts.productionRings=prod-.*",
-        "alerts.reviewRequiredFor=14d",
+        "alerts.reviewOverdueAfterHours=336",
         "alerts.labels.release=prometheus",
     ]));
     assert_eq!(rule["metadata"]["labels"]["release"], "prometheus");
     let all = alerts(&rule);
     let by = |name: &str| all.iter().find(|a| a["alert"] == name).unwrap().clone();
-    assert_eq!(by("PlumblineStandardReviewOverdue")["for"], "14d");
+    let review = by("PlumblineStandardReviewOverdue")["expr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        review.contains("[336h:10m]") && review.contains(">= 1915"),
+        "{review}"
+    );
     let patch = by("PlumblinePatchOverdueInProduction")["expr"]
         .as_str()
         .unwrap()
@@ -112,13 +123,25 @@ fn values_reach_the_alerts_and_wrong_ones_are_refused() {
         patch.contains("job=\"platform/plumbline\"") && patch.contains("ring=~\"prod-.*\""),
         "{patch}"
     );
+    // Alerts on metrics nobody scrapes would only say "down".
+    let out = template(&["alerts.enabled=true"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("metrics.serviceMonitor.enabled=true"),
+        "{}",
+        text(&out)
+    );
     for set in [
         "alerts.job=a\"b",
-        "alerts.reviewRequiredFor=a week",
+        "alerts.reviewOverdueAfterHours=a week",
         "alerts.runbookUrl=docs/operator.md",
         "grafanaDashboard.sidecar=x",
     ] {
-        let out = template(&["alerts.enabled=true", set]);
+        let out = template(&[
+            "alerts.enabled=true",
+            "metrics.serviceMonitor.enabled=true",
+            set,
+        ]);
         assert!(!out.status.success(), "{set} was accepted");
     }
     // Off by default: neither is rendered.

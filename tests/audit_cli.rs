@@ -518,9 +518,8 @@ fn the_readmes_audit_commands_do_what_they_say() {
 
 /// What lives beside manifests in a repository (CI pipelines, Helm values,
 /// a list of things) is skipped and counted in a directory walk, an error in
-/// a file named explicitly, and an error everywhere with --strict; a
-/// document with only one of apiVersion and kind is a broken manifest
-/// either way.
+/// a file named explicitly, and an error everywhere with --strict; so is a
+/// document with only one of apiVersion and kind (a Helm Chart.yaml).
 #[test]
 fn documents_that_are_not_kubernetes_objects_are_skipped_in_a_walk() {
     let dir = tempfile::tempdir().unwrap();

@@ -127,6 +127,40 @@ fn values_reach_the_operator() {
     );
 }
 
+/// An IPv6 loopback is written with brackets, as a socket address needs.
+#[test]
+fn the_dashboard_listens_where_the_values_say() {
+    for (listen, want) in [
+        ("127.0.0.1", "--dashboard-addr=127.0.0.1:8081"),
+        ("::1", "--dashboard-addr=[::1]:8081"),
+        ("0.0.0.0", "--dashboard-addr=0.0.0.0:8081"),
+    ] {
+        let set = format!("dashboard.listen={listen}");
+        let out = template(&["dashboard.enabled=true", &set]);
+        assert!(out.status.success(), "{}", text(&out));
+        let docs = documents(&String::from_utf8_lossy(&out.stdout));
+        let args = find(&docs, "Deployment", "plumbline")["spec"]["template"]["spec"]["containers"]
+            [0]["args"]
+            .clone();
+        assert!(
+            args.as_array().unwrap().iter().any(|a| a == want),
+            "{listen}: {args}"
+        );
+        // No Service exposes it.
+        let services: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "Service").collect();
+        for s in services {
+            assert!(
+                s["spec"]["ports"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|p| p["port"] != 8081),
+                "{s}"
+            );
+        }
+    }
+}
+
 #[test]
 fn wrong_values_are_refused_with_what_to_fix() {
     for (set, expect) in [

@@ -164,6 +164,29 @@ fn open_in(report: &ComplianceReport) -> i64 {
         .unwrap_or(0)
 }
 
+/// The examples' standards and baseline match every namespace: test
+/// binaries that run later count every deviation of their own workloads,
+/// so they are deleted when the test ends, however it ends.
+struct ExampleStandards;
+
+impl Drop for ExampleStandards {
+    fn drop(&mut self) {
+        let mut delete = common::kubectl();
+        delete.args(["delete", "--ignore-not-found", "--wait=false"]);
+        for f in [
+            "examples/10-standard-baseline-security.yaml",
+            "examples/11-standard-production-readiness.yaml",
+            "examples/12-standard-ownership.yaml",
+            "examples/13-standard-custom-cel.yaml",
+            "examples/20-patch-baseline.yaml",
+            "examples/lifecycle/",
+        ] {
+            delete.arg("-f").arg(common::repo_root().join(f));
+        }
+        let _ = delete.output();
+    }
+}
+
 async fn demo_cluster() -> (kube::Client, Operator, String) {
     let admin = common::client().await;
     operator::setup(&admin, "baseline-security").await;
@@ -183,6 +206,7 @@ async fn demo_cluster() -> (kube::Client, Operator, String) {
 #[tokio::test]
 async fn every_page_shows_what_the_cluster_statuses_say() {
     let _one = operator::one_at_a_time().await;
+    let _cleanup = ExampleStandards;
     let (admin, op, addr) = demo_cluster().await;
     let base = format!("http://{addr}");
     let standards: Api<InfrastructureStandard> = Api::all(admin.clone());

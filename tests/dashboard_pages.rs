@@ -190,3 +190,49 @@ async fn only_requests_for_a_loopback_name_are_answered() {
         assert!(body.contains("kubectl port-forward"), "{body}");
     }
 }
+
+/// Every response says: no script, no frame, no sniffing, no referrer, no
+/// cache; HEAD answers like GET without a body, other methods are refused.
+#[tokio::test]
+async fn responses_carry_the_security_headers_and_only_read() {
+    let loaded = examples(true);
+    let addr = serve(Shown::Ready(Arc::new(snapshot(loaded.inputs)))).await;
+    let raw = |method: &'static str, path: &'static str| {
+        let addr = addr.clone();
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        })
+    };
+    for path in ["/", "/namespaces", "/standards/baseline-security", "/nope"] {
+        let response = raw("GET", path).await.unwrap().to_lowercase();
+        for header in [
+            "content-security-policy: default-src 'none'; style-src 'unsafe-inline'",
+            "x-content-type-options: nosniff",
+            "referrer-policy: no-referrer",
+            "x-frame-options: deny",
+            "cache-control: no-store",
+        ] {
+            assert!(response.contains(header), "{path}: {header}\n{response}");
+        }
+    }
+    let head = raw("HEAD", "/").await.unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.ends_with("\r\n\r\n"), "HEAD has no body: {head}");
+    for method in ["POST", "PUT", "DELETE", "PATCH"] {
+        for path in ["/", "/workloads/checkout/Deployment/cart"] {
+            let response = raw(method, path).await.unwrap();
+            assert!(
+                response.starts_with("HTTP/1.1 405"),
+                "{method} {path}: {response}"
+            );
+        }
+    }
+    // The kind in a workload's address is matched in any case.
+    let (code, _) = get(&addr, "/workloads/checkout/deployment/cart").await;
+    assert_eq!(code, 200);
+}

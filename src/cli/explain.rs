@@ -382,7 +382,12 @@ fn read_manifest(path: &std::path::Path, ns: &str) -> Result<Manifest, CliError>
             | manifest::Object::Review(_) => m.notes.push(format!(
                 "{location}: a standard, baseline or review in the manifest is not applied; the cluster's are"
             )),
-            manifest::Object::Unknown(_) | manifest::Object::Foreign(_) => {}
+            manifest::Object::Foreign(_) => {
+                return Err(CliError::Usage(format!(
+                    "{location}: not a Kubernetes object (apiVersion and kind are required)"
+                )));
+            }
+            manifest::Object::Unknown(_) => {}
         }
     }
     if m.workloads.is_empty() {

@@ -59,6 +59,8 @@ pub struct Metrics {
     orphans: Gauge,
     expiring: Gauge,
     ready_gauge: Gauge,
+    last_evaluation: Gauge<f64, AtomicU64>,
+    resync: Gauge<f64, AtomicU64>,
     evaluations: Counter,
     write_errors: Counter,
     writes: Counter,
@@ -90,6 +92,8 @@ impl Default for Metrics {
             orphans: Gauge::default(),
             expiring: Gauge::default(),
             ready_gauge: Gauge::default(),
+            last_evaluation: Gauge::default(),
+            resync: Gauge::default(),
             evaluations: Counter::default(),
             write_errors: Counter::default(),
             writes: Counter::default(),
@@ -163,6 +167,16 @@ impl Default for Metrics {
             "1 once this instance is ready: the first evaluation written (a standby: caches filled), as /readyz answers",
             m.ready_gauge.clone(),
         );
+        registry.register(
+            "last_evaluation_timestamp_seconds",
+            "When the last pass evaluated (Unix time): with resync_seconds, whether passes stalled",
+            m.last_evaluation.clone(),
+        );
+        registry.register(
+            "resync_seconds",
+            "The --resync period: a leader evaluates at least this often",
+            m.resync.clone(),
+        );
         registry.register("evaluations", "Full evaluations run", m.evaluations.clone());
         registry.register(
             "write_errors",
@@ -235,6 +249,8 @@ impl Metrics {
     ) {
         self.evaluations.inc();
         self.duration.observe(seconds);
+        self.last_evaluation
+            .set(eval.at.as_millisecond() as f64 / 1000.0);
         let previous = self.written_writes.swap(total_writes, Ordering::Relaxed);
         self.writes.inc_by(total_writes.saturating_sub(previous));
         self.write_errors.inc_by(failures as u64);
@@ -388,6 +404,11 @@ impl Metrics {
                 .get_or_create(&vec![("result", result.to_string())])
                 .inc_by(n as u64);
         }
+    }
+
+    /// Records the `--resync` period.
+    pub fn set_resync(&self, resync: std::time::Duration) {
+        self.resync.set(resync.as_secs_f64());
     }
 
     /// Records whether this instance leads.

@@ -93,6 +93,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Stopped {
     let mut shutdown = std::pin::pin!(shutdown);
+    metrics.set_resync(config.resync);
     let changed = Arc::new(Notify::new());
     // Whether workloads keep their objects (for CEL rules) is known before
     // the watches list them, so that the first list keeps what is needed

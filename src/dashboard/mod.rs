@@ -200,7 +200,10 @@ async fn workload(
     Path((ns, kind, name)): Path<(String, String, String)>,
 ) -> Response {
     with(&latest, move |s| {
-        let Some(kind) = WorkloadKind::ALL.into_iter().find(|k| k.as_str() == kind) else {
+        let Some(kind) = WorkloadKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(&kind))
+        else {
             return not_found("plumbline judges no such kind.");
         };
         match s.find(&ns, kind, &name) {

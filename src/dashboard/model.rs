@@ -416,7 +416,7 @@ impl Overview {
                 bar: Bar::new(v.compliant, v.excepted, v.deviating),
             });
             for r in &v.rules {
-                if r.deviating == 0 && r.excepted == 0 {
+                if r.deviating == 0 {
                     continue;
                 }
                 let severity = std
