@@ -36,6 +36,16 @@ pub const GENERATION_ANNOTATION: &str = "plumbline.dev/standard-generation";
 /// Namespaces no generated policy ever matches.
 pub const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
 
+/// The namespaces no generated policy ever matches: the system ones and
+/// `also_exempt` (the operator's own).
+pub fn exempt_namespaces(also_exempt: &[String]) -> Vec<String> {
+    SYSTEM_NAMESPACES
+        .iter()
+        .map(|s| s.to_string())
+        .chain(also_exempt.iter().cloned())
+        .collect()
+}
+
 /// Rules per policy. Each policy's evaluation has its own CEL cost budget;
 /// see docs/operator.md for what was measured.
 pub const RULES_PER_POLICY: usize = 50;
@@ -685,8 +695,7 @@ fn match_constraints(standard: &InfrastructureStandard, options: &Options) -> Ma
             scope: Some("*".into()),
         })
         .collect();
-    let mut exempt: Vec<String> = SYSTEM_NAMESPACES.iter().map(|s| s.to_string()).collect();
-    exempt.extend(options.also_exempt.iter().cloned());
+    let mut exempt = exempt_namespaces(&options.also_exempt);
     // A name that cannot be a label value cannot name a namespace either.
     exempt.extend(
         m.excluded_namespaces

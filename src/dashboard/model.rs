@@ -99,15 +99,13 @@ impl Snapshot {
             also_exempt: &self.also_exempt,
         };
         let mut e = explain::build(&self.inputs, &self.eval, &self.coverage, None, index, setup);
-        let w = &self.inputs.workloads[index];
         let alone = self.alone(index);
-        let eval = engine::evaluate(&alone, self.at);
-        if let Some(approved) = explain::approving_pending(&alone, &eval) {
+        if let Some(approved) = explain::approving_pending(&alone) {
             let approved = engine::evaluate(&approved, self.at);
             e.would_cover = explain::would_cover(
                 &alone,
-                &w.namespace,
-                &eval.workloads[0],
+                &self.inputs.workloads[index].namespace,
+                &self.eval.workloads[index],
                 Some(&approved.workloads[0]),
             );
         }
@@ -345,18 +343,6 @@ pub struct Overview {
     pub gaps_omitted: usize,
 }
 
-fn target(e: &crate::api::StandardException) -> String {
-    let t = &e.spec.target;
-    match (&t.standard, &t.patch_baseline) {
-        (Some(s), _) => match &t.rules {
-            Some(r) => format!("{s}: {}", r.join(", ")),
-            None => format!("{s}: every rule"),
-        },
-        (None, Some(b)) => format!("baseline {b}"),
-        (None, None) => String::new(),
-    }
-}
-
 /// `part` of `whole` in whole percent, rounded down; 100 of nothing.
 pub fn percent(part: usize, whole: usize) -> u32 {
     (part * 100).checked_div(whole).map_or(100, |p| p as u32)
@@ -464,7 +450,7 @@ impl Overview {
                     ExpiringRow {
                         namespace: v.namespace.clone(),
                         name: v.name.clone(),
-                        target: target(e),
+                        target: explain::waives(e),
                         expires_at: v.expires_at.to_string(),
                         covered: v.covered.len(),
                     },

@@ -276,25 +276,42 @@ pub fn coverage(inputs: &Inputs, eval: &Evaluation) -> Vec<admission::Coverage> 
         .collect()
 }
 
-/// The same inputs with every pending exception approved by someone other
-/// than its requester: evaluating them shows what approval would change.
-/// `None` when nothing is pending.
-pub fn approving_pending(inputs: &Inputs, eval: &Evaluation) -> Option<Inputs> {
-    let pending: Vec<usize> = eval
-        .exceptions
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| v.state == ExceptionState::Pending)
-        .map(|(i, _)| i)
-        .collect();
-    if pending.is_empty() {
+/// The same inputs with every exception not yet approved approved by
+/// someone other than its requester: evaluating them shows what approval
+/// would change (an invalid or expired one stays without effect, as it
+/// would once approved). `None` when every exception is approved.
+pub fn approving_pending(inputs: &Inputs) -> Option<Inputs> {
+    let unapproved = |e: &crate::api::StandardException| {
+        e.spec
+            .approved_by
+            .as_deref()
+            .is_none_or(|a| a.trim().is_empty())
+    };
+    if !inputs.exceptions.iter().any(unapproved) {
         return None;
     }
     let mut approved = inputs.clone();
-    for i in pending {
-        approved.exceptions[i].spec.approved_by = Some(HYPOTHETICAL_APPROVER.into());
+    for e in approved.exceptions.iter_mut().filter(|e| unapproved(e)) {
+        e.spec.approved_by = Some(HYPOTHETICAL_APPROVER.into());
     }
     Some(approved)
+}
+
+/// What an exception waives, in words: a standard (its rules, or all) or a
+/// baseline (its images, or all).
+pub fn waives(e: &crate::api::StandardException) -> String {
+    let t = &e.spec.target;
+    match (&t.standard, &t.patch_baseline) {
+        (Some(s), _) => match &t.rules {
+            Some(rules) => format!("standard {s}, rules {}", rules.join(", ")),
+            None => format!("standard {s}, every rule"),
+        },
+        (None, Some(b)) => match &t.images {
+            Some(images) => format!("baseline {b}, images {}", images.join(", ")),
+            None => format!("baseline {b}, every image"),
+        },
+        (None, None) => String::new(),
+    }
 }
 
 /// What admission is set up with, as far as an explanation needs it.
@@ -319,8 +336,7 @@ pub fn build(
     let w = &inputs.workloads[index];
     let v = &eval.workloads[index];
     let at = eval.at;
-    let exempt = admission::policy::SYSTEM_NAMESPACES.contains(&w.namespace.as_str())
-        || setup.also_exempt.contains(&w.namespace);
+    let exempt = admission::policy::exempt_namespaces(setup.also_exempt).contains(&w.namespace);
     let mut deviations: Vec<DeviationLine> = v
         .deviations
         .iter()
@@ -486,28 +502,14 @@ fn exceptions(inputs: &Inputs, eval: &Evaluation, w: &engine::Workload) -> Vec<E
                     .iter()
                     .any(|c| c.kind == w.kind && c.name == w.name)
         })
-        .map(|(e, v)| {
-            let t = &e.spec.target;
-            let target = match (&t.standard, &t.patch_baseline) {
-                (Some(s), _) => match &t.rules {
-                    Some(rules) => format!("standard {s}, rules {}", rules.join(", ")),
-                    None => format!("standard {s}, every rule"),
-                },
-                (None, Some(b)) => match &t.images {
-                    Some(images) => format!("baseline {b}, images {}", images.join(", ")),
-                    None => format!("baseline {b}, every image"),
-                },
-                (None, None) => String::new(),
-            };
-            ExceptionLine {
-                name: v.name.clone(),
-                state: v.state,
-                message: v.message.clone(),
-                expires_at: v.expires_at.to_string(),
-                target,
-                requested_by: e.spec.requested_by.clone(),
-                approved_by: e.spec.approved_by.clone(),
-            }
+        .map(|(e, v)| ExceptionLine {
+            name: v.name.clone(),
+            state: v.state,
+            message: v.message.clone(),
+            expires_at: v.expires_at.to_string(),
+            target: waives(e),
+            requested_by: e.spec.requested_by.clone(),
+            approved_by: e.spec.approved_by.clone(),
         })
         .collect()
 }
@@ -655,6 +657,6 @@ fn owner(inputs: &Inputs, eval: &Evaluation, owner: &Owner) -> OwnerLine {
 pub fn explain(inputs: &Inputs, at: Timestamp, index: usize, setup: Setup<'_>) -> Explanation {
     let eval = engine::evaluate(inputs, at);
     let coverage = coverage(inputs, &eval);
-    let approved = approving_pending(inputs, &eval).map(|i| engine::evaluate(&i, at));
+    let approved = approving_pending(inputs).map(|i| engine::evaluate(&i, at));
     build(inputs, &eval, &coverage, approved.as_ref(), index, setup)
 }
