@@ -2,12 +2,15 @@
 """Times `plumbline audit` on generated manifests: median wall time of three
 runs and peak memory (max RSS) of the whole process, for `make bench`.
 
-Usage: bench/audit.py PLUMBLINE [N]
+Usage: bench/audit.py PLUMBLINE [N] [KUBE_SCORE]
 
 Generates N workloads (default 10000) of every supported kind across 50
 namespaces into target/bench/, audits them against examples/ in each output
 format, and also audits DESIGN.md's reference corpus when the generator in
-../shared/bench is present.
+../shared/bench is present. With KUBE_SCORE (bench/kube-score/build.sh
+builds it), kube-score scores the reference corpus in the same run, in each
+of its output formats, and the ratios are printed: the aim of issue 21 is
+plumbline's JSON at 20x kube-score's fastest format.
 """
 import os
 import random
@@ -57,7 +60,7 @@ def workload(i, rnd):
     return "\n".join(head + body) + "\n"
 
 
-def measure(cmd):
+def measure(cmd, codes=(0, 1)):
     walls, peaks = [], []
     for _ in range(3):
         start = time.monotonic()
@@ -66,7 +69,7 @@ def measure(cmd):
         walls.append(time.monotonic() - start)
         peaks.append(usage.ru_maxrss / 1024)
         code = os.waitstatus_to_exitcode(status)
-        if code not in (0, 1):
+        if code not in codes:
             sys.exit(f"{' '.join(cmd)} exited {code}")
     return statistics.median(walls), max(peaks)
 
@@ -74,6 +77,7 @@ def measure(cmd):
 def main():
     plumbline = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
+    kube_score = sys.argv[3] if len(sys.argv) > 3 else None
     os.makedirs("target/bench", exist_ok=True)
     corpus = f"target/bench/workloads-{n}.yaml"
     rnd = random.Random(7)
@@ -86,12 +90,28 @@ def main():
         subprocess.run([sys.executable, shared, str(n), reference], check=True)
         runs.append((f"DESIGN.md reference corpus ({n})", reference))
     print(f"{'corpus':45} {'format':6} {'MiB in':>7} {'wall s':>7} {'peak MiB':>9}")
+    ours = {}
     for name, path in runs:
         size = os.path.getsize(path) / (1 << 20)
         for fmt in ("text", "json", "sarif", "junit"):
             wall, peak = measure([plumbline, "audit", path, "--standards", "examples", "--format", fmt,
                                   "--at", "2026-11-24T12:00:00Z", "--color", "never"])
-            print(f"{name:45} {fmt:6} {size:7.1f} {wall:7.2f} {peak:9.1f}")
+            print(f"{name:45} {fmt:6} {size:7.2f} {wall:7.3f} {peak:9.1f}")
+            ours[(path, fmt)] = wall
+    if kube_score and len(runs) > 1:
+        _, reference = runs[1]
+        print()
+        print(f"kube-score on the reference corpus, same run ({kube_score})")
+        print(f"{'kube-score format':18} {'wall s':>7} {'peak MiB':>9} {'plumbline json is':>18}")
+        fastest = None
+        for fmt in ("human", "ci", "json", "sarif"):
+            wall, peak = measure([kube_score, "score", reference, "--output-format", fmt,
+                                  "--color", "never"], codes=(0, 1))
+            ratio = wall / ours[(reference, "json")]
+            print(f"{fmt:18} {wall:7.3f} {peak:9.1f} {ratio:17.1f}x")
+            fastest = min(fastest or wall, wall)
+        ratio = fastest / ours[(reference, "json")]
+        print(f"plumbline json against kube-score's fastest format: {ratio:.1f}x (aim: 20x)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-# Sourced by tests/health/build.sh, tests/helm/build.sh and tests/prometheus/build.sh: builds one test
+# Sourced by tests/{health,helm,prometheus}/build.sh and bench/kube-score/build.sh: builds one
 # tool from the Go module of the calling script's directory, pinned by its
 # go.mod, and caches it outside the clone so that later runs and other
 # clones reuse it. Prints the path of the binary on stdout.

@@ -170,17 +170,37 @@ pub enum Take {
 }
 
 impl Loaded {
-    /// Parses and sorts one source's documents, one at a time.
+    /// Parses and sorts one source's documents.
     pub fn add(&mut self, source: &Source, take: Take) {
-        self.files += 1;
-        manifest::read(
-            &source.name,
-            &source.text,
-            source.json,
-            &mut |location, object| {
+        self.add_all(std::slice::from_ref(source), take);
+    }
+
+    /// Parses every source's documents on every core (each document is read
+    /// on its own), then sorts them in the order of the sources and of the
+    /// documents in each, so that duplicates and errors come out as if they
+    /// were read one by one.
+    pub fn add_all(&mut self, sources: &[Source], take: Take) {
+        use rayon::prelude::*;
+        let documents: Vec<(&Source, Location, &str)> = sources
+            .iter()
+            .flat_map(|s| {
+                manifest::documents(&s.name, &s.text, s.json)
+                    .into_iter()
+                    .map(move |(location, chunk)| (s, location, chunk))
+            })
+            .collect();
+        let read: Vec<manifest::Read> = documents
+            .par_iter()
+            .map(|(source, location, chunk)| {
+                manifest::read_document(location.clone(), chunk, source.json)
+            })
+            .collect();
+        self.files += sources.len();
+        for ((source, _, _), objects) in documents.iter().zip(read) {
+            for (location, object) in objects {
                 self.add_object(location, object, take, source.walked);
-            },
-        );
+            }
+        }
     }
 
     fn add_object(
@@ -217,7 +237,6 @@ impl Loaded {
             }
             Ok(Object::Workload(w)) if take == Take::All => {
                 let key = object_key(w.kind.as_str(), Some(&w.namespace), &w.name);
-                let w = std::sync::Arc::new(*w);
                 match self.workload_index.get(&key) {
                     Some(&i) => {
                         let earlier = std::mem::replace(&mut self.workload_locations[i], location);
@@ -362,5 +381,78 @@ pub fn object_key(kind: &str, namespace: Option<&str>, name: &str) -> String {
     match namespace {
         Some(ns) => format!("{kind}/{ns}/{name}"),
         None => format!("{kind}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(name: &str, text: String) -> Source {
+        Source {
+            name: name.into(),
+            text,
+            json: false,
+            walked: false,
+        }
+    }
+
+    /// Parsing on every core must not change what is read: the order of
+    /// workloads, which of two definitions is kept, and where each error is.
+    #[test]
+    fn documents_read_in_parallel_come_out_in_input_order() {
+        let doc = |i: usize| {
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: app-{}, namespace: ns}}\nspec:\n  replicas: {i}\n  selector: {{}}\n  template: {{spec: {{containers: [{{name: c, image: nginx:1.{i}}}]}}}}\n",
+                i % 700
+            )
+        };
+        let text = |range: std::ops::Range<usize>| {
+            range
+                .map(|i| {
+                    if i % 97 == 0 {
+                        "kind: [unclosed\n".to_string()
+                    } else {
+                        doc(i)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("---\n")
+        };
+        let sources = [
+            source("a.yaml", text(0..1000)),
+            source("b.yaml", text(1000..1500)),
+        ];
+
+        let mut parallel = Loaded::default();
+        parallel.add_all(&sources, Take::All);
+
+        let mut sequential = Loaded::default();
+        for s in &sources {
+            sequential.files += 1;
+            manifest::read(&s.name, &s.text, s.json, &mut |location, object| {
+                sequential.add_object(location, object, Take::All, s.walked)
+            });
+        }
+
+        let replicas = |l: &Loaded| -> Vec<(String, Option<i32>)> {
+            l.inputs
+                .workloads
+                .iter()
+                .map(|w| (w.name.clone(), w.replicas))
+                .collect()
+        };
+        assert_eq!(replicas(&parallel), replicas(&sequential));
+        assert_eq!(parallel.workload_locations, sequential.workload_locations);
+        assert_eq!(parallel.malformed, sequential.malformed);
+        assert_eq!(parallel.duplicates, sequential.duplicates);
+        assert_eq!(parallel.files, 2);
+        // 700 names, each kept at its last definition; 16 documents malformed.
+        assert_eq!(parallel.inputs.workloads.len(), 700);
+        assert_eq!(parallel.malformed.len(), 16);
+        assert_eq!(parallel.duplicates.len(), 1500 - 16 - 700);
+        // app-0 (its first document is malformed) is kept as defined last.
+        let app0 = parallel.inputs.workloads.iter().find(|w| w.name == "app-0");
+        assert_eq!(app0.and_then(|w| w.replicas), Some(1400));
     }
 }

@@ -2,6 +2,8 @@
 //! documents that remember their file, index and line; then each document
 //! into the object the engine knows it as. Pure: the caller reads the files.
 
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -138,9 +140,52 @@ fn parse_chunk(chunk: &str, json: bool, location: &Location) -> Result<Value, Ma
     })
 }
 
-/// Parses one input's text and hands each document to `sink`, as it goes, so
-/// that only one document is held at a time. JSON when `json` is set (one
-/// value), YAML otherwise. `List` kinds are expanded into their items.
+/// One document's objects (several for a `List`), each with where it is.
+pub type Read = Vec<(Location, Result<Object, String>)>;
+
+/// The non-blank documents of one input, each a slice of its text with
+/// where it starts, not yet parsed: each can be read on its own
+/// ([`read_document`]), on any thread.
+pub fn documents<'t>(file: &str, text: &'t str, json: bool) -> Vec<(Location, &'t str)> {
+    chunks(file, text, json)
+}
+
+/// Reads one document (JSON when `json` is set, YAML otherwise) into the
+/// objects it holds: `List` kinds are expanded into their items. Pure.
+pub fn read_document(location: Location, chunk: &str, json: bool) -> Read {
+    // Fast path: a workload read straight into its type, with no
+    // intermediate JSON value. Anything unusual takes the general path,
+    // which also names the field at fault.
+    if !json && let Some(Ok(object)) = fast_classify(chunk) {
+        return vec![(location, Ok(with_text(object, || chunk.into())))];
+    }
+    match parse_chunk(chunk, json, &location) {
+        Ok(Value::Null) => Vec::new(),
+        // A sequence or a scalar (a CI file's list, a values file's
+        // string) is no Kubernetes object; the caller decides whether
+        // that is an error.
+        Ok(value) if !value.is_object() => vec![(location, Ok(Object::Foreign(Foreign::Neither)))],
+        Ok(value) => {
+            let mut docs = Vec::new();
+            let mut bad = Vec::new();
+            expand(value, &location, &mut docs, &mut bad);
+            let mut read: Read = bad
+                .into_iter()
+                .map(|b| (b.location, Err(b.message)))
+                .collect();
+            for doc in docs {
+                let text = serde_json::to_string(&doc.value).unwrap_or_default();
+                let object = classify(doc.value).map(|o| with_text(o, || text.into()));
+                read.push((doc.location, object));
+            }
+            read
+        }
+        Err(m) => vec![(m.location, Err(m.message))],
+    }
+}
+
+/// Parses one input's text and hands each document's objects to `sink`, in
+/// order.
 pub fn read(
     file: &str,
     text: &str,
@@ -148,35 +193,8 @@ pub fn read(
     sink: &mut dyn FnMut(Location, Result<Object, String>),
 ) {
     for (location, chunk) in chunks(file, text, json) {
-        // Fast path: a workload read straight into its type, with no
-        // intermediate JSON value. Anything unusual takes the general path,
-        // which also names the field at fault.
-        if !json && let Some(Ok(object)) = fast_classify(chunk) {
-            sink(location, Ok(with_text(object, || chunk.into())));
-            continue;
-        }
-        match parse_chunk(chunk, json, &location) {
-            Ok(Value::Null) => {}
-            // A sequence or a scalar (a CI file's list, a values file's
-            // string) is no Kubernetes object; the caller decides whether
-            // that is an error.
-            Ok(value) if !value.is_object() => {
-                sink(location, Ok(Object::Foreign(Foreign::Neither)))
-            }
-            Ok(value) => {
-                let mut docs = Vec::new();
-                let mut bad = Vec::new();
-                expand(value, &location, &mut docs, &mut bad);
-                for b in bad {
-                    sink(b.location, Err(b.message));
-                }
-                for doc in docs {
-                    let text = serde_json::to_string(&doc.value).unwrap_or_default();
-                    let object = classify(doc.value).map(|o| with_text(o, || text.into()));
-                    sink(doc.location, object);
-                }
-            }
-            Err(m) => sink(m.location, Err(m.message)),
+        for (location, object) in read_document(location, chunk, json) {
+            sink(location, object);
         }
     }
 }
@@ -216,11 +234,17 @@ fn header(chunk: &str) -> Option<(&str, &str)> {
 
 /// A workload keeps its document's text, which CEL rules read as their
 /// `object` (only when one matches it: reading it costs nothing before).
-fn with_text(object: Object, text: impl FnOnce() -> std::sync::Arc<str>) -> Object {
+fn with_text(object: Object, text: impl FnOnce() -> Arc<str>) -> Object {
     match object {
-        Object::Workload(w) => Object::Workload(Box::new(
-            w.with_source(Some(crate::engine::Source::Manifest(text()))),
-        )),
+        Object::Workload(mut w) => {
+            // Just built, so not shared yet: set in place, no copy.
+            let source = Some(crate::engine::Source::Manifest(text()));
+            match Arc::get_mut(&mut w) {
+                Some(inner) => inner.source = source,
+                None => w = Arc::new(Arc::unwrap_or_clone(w).with_source(source)),
+            }
+            Object::Workload(w)
+        }
         other => other,
     }
 }
@@ -237,27 +261,27 @@ fn fast_classify(chunk: &str) -> Option<Result<Object, String>> {
     }
     Some(match (api_version, kind) {
         ("apps/v1", "Deployment") => {
-            typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_deployment(d))))
+            typed_yaml(chunk).map(|d| Object::Workload(Arc::new(Workload::from_deployment(d))))
         }
         ("apps/v1", "StatefulSet") => {
-            typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_stateful_set(d))))
+            typed_yaml(chunk).map(|d| Object::Workload(Arc::new(Workload::from_stateful_set(d))))
         }
         ("apps/v1", "DaemonSet") => {
-            typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_daemon_set(d))))
+            typed_yaml(chunk).map(|d| Object::Workload(Arc::new(Workload::from_daemon_set(d))))
         }
         ("apps/v1", "ReplicaSet") => typed_yaml(chunk).map(|d| {
-            Workload::from_replica_set(d).map_or(Object::Ignored, |w| Object::Workload(Box::new(w)))
+            Workload::from_replica_set(d).map_or(Object::Ignored, |w| Object::Workload(Arc::new(w)))
         }),
         ("v1", "ReplicationController") => typed_yaml(chunk)
-            .map(|d| Object::Workload(Box::new(Workload::from_replication_controller(d)))),
+            .map(|d| Object::Workload(Arc::new(Workload::from_replication_controller(d)))),
         ("batch/v1", "CronJob") => {
-            typed_yaml(chunk).map(|d| Object::Workload(Box::new(Workload::from_cron_job(d))))
+            typed_yaml(chunk).map(|d| Object::Workload(Arc::new(Workload::from_cron_job(d))))
         }
         ("batch/v1", "Job") => typed_yaml(chunk).map(|d| {
-            Workload::from_job(d).map_or(Object::Ignored, |w| Object::Workload(Box::new(w)))
+            Workload::from_job(d).map_or(Object::Ignored, |w| Object::Workload(Arc::new(w)))
         }),
         ("v1", "Pod") => typed_yaml(chunk).map(|d| {
-            Workload::from_pod(d).map_or(Object::Ignored, |w| Object::Workload(Box::new(w)))
+            Workload::from_pod(d).map_or(Object::Ignored, |w| Object::Workload(Arc::new(w)))
         }),
         _ => return None,
     })
@@ -314,8 +338,8 @@ fn expand(value: Value, location: &Location, docs: &mut Vec<Document>, bad: &mut
 /// What a document is to plumbline.
 #[derive(Clone, Debug)]
 pub enum Object {
-    /// A workload.
-    Workload(Box<Workload>),
+    /// A workload (shared: the engine's inputs hold it as it is read).
+    Workload(Arc<Workload>),
     /// A namespace.
     Namespace(Namespace),
     /// A PodDisruptionBudget.
@@ -440,54 +464,53 @@ pub fn classify(value: Value) -> Result<Object, String> {
         return Ok(Object::Foreign(Foreign::Half));
     }
     let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-    let cel = |e: kube::core::cel::ValidationErrors| e.to_string();
     Ok(match (group, kind.as_str()) {
         ("apps", "Deployment") => {
-            Object::Workload(Box::new(Workload::from_deployment(typed(value)?)))
+            Object::Workload(Arc::new(Workload::from_deployment(typed(value)?)))
         }
         ("apps", "StatefulSet") => {
-            Object::Workload(Box::new(Workload::from_stateful_set(typed(value)?)))
+            Object::Workload(Arc::new(Workload::from_stateful_set(typed(value)?)))
         }
         ("apps", "DaemonSet") => {
-            Object::Workload(Box::new(Workload::from_daemon_set(typed(value)?)))
+            Object::Workload(Arc::new(Workload::from_daemon_set(typed(value)?)))
         }
         ("apps", "ReplicaSet") => Workload::from_replica_set(typed(value)?)
-            .map_or(Object::Ignored, |w| Object::Workload(Box::new(w))),
-        ("", "ReplicationController") => Object::Workload(Box::new(
+            .map_or(Object::Ignored, |w| Object::Workload(Arc::new(w))),
+        ("", "ReplicationController") => Object::Workload(Arc::new(
             Workload::from_replication_controller(typed(value)?),
         )),
-        ("batch", "CronJob") => Object::Workload(Box::new(Workload::from_cron_job(typed(value)?))),
+        ("batch", "CronJob") => Object::Workload(Arc::new(Workload::from_cron_job(typed(value)?))),
         ("batch", "Job") => Workload::from_job(typed(value)?)
-            .map_or(Object::Ignored, |w| Object::Workload(Box::new(w))),
+            .map_or(Object::Ignored, |w| Object::Workload(Arc::new(w))),
         ("", "Pod") => Workload::from_pod(typed(value)?)
-            .map_or(Object::Ignored, |w| Object::Workload(Box::new(w))),
+            .map_or(Object::Ignored, |w| Object::Workload(Arc::new(w))),
         ("", "Namespace") => Object::Namespace(Namespace::from_object(typed(value)?)),
         ("policy", "PodDisruptionBudget") => {
             Object::Budget(DisruptionBudget::from_object(typed(value)?))
         }
         ("plumbline.dev", "InfrastructureStandard") => {
             Object::Standard(Box::new(plumbline(value, |o: &InfrastructureStandard| {
-                o.validate_cel().map_err(cel)
+                super::schema::validate_cel("InfrastructureStandard", o)
             })?))
         }
         ("plumbline.dev", "StandardException") => {
             Object::Exception(Box::new(plumbline(value, |o: &StandardException| {
-                o.validate_cel().map_err(cel)
+                super::schema::validate_cel("StandardException", o)
             })?))
         }
         ("plumbline.dev", "PatchBaseline") => {
             Object::Baseline(Box::new(plumbline(value, |o: &PatchBaseline| {
-                o.validate_cel().map_err(cel)
+                super::schema::validate_cel("PatchBaseline", o)
             })?))
         }
         ("plumbline.dev", "ServiceOwnership") => {
             Object::Ownership(Box::new(plumbline(value, |o: &ServiceOwnership| {
-                o.validate_cel().map_err(cel)
+                super::schema::validate_cel("ServiceOwnership", o)
             })?))
         }
         ("plumbline.dev", "StandardReview") => {
             Object::Review(Box::new(plumbline(value, |r: &StandardReview| {
-                r.validate_cel().map_err(cel)
+                super::schema::validate_cel("StandardReview", r)
             })?))
         }
         ("plumbline.dev", "ComplianceReport") => {

@@ -67,12 +67,11 @@ pub enum Outcome {
 pub fn audit(options: &Options, out: &mut dyn Write) -> Result<Outcome, AuditError> {
     let mut loaded = load::Loaded::default();
     loaded.strict = options.strict;
-    for source in load::read_sources(&options.standards)? {
-        loaded.add(&source, load::Take::PlumblineOnly);
-    }
-    for source in load::read_sources(&options.paths)? {
-        loaded.add(&source, load::Take::All);
-    }
+    loaded.add_all(
+        &load::read_sources(&options.standards)?,
+        load::Take::PlumblineOnly,
+    );
+    loaded.add_all(&load::read_sources(&options.paths)?, load::Take::All);
     let evaluation = crate::engine::evaluate(&loaded.inputs, options.at);
     let report = Report::new(&loaded, evaluation);
     drop(loaded);
@@ -110,6 +109,13 @@ pub enum AuditError {
 /// Runs the audit, writing the report to standard output and problems to
 /// standard error; returns the exit code.
 pub fn run(options: &Options) -> Outcome {
+    // Documents are parsed on every core. The calling thread is one of the
+    // workers, so that what parsing frees on it is reused by the report
+    // built there afterwards (each thread has its own allocator arena).
+    // Failing to build the pool (it exists already) changes nothing.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .use_current_thread()
+        .build_global();
     let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     match audit(options, &mut stdout) {
         Ok(outcome) => outcome,

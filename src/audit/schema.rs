@@ -29,6 +29,30 @@ fn schemas() -> &'static HashMap<&'static str, Value> {
     })
 }
 
+/// The CRD's CEL rules (`x-kubernetes-validations`) of every plumbline
+/// kind, compiled once: what kube's `validate_cel()` checks, which builds
+/// the CRD and compiles its rules again for every object it is given.
+fn compiled() -> &'static HashMap<&'static str, kube::core::cel::CompiledSchema> {
+    static COMPILED: OnceLock<HashMap<&'static str, kube::core::cel::CompiledSchema>> =
+        OnceLock::new();
+    COMPILED.get_or_init(|| {
+        schemas()
+            .iter()
+            .map(|(kind, schema)| (*kind, kube::core::cel::compile_schema(schema)))
+            .collect()
+    })
+}
+
+/// Checks a plumbline object against its CRD's CEL rules, as the API server
+/// does after the structural schema; the error lists every rule broken.
+pub fn validate_cel<T: serde::Serialize>(kind: &str, object: &T) -> Result<(), String> {
+    let Some(compiled) = compiled().get(kind) else {
+        return Ok(());
+    };
+    let value = serde_json::to_value(object).map_err(|e| e.to_string())?;
+    kube::core::cel::validate_compiled(compiled, &value, None).map_err(|e| e.to_string())
+}
+
 /// Every schema violation of a plumbline object, Kubernetes-style
 /// (`spec.rules[0].id: Invalid value: ...`). `status` is not checked: the
 /// operator writes it.
@@ -224,5 +248,68 @@ fn walk(path: &str, schema: &Value, value: &Value, errors: &mut Vec<String>) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod cel_tests {
+    use crate::api::{
+        InfrastructureStandard, PatchBaseline, ServiceOwnership, StandardException, StandardReview,
+    };
+
+    /// The rules compiled once per kind say what kube's `validate_cel()`
+    /// says, object by object, for the examples and every invalid fixture.
+    #[test]
+    fn compiled_crd_rules_judge_as_validate_cel_does() {
+        fn both<T: serde::de::DeserializeOwned + serde::Serialize>(
+            kind: &str,
+            value: &serde_json::Value,
+            theirs: impl Fn(&T) -> Result<(), String>,
+        ) -> Option<bool> {
+            let object: T = serde_json::from_value(value.clone()).ok()?;
+            let ours = super::validate_cel(kind, &object);
+            assert_eq!(ours, theirs(&object), "{kind} {value}");
+            Some(ours.is_err())
+        }
+        let mut files: Vec<_> = ["examples", "tests/fixtures/invalid"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(d).expect("the directory").flatten())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        files.sort();
+        let (mut judged, mut refused) = (0, 0);
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("readable");
+            let (docs, _) = crate::audit::manifest::parse("f", &text, false);
+            for doc in docs {
+                let v = &doc.value;
+                let kind = v["kind"].as_str().unwrap_or_default();
+                let result = match kind {
+                    "InfrastructureStandard" => both(kind, v, |o: &InfrastructureStandard| {
+                        o.validate_cel().map_err(|e| e.to_string())
+                    }),
+                    "StandardException" => both(kind, v, |o: &StandardException| {
+                        o.validate_cel().map_err(|e| e.to_string())
+                    }),
+                    "PatchBaseline" => both(kind, v, |o: &PatchBaseline| {
+                        o.validate_cel().map_err(|e| e.to_string())
+                    }),
+                    "ServiceOwnership" => both(kind, v, |o: &ServiceOwnership| {
+                        o.validate_cel().map_err(|e| e.to_string())
+                    }),
+                    "StandardReview" => both(kind, v, |o: &StandardReview| {
+                        o.validate_cel().map_err(|e| e.to_string())
+                    }),
+                    _ => None,
+                };
+                if let Some(err) = result {
+                    judged += 1;
+                    refused += usize::from(err);
+                }
+            }
+        }
+        assert!(judged > 30, "{judged} objects judged");
+        assert!(refused >= 10, "{refused} refused by a CEL rule");
     }
 }

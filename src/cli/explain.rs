@@ -371,7 +371,7 @@ fn read_manifest(path: &std::path::Path, ns: &str) -> Result<Manifest, CliError>
         match object {
             manifest::Object::Workload(w) => m
                 .workloads
-                .push(w.with_source(source.map(|s| Source::Manifest(s.into())))),
+                .push(std::sync::Arc::unwrap_or_clone(w).with_source(source.map(|s| Source::Manifest(s.into())))),
             manifest::Object::Ignored => judged_elsewhere.push(location.to_string()),
             manifest::Object::Budget(b) => m.budgets.push(b),
             manifest::Object::Exception(e) => m.exceptions.push(*e),

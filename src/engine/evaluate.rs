@@ -6,13 +6,13 @@
 //! only the workloads a change can affect (see `incremental`).
 
 use std::{
-    cell::RefCell,
     collections::{HashMap, HashSet},
-    sync::Arc,
+    sync::{Arc, Mutex},
 };
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use rayon::prelude::*;
 
 use super::{
     Inputs, Workload,
@@ -40,9 +40,10 @@ pub const NO_RING: &str = "none";
 /// Evaluates everything at `now`.
 pub fn evaluate(inputs: &Inputs, now: Timestamp) -> Evaluation {
     let prepared = Prepared::new(inputs, now);
+    // Each workload is judged on its own: on every core.
     let verdicts = inputs
         .workloads
-        .iter()
+        .par_iter()
         .map(|w| prepared.workload(w))
         .collect();
     prepared.fold(verdicts)
@@ -64,7 +65,7 @@ pub struct Prepared<'a> {
     /// Every exception, by namespace.
     exceptions_by_ns: HashMap<String, Vec<usize>>,
     /// Each distinct deviation message, shared by every verdict that has it.
-    messages: RefCell<HashSet<Arc<str>>>,
+    messages: Mutex<HashSet<Arc<str>>>,
 }
 
 impl<'a> Prepared<'a> {
@@ -120,7 +121,7 @@ impl<'a> Prepared<'a> {
             budgets,
             ownerships_by_ns,
             exceptions_by_ns,
-            messages: RefCell::default(),
+            messages: Mutex::default(),
         }
     }
 
@@ -392,7 +393,12 @@ impl<'a> Prepared<'a> {
 
     /// The shared copy of a deviation message.
     fn intern(&self, message: String) -> Arc<str> {
-        let mut messages = self.messages.borrow_mut();
+        // A poisoned lock only means another thread panicked mid-insert;
+        // the set is still a valid set of messages.
+        let mut messages = self
+            .messages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(shared) = messages.get(message.as_str()) {
             return shared.clone();
         }
