@@ -1,0 +1,3 @@
+module plumbline.dev/bench/admission-load
+
+go 1.26
