@@ -72,6 +72,20 @@ pub fn audit(options: &Options, out: &mut dyn Write) -> Result<Outcome, AuditErr
         load::Take::PlumblineOnly,
     );
     loaded.add_all(&load::read_sources(&options.paths)?, load::Take::All);
+    // Only CEL rules read a workload's document; without one, free the
+    // texts before the report is built.
+    if !loaded
+        .inputs
+        .standards
+        .iter()
+        .any(crate::engine::cel::has_cel_rule)
+    {
+        for w in &mut loaded.inputs.workloads {
+            if let Some(w) = std::sync::Arc::get_mut(w) {
+                w.source = None;
+            }
+        }
+    }
     let evaluation = crate::engine::evaluate(&loaded.inputs, options.at);
     let report = Report::new(&loaded, evaluation);
     drop(loaded);

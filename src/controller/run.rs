@@ -103,7 +103,7 @@ pub async fn run(
         Api::<InfrastructureStandard>::all(client.clone())
             .list(&ListParams::default())
             .await
-            .is_ok_and(|l| l.items.iter().any(has_cel_rule)),
+            .is_ok_and(|l| l.items.iter().any(crate::engine::cel::has_cel_rule)),
     );
     let stores = watch::start(
         &client,
@@ -182,7 +182,11 @@ pub async fn run(
         // each object; until they have, no pass runs (it would judge the
         // CEL rules without the objects). The last one gone: they list again
         // without them, which frees that memory.
-        let wanted = stores.standards.values().iter().any(|s| has_cel_rule(s));
+        let wanted = stores
+            .standards
+            .values()
+            .iter()
+            .any(|s| crate::engine::cel::has_cel_rule(s));
         if stores.sources.set(wanted) && wanted {
             relisting = Some(stores.workload_lists());
             tracing::info!(
@@ -383,11 +387,6 @@ impl CelRefused {
         });
         new
     }
-}
-
-/// Whether a standard has a CEL rule (and so needs the workloads' objects).
-fn has_cel_rule(s: &InfrastructureStandard) -> bool {
-    s.spec.rules.iter().any(|r| r.cel.is_some())
 }
 
 /// Waits for the next pass: a change, then `DEBOUNCE` more so that a burst

@@ -82,6 +82,13 @@ pub enum Yields {
     Any,
 }
 
+/// Whether a standard has a CEL rule, and so needs the objects of the
+/// workloads it matches (the operator keeps them, the audit keeps their
+/// documents' text, only while one exists).
+pub fn has_cel_rule(standard: &crate::api::InfrastructureStandard) -> bool {
+    standard.spec.rules.iter().any(|r| r.cel.is_some())
+}
+
 /// Parses and checks one expression, or says what is wrong with it and where.
 pub fn program(source: &str, yields: Yields) -> Result<Arc<Program>, String> {
     let key = (yields, source.to_string());
