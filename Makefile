@@ -51,13 +51,13 @@ test-fast: ## The tier without an API server or Go tooling: unit tests, the oper
 bench: ## Benchmarks: the engine on 1k/10k workloads (criterion), and `plumbline audit` on 10k manifests against kube-score in the same run.
 	$(CARGO) bench --locked --bench engine
 	$(CARGO) build --locked --release
-	python3 bench/audit.py target/release/plumbline 10000 "$$(bench/kube-score/build.sh)"
+	ks="$$(bench/kube-score/build.sh)" && python3 bench/audit.py target/release/plumbline 10000 "$$ks"
 
 .PHONY: bench-admission
 bench-admission: ## What the generated admission policies add to a dry-run create of a compliant Deployment, from 1, 4 and 16 clients: no policy, the examples' standards, a 200-rule standard; with the API server's per-policy timing.
 	$(CARGO) build --locked --release
 	$(CONTROLPLANE)/build.sh >/dev/null
-	python3 bench/admission.py target/release/plumbline "$$(bench/admission-load/build.sh)"
+	load="$$(bench/admission-load/build.sh)" && python3 bench/admission.py target/release/plumbline "$$load"
 
 .PHONY: bench-scale
 N ?= 10000
