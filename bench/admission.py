@@ -95,11 +95,16 @@ def server_and_ca():
     return cluster["server"], ca
 
 
-def api_metrics():
-    """The API server's timing of its policy step for creates: {(key, le): count}, {key: (sum, count)}."""
+def server_metrics():
+    """The API server's /metrics, as the admin."""
     ctx = ssl.create_default_context(cafile=CA)
     req = urllib.request.Request(SERVER + "/metrics", headers={"Authorization": "Bearer " + token_of("admin")})
-    text = urllib.request.urlopen(req, context=ctx, timeout=10).read().decode()
+    return urllib.request.urlopen(req, context=ctx, timeout=10).read().decode()
+
+
+def api_metrics():
+    """The API server's timing of its policy step for creates: {(key, le): count}, {key: (sum, count)}."""
+    text = server_metrics()
     buckets, totals = collections.Counter(), collections.defaultdict(lambda: [0.0, 0.0])
     for line in text.splitlines():
         if not line.startswith(METRIC):
@@ -156,9 +161,7 @@ def refused(doc):
 def checks_by_policy():
     """apiserver_validating_admission_policy_check_total by policy: observed
     for each policy that denies or warns."""
-    ctx = ssl.create_default_context(cafile=CA)
-    req = urllib.request.Request(SERVER + "/metrics", headers={"Authorization": "Bearer " + token_of("admin")})
-    text = urllib.request.urlopen(req, context=ctx, timeout=10).read().decode()
+    text = server_metrics()
     counts = collections.Counter()
     for line in text.splitlines():
         if line.startswith("apiserver_validating_admission_policy_check_total{"):

@@ -106,19 +106,16 @@ fn values_reach_the_alerts_and_wrong_ones_are_refused() {
     ]));
     assert_eq!(rule["metadata"]["labels"]["release"], "prometheus");
     let all = alerts(&rule);
-    let by = |name: &str| all.iter().find(|a| a["alert"] == name).unwrap().clone();
-    let review = by("PlumblineStandardReviewOverdue")["expr"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let expr = |name: &str| {
+        let alert = all.iter().find(|a| a["alert"] == name).unwrap();
+        alert["expr"].as_str().unwrap().to_string()
+    };
+    let review = expr("PlumblineStandardReviewOverdue");
     assert!(
         review.contains("[336h:10m]") && review.contains(">= 1915"),
         "{review}"
     );
-    let patch = by("PlumblinePatchOverdueInProduction")["expr"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let patch = expr("PlumblinePatchOverdueInProduction");
     assert!(
         patch.contains("job=\"platform/plumbline\"") && patch.contains("ring=~\"prod-.*\""),
         "{patch}"

@@ -430,9 +430,11 @@ mod tests {
         let mut sequential = Loaded::default();
         for s in &sources {
             sequential.files += 1;
-            manifest::read(&s.name, &s.text, s.json, &mut |location, object| {
-                sequential.add_object(location, object, Take::All, s.walked)
-            });
+            for (location, chunk) in manifest::documents(&s.name, &s.text, s.json) {
+                for (location, object) in manifest::read_document(location, chunk, s.json) {
+                    sequential.add_object(location, object, Take::All, s.walked);
+                }
+            }
         }
 
         let replicas = |l: &Loaded| -> Vec<(String, Option<i32>)> {

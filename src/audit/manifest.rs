@@ -94,8 +94,10 @@ fn is_blank(chunk: &str) -> bool {
 }
 
 /// The non-blank documents of an input with where each starts: the whole
-/// text for JSON, each `---`-separated part for YAML.
-fn chunks<'t>(file: &str, text: &'t str, json: bool) -> Vec<(Location, &'t str)> {
+/// text for JSON, each `---`-separated part for YAML. Each is a slice of the
+/// text, not yet parsed, and can be read on its own ([`read_document`]), on
+/// any thread.
+pub fn documents<'t>(file: &str, text: &'t str, json: bool) -> Vec<(Location, &'t str)> {
     let parts = if json {
         vec![(1, text)]
     } else {
@@ -143,13 +145,6 @@ fn parse_chunk(chunk: &str, json: bool, location: &Location) -> Result<Value, Ma
 /// One document's objects (several for a `List`), each with where it is.
 pub type Read = Vec<(Location, Result<Object, String>)>;
 
-/// The non-blank documents of one input, each a slice of its text with
-/// where it starts, not yet parsed: each can be read on its own
-/// ([`read_document`]), on any thread.
-pub fn documents<'t>(file: &str, text: &'t str, json: bool) -> Vec<(Location, &'t str)> {
-    chunks(file, text, json)
-}
-
 /// Reads one document (JSON when `json` is set, YAML otherwise) into the
 /// objects it holds: `List` kinds are expanded into their items. Pure.
 pub fn read_document(location: Location, chunk: &str, json: bool) -> Read {
@@ -184,27 +179,12 @@ pub fn read_document(location: Location, chunk: &str, json: bool) -> Read {
     }
 }
 
-/// Parses one input's text and hands each document's objects to `sink`, in
-/// order.
-pub fn read(
-    file: &str,
-    text: &str,
-    json: bool,
-    sink: &mut dyn FnMut(Location, Result<Object, String>),
-) {
-    for (location, chunk) in chunks(file, text, json) {
-        for (location, object) in read_document(location, chunk, json) {
-            sink(location, object);
-        }
-    }
-}
-
 /// Parses one input's text into documents and malformed documents (for
 /// tests and tools that want the raw documents).
 pub fn parse(file: &str, text: &str, json: bool) -> (Vec<Document>, Vec<Malformed>) {
     let mut docs = Vec::new();
     let mut bad = Vec::new();
-    for (location, chunk) in chunks(file, text, json) {
+    for (location, chunk) in documents(file, text, json) {
         match parse_chunk(chunk, json, &location) {
             Ok(Value::Null) => {}
             Ok(value) => expand(value, &location, &mut docs, &mut bad),
@@ -237,12 +217,8 @@ fn header(chunk: &str) -> Option<(&str, &str)> {
 fn with_text(object: Object, text: impl FnOnce() -> Arc<str>) -> Object {
     match object {
         Object::Workload(mut w) => {
-            // Just built, so not shared yet: set in place, no copy.
-            let source = Some(crate::engine::Source::Manifest(text()));
-            match Arc::get_mut(&mut w) {
-                Some(inner) => inner.source = source,
-                None => w = Arc::new(Arc::unwrap_or_clone(w).with_source(source)),
-            }
+            // Just built, so not shared: set in place, no copy.
+            Arc::make_mut(&mut w).source = Some(crate::engine::Source::Manifest(text()));
             Object::Workload(w)
         }
         other => other,
